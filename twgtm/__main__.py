@@ -1,0 +1,6 @@
+"""`python -m twgtm ...`"""
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,193 @@
+"""Model configuration: one dataclass, and the named size presets `sd15`, `demo`, `tiny`."""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+from .errors import ConfigError
+
+CONCAT_AXES = ("width", "height")
+
+
+@dataclass
+class TWGTMConfig:
+    """Everything needed to build a TWGTM model; stored in each checkpoint's metadata.
+
+    The nested dicts are keyword arguments of the library classes that build each part:
+    `unet` of diffusers `UNet2DConditionModel`, `vae` of diffusers `AutoencoderKL`, `clip` of
+    transformers `CLIPVisionConfig`, `qformer` of transformers `InstructBlipQFormerConfig`,
+    `swin` of timm's Swin (`name` plus overrides), `taskformer` of `twgtm.taskformer.TaskFormer`.
+    """
+
+    name: str
+    unet: dict
+    vae: dict
+    clip: dict
+    qformer: dict
+    swin: dict
+    taskformer: dict
+    num_query_tokens: int = 32
+    srm_dim: int = 768
+    srm_image_size: tuple = (224, 224)
+    prompt_max_length: int = 32
+    concat_axis: str = "width"
+    extended_blocks: str = "all"
+    cross_attention: bool = True
+    profile: str = "twgtm"
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.concat_axis not in CONCAT_AXES:
+            raise ConfigError(f"concat_axis must be one of {CONCAT_AXES}, got {self.concat_axis!r}")
+        self.srm_image_size = tuple(int(s) for s in self.srm_image_size)
+
+    @property
+    def cross_attention_dim(self) -> int:
+        """Width of the UNet's cross-attention context (the F_SAM token width)."""
+        return int(self.unet["cross_attention_dim"])
+
+    @property
+    def vae_scale_factor(self) -> int:
+        """Pixels per latent cell along each axis."""
+        return 2 ** (len(self.vae["block_out_channels"]) - 1)
+
+    @property
+    def latent_multiple(self) -> int:
+        """A latent side must be a multiple of this for the UNet's down/up sampling."""
+        return 2 ** (len(self.unet["block_out_channels"]) - 1)
+
+    @property
+    def pixel_multiple(self) -> int:
+        """A canvas side in pixels must be a multiple of this (the latent stride)."""
+        return self.vae_scale_factor * self.latent_multiple
+
+    def to_dict(self) -> dict:
+        """Plain JSON-serialisable dict."""
+        d = asdict(self)
+        d["srm_image_size"] = list(self.srm_image_size)
+        return d
+
+    def to_json(self) -> str:
+        """JSON text of `to_dict`."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TWGTMConfig":
+        """Inverse of `to_dict`; unknown keys are an error that names them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown TWGTM config keys {unknown}; expected some of {sorted(known)}")
+        return cls(**copy.deepcopy(d))
+
+    def replace(self, **changes) -> "TWGTMConfig":
+        """A copy with some top-level fields changed."""
+        d = self.to_dict()
+        d.update(changes)
+        return TWGTMConfig.from_dict(d)
+
+
+def _sd15() -> TWGTMConfig:
+    """The real size: SD1.5-inpainting UNet and VAE, CLIP ViT-L/14, Swin-B, 12-layer QFormer."""
+    return TWGTMConfig(
+        name="sd15",
+        unet=dict(
+            sample_size=64, in_channels=9, out_channels=4, layers_per_block=2,
+            block_out_channels=[320, 640, 1280, 1280],
+            down_block_types=["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"],
+            up_block_types=["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3,
+            cross_attention_dim=768, attention_head_dim=8,
+        ),
+        vae=dict(
+            in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2,
+            block_out_channels=[128, 256, 512, 512],
+            down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
+            sample_size=512, scaling_factor=0.18215,
+        ),
+        clip=dict(
+            hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+            image_size=224, patch_size=14, projection_dim=768,
+        ),
+        qformer=dict(
+            hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+            cross_attention_frequency=2, encoder_hidden_size=1024,
+        ),
+        swin=dict(name="swin_base_patch4_window7_224"),
+        taskformer=dict(hidden_dim=256, num_queries=32, num_units=3, num_heads=8, ffn_dim=2048, num_task_heads=3),
+        num_query_tokens=32, srm_dim=768, srm_image_size=(224, 224), prompt_max_length=32,
+    )
+
+
+def _demo() -> TWGTMConfig:
+    """Small enough to train from scratch on a 2-core CPU in hours (128x96 toy images)."""
+    return TWGTMConfig(
+        name="demo",
+        unet=dict(
+            sample_size=32, in_channels=9, out_channels=4, layers_per_block=1,
+            block_out_channels=[64, 128, 192],
+            down_block_types=["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+            up_block_types=["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+            cross_attention_dim=128, attention_head_dim=4, norm_num_groups=16,
+        ),
+        vae=dict(
+            in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
+            block_out_channels=[32, 64, 64], norm_num_groups=16,
+            down_block_types=["DownEncoderBlock2D"] * 3, up_block_types=["UpDecoderBlock2D"] * 3,
+            sample_size=128, scaling_factor=1.0,
+        ),
+        clip=dict(
+            hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
+            image_size=64, patch_size=8, projection_dim=128,
+        ),
+        qformer=dict(
+            hidden_size=128, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256,
+            cross_attention_frequency=1, encoder_hidden_size=128,
+        ),
+        swin=dict(name="swin_tiny_patch4_window7_224", embed_dim=32, depths=[1, 1, 1, 1],
+                  num_heads=[2, 4, 4, 8], window_size=4),
+        taskformer=dict(hidden_dim=64, num_queries=8, num_units=2, num_heads=4, ffn_dim=128, num_task_heads=2),
+        num_query_tokens=8, srm_dim=128, srm_image_size=(64, 48), prompt_max_length=24,
+    )
+
+
+def _tiny() -> TWGTMConfig:
+    """Milliseconds per forward: for tests only."""
+    return TWGTMConfig(
+        name="tiny",
+        unet=dict(
+            sample_size=8, in_channels=9, out_channels=4, layers_per_block=1,
+            block_out_channels=[16, 32],
+            down_block_types=["CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+            up_block_types=["CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+            cross_attention_dim=16, attention_head_dim=2, norm_num_groups=8,
+        ),
+        vae=dict(
+            in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
+            block_out_channels=[8, 8, 8, 8], norm_num_groups=4,
+            down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
+            sample_size=64, scaling_factor=1.0,
+        ),
+        clip=dict(
+            hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+            image_size=32, patch_size=8, projection_dim=16,
+        ),
+        qformer=dict(
+            hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+            cross_attention_frequency=1, encoder_hidden_size=16,
+        ),
+        swin=dict(name="swin_tiny_patch4_window7_224", embed_dim=8, depths=[1, 1, 1, 1],
+                  num_heads=[1, 2, 2, 4], window_size=4),
+        taskformer=dict(hidden_dim=16, num_queries=6, num_units=2, num_heads=2, ffn_dim=32, num_task_heads=2),
+        num_query_tokens=4, srm_dim=16, srm_image_size=(32, 32), prompt_max_length=16,
+    )
+
+
+PRESETS = {"sd15": _sd15, "demo": _demo, "tiny": _tiny}
+
+
+def get_preset(name: str) -> TWGTMConfig:
+    """A fresh config for a named size preset."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name]()
