@@ -1,0 +1,122 @@
+"""TWGTM checkpoints: safetensors only, with the config and a format version in the metadata.
+
+A checkpoint may hold every part or only some (`parts` in the metadata): a file without the
+frozen base parts (VAE, CLIP, Swin) stays small, and those parts come from their own files.
+Nothing here ever unpickles a file.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .config import TWGTMConfig
+from .errors import CheckpointError
+from .model import PARTS, TWGTM, part_of
+
+log = logging.getLogger("twgtm")
+
+FORMAT = "twgtm"
+FORMAT_VERSION = 1
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
+
+
+def save_checkpoint(model: TWGTM, path: str | os.PathLike, parts: list[str] | None = None,
+                    metadata: dict | None = None, dtype: torch.dtype | None = None) -> Path:
+    """Write the model's weights (all parts, or only `parts`) atomically to a .safetensors file."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise CheckpointError(f"checkpoints are .safetensors files; got {path.name!r}")
+    parts = list(parts or PARTS)
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        raise CheckpointError(f"unknown parts {unknown}; parts are {sorted(PARTS)}")
+    tensors = {}
+    for name, tensor in model.state_dict().items():
+        if part_of(name) in parts:
+            t = tensor.detach()
+            if dtype is not None and t.is_floating_point():
+                t = t.to(dtype)
+            tensors[name] = t.cpu().contiguous()
+    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "config": model.config.to_json(),
+            "parts": json.dumps(parts)}
+    meta.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.replace(tmp, path)  # atomic: a kill mid-write leaves the old file intact
+    return path
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The metadata of a TWGTM checkpoint, with clear errors for missing, pickle, corrupt or foreign files."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path} (folder {path.parent}); check the path")
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise CheckpointError(
+            f"{path.name} is a pickle-format file ({path.suffix}); TWGTM loads .safetensors only, never "
+            "unpickling downloaded files. Convert it to safetensors first."
+        )
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({err}); it may be truncated or corrupt: download or copy it again") from err
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path.name} is a safetensors file but not a TWGTM checkpoint (no 'format: twgtm' in its metadata); "
+            "for CatVTON / TryOffAnyone weights use their backbone profile loader"
+        )
+    version = int(meta.get("format_version", "0"))
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{path.name} has format version {version}; this code reads up to {FORMAT_VERSION}: update the pack")
+    return meta
+
+
+def load_state(model: TWGTM, state: dict, source: str, parts: list[str] | None = None) -> None:
+    """Load `state` into `model`, naming missing, unexpected and mis-shaped keys in one error."""
+    expected = {k: v for k, v in model.state_dict().items() if parts is None or part_of(k) in parts}
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(model.state_dict()))
+    misshaped = sorted(k for k in set(state) & set(expected) if tuple(state[k].shape) != tuple(expected[k].shape))
+    if missing or unexpected or misshaped:
+        def show(keys):
+            return ", ".join(keys[:8]) + (f" ... ({len(keys)} in all)" if len(keys) > 8 else "")
+        lines = [f"weights in {source} do not match the model:"]
+        if missing:
+            lines.append(f"  missing keys: {show(missing)}")
+        if unexpected:
+            lines.append(f"  unexpected keys: {show(unexpected)}")
+        if misshaped:
+            lines.append("  mis-shaped keys: " + show([f"{k} file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}" for k in misshaped]))
+        lines.append("  the file is for another model or size preset; pick the matching checkpoint")
+        raise CheckpointError("\n".join(lines))
+    model.load_state_dict(state, strict=False)
+
+
+def load_checkpoint(path: str | os.PathLike, *, device=None, dtype: torch.dtype | None = None,
+                    model: TWGTM | None = None) -> TWGTM:
+    """Build the model from the file's config and load its weights (all parts it says it holds)."""
+    path = Path(path)
+    meta = read_metadata(path)
+    config = TWGTMConfig.from_dict(json.loads(meta["config"]))
+    parts = json.loads(meta.get("parts", json.dumps(list(PARTS))))
+    if model is None:
+        model = TWGTM(config)
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path} could not be read ({err}); it may be truncated or corrupt") from err
+    load_state(model, state, f"{path.name} (folder {path.parent})", parts)
+    missing_parts = [p for p in PARTS if p not in parts]
+    if missing_parts:
+        log.info("%s holds parts %s; %s keep their current weights", path.name, parts, missing_parts)
+    return model.to(device=device or "cpu", dtype=dtype) if (device or dtype) else model
