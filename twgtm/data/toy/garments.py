@@ -45,6 +45,7 @@ class GarmentShape:
 
     @property
     def category(self) -> str:
+        """"upper" | "lower" | "dress"."""
         return CATEGORY_OF[self.kind]
 
 
@@ -152,8 +153,9 @@ def _bodice(rng, kind: str, y0: float) -> dict:
         neck = _neckline(rng, neck_half, rng.uniform(8, 18), y0)
         control = np.array((CX + neck_half + strap, armpit[1]))
         start = np.array((CX + neck_half + strap, y0))
-        right = [(CX + neck_half, y0)] + [tuple((1 - t) ** 2 * start + 2 * t * (1 - t) * control + t ** 2 * np.array(armpit))
-                                          for t in np.linspace(0, 1, 7)]
+        end = np.array(armpit)
+        curve = [tuple((1 - t) ** 2 * start + 2 * t * (1 - t) * control + t ** 2 * end) for t in np.linspace(0, 1, 7)]
+        right = [(CX + neck_half, y0)] + curve
     else:
         long = kind == "long_sleeve"
         shoulder_half = rng.uniform(17.5, 21.0)

@@ -113,20 +113,24 @@ class _Pen:
         self.sx, self.sy = width / DESIGN_W, height / DESIGN_H
 
     def polygon(self, points) -> None:
+        """Fill a polygon given in design units."""
         self.draw.polygon([(float(x) * self.sx, float(y) * self.sy) for x, y in points], fill=255)
 
     def ellipse(self, centre, rx: float, ry: float) -> None:
+        """Fill an axis-aligned ellipse given in design units."""
         cx, cy = centre
         self.draw.ellipse([(cx - rx) * self.sx, (cy - ry) * self.sy, (cx + rx) * self.sx, (cy + ry) * self.sy],
                           fill=255)
 
     def limb(self, joints, half_widths, side: int) -> None:
+        """Fill a limb: quads between joints plus round joints."""
         for quad in quads_from_edges(limb_edges(joints, half_widths, side)):
             self.polygon(quad)
         for joint, half_width in zip(joints, half_widths):
             self.ellipse(joint, half_width, half_width)
 
     def array(self) -> np.ndarray:
+        """The mask drawn so far as an H×W float array in [0, 1]."""
         return np.asarray(self.image, dtype=np.float32) / 255.0
 
 
@@ -137,7 +141,8 @@ def body_masks(pose: Pose, height: int, width: int) -> dict[str, np.ndarray]:
     r = pose.head_radius
     pen.ellipse(pose.head_centre, r * 0.82, r)
     neck_top = pose.head_centre + pose.torso.down * r * 0.6
-    pen.polygon([neck_top - pose.torso.right * 2.8 * pose.torso.scale, neck_top + pose.torso.right * 2.8 * pose.torso.scale,
+    neck_half = pose.torso.right * 2.8 * pose.torso.scale
+    pen.polygon([neck_top - neck_half, neck_top + neck_half,
                  pose.local(3.2, SHOULDER_Y + 1.0), pose.local(-3.2, SHOULDER_Y + 1.0)])
     masks["head"] = pen.array()
     pen = _Pen(height, width)
@@ -153,10 +158,10 @@ def body_masks(pose: Pose, height: int, width: int) -> dict[str, np.ndarray]:
     masks["hair_back"] = pen.array()
     pen = _Pen(height, width)
     s, w, h = pose.shoulder_half, pose.waist_half, pose.hip_half
-    pen.polygon([pose.local(x, y) for x, y in [(-s + 1.5, SHOULDER_Y), (s - 1.5, SHOULDER_Y), (s, SHOULDER_Y + 2.5),
-                                               (s - 2.0, SHOULDER_Y + 8.0), (w, -10.0), (h, -1.0), (h - 1.0, 3.0),
-                                               (0.0, 4.0), (-h + 1.0, 3.0), (-h, -1.0), (-w, -10.0),
-                                               (-s + 2.0, SHOULDER_Y + 8.0), (-s, SHOULDER_Y + 2.5)]])
+    outline = [(-s + 1.5, SHOULDER_Y), (s - 1.5, SHOULDER_Y), (s, SHOULDER_Y + 2.5), (s - 2.0, SHOULDER_Y + 8.0),
+               (w, -10.0), (h, -1.0), (h - 1.0, 3.0), (0.0, 4.0), (-h + 1.0, 3.0), (-h, -1.0), (-w, -10.0),
+               (-s + 2.0, SHOULDER_Y + 8.0), (-s, SHOULDER_Y + 2.5)]
+    pen.polygon([pose.local(x, y) for x, y in outline])
     masks["torso"] = pen.array()
     arms, hands, legs, shoes = (_Pen(height, width) for _ in range(4))
     for side in (+1, -1):
@@ -170,5 +175,5 @@ def body_masks(pose: Pose, height: int, width: int) -> dict[str, np.ndarray]:
         ankle = joints[2]
         shoes.ellipse(ankle + np.array([side * 1.6, 1.6]) * pose.torso.scale, 4.2 * pose.torso.scale,
                       2.4 * pose.torso.scale)
-    masks["arms"], masks["hands"], masks["legs"], masks["shoes"] = arms.array(), hands.array(), legs.array(), shoes.array()
+    masks.update(arms=arms.array(), hands=hands.array(), legs=legs.array(), shoes=shoes.array())
     return masks

@@ -49,7 +49,7 @@ def _dressed(rng, kind: str, size_hi: tuple, plain: bool):
 
 
 def render_sample(seed: int, index: int, size: tuple[int, int]) -> dict:
-    """One toy sample as uint8 / bool arrays: person, cloth, cloth_mask, agnostic_mask, plus its category and template."""
+    """One toy sample: person, cloth (H×W×3 uint8), cloth_mask, agnostic_mask (H×W bool), category, template."""
     rng = np.random.default_rng([seed, index])
     height, width = size
     size_hi = (height * SUPERSAMPLE, width * SUPERSAMPLE)
