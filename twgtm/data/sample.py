@@ -1,0 +1,51 @@
+"""The sample dict every data set returns, and the garment categories with their prompts.
+
+Sample keys (what the training code reads):
+    person        3×H×W float in [-1, 1]; in paired mode it is also the try-on target
+    garment       3×H×W float in [-1, 1], the flat product image
+    garment_mask  1×H×W float {0, 1}, 1 = garment pixels of the flat garment image
+    inpaint_mask  1×H×W float {0, 1}, 1 = region of the person to regenerate for try-on
+    category      "upper" | "lower" | "dress"
+    prompt        "upper garment" | "lower garment" | "dress"
+    name          str id of the person image (file stem)
+"""
+from __future__ import annotations
+
+import torch
+
+from ..errors import ConfigError
+
+CATEGORIES = ("upper", "lower", "dress")
+PROMPTS = {"upper": "upper garment", "lower": "lower garment", "dress": "dress"}
+SAMPLE_KEYS = ("person", "garment", "garment_mask", "inpaint_mask", "category", "prompt", "name")
+
+# DressCode folder names and other spellings seen in public loaders.
+_ALIASES = {
+    "upper": "upper", "upper_body": "upper", "top": "upper", "tops": "upper", "0": "upper",
+    "lower": "lower", "lower_body": "lower", "bottom": "lower", "bottoms": "lower", "1": "lower",
+    "dress": "dress", "dresses": "dress", "2": "dress",
+}
+
+
+def normalize_category(name: str) -> str:
+    """Map a category spelling ("upper_body", "dresses", "0", ...) to "upper" | "lower" | "dress"."""
+    key = str(name).strip().lower()
+    if key not in _ALIASES:
+        raise ConfigError(f"Unknown garment category {name!r}: expected one of {sorted(_ALIASES)}; "
+                          "use 'upper', 'lower' or 'dress'.")
+    return _ALIASES[key]
+
+
+def make_sample(person: torch.Tensor, garment: torch.Tensor, garment_mask: torch.Tensor,
+                inpaint_mask: torch.Tensor, category: str, name: str) -> dict:
+    """Assemble the sample dict (see the module docstring) and add the category's prompt."""
+    category = normalize_category(category)
+    return {
+        "person": person,
+        "garment": garment,
+        "garment_mask": garment_mask,
+        "inpaint_mask": inpaint_mask,
+        "category": category,
+        "prompt": PROMPTS[category],
+        "name": name,
+    }
