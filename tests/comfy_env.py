@@ -12,8 +12,11 @@ that folder (`custom_nodes`) and a session models folder (`twgtm: <tmp>/models/t
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
+import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -253,7 +256,9 @@ class ComfyServer:
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(self.command(), cwd=self.comfy_dir, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, env=env, preexec_fn=_die_with_parent)
+        atexit.register(self.stop)
         client = ComfyClient(self.url, self.dirs)
+        client.server = self
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -292,6 +297,7 @@ class ComfyClient:
         self.url = url.rstrip("/")
         self.dirs = dirs or {}
         self.client_id = uuid.uuid4().hex
+        self.server: ComfyServer | None = None  # set when this client belongs to a ComfyServer
 
     @property
     def models_dir(self) -> Path:
@@ -426,3 +432,60 @@ def load_custom_node_in_subprocess(comfy_dir: Path, module_path: Path, timeout: 
     report["returncode"] = proc.returncode
     report["log"] = (proc.stdout + proc.stderr)[-6000:]
     return report
+
+
+# ---------------------------------------------------------------- browser
+
+
+def run_browser_workflow(url: str, workflow: Path, screenshot: Path, *, api_out: Path | None = None,
+                         saved_out: Path | None = None, click: bool = True, timeout: float = 120) -> dict:
+    """Run tests/browser/run_workflow.mjs (frontend in headless Chromium); return its JSON report.
+
+    Raises EnvSetupError with the script's output when it fails.
+    """
+    chromium, modules = ensure_browser()
+    node = shutil.which("node")
+    if node is None:
+        raise EnvSetupError("node is missing: install Node.js, or set TWGTM_SKIP_BROWSER=1.")
+    cmd = [node, str(REPO / "tests" / "browser" / "run_workflow.mjs"), "--url", url, "--workflow", str(workflow),
+           "--screenshot", str(screenshot), "--chromium", str(chromium), "--timeout", str(int(timeout))]
+    if api_out:
+        cmd += ["--api-out", str(api_out)]
+    if saved_out:
+        cmd += ["--saved-out", str(saved_out)]
+    if click:
+        cmd.append("--click")
+    env = dict(os.environ, NODE_PATH=str(modules))
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 30, env=env)
+    except subprocess.TimeoutExpired as exc:
+        raise EnvSetupError(f"run_workflow.mjs timed out after {timeout + 30} s") from exc
+    lines = proc.stdout.strip().splitlines()
+    try:
+        report = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        report = None
+    if proc.returncode != 0 or report is None:
+        raise EnvSetupError(f"run_workflow.mjs failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n"
+                            f"{proc.stderr[-3000:]}")
+    return report
+
+
+# ---------------------------------------------------------------- the pack as a package, without ComfyUI
+
+PACK_ALIAS = "twgtm_pack"
+
+
+def import_pack(submodule: str = ""):
+    """Import the repo root as package `twgtm_pack` (as ComfyUI would) and return `twgtm_pack.<submodule>`.
+
+    For tests of comfy-free modules under nodes/ (e.g. nodes.convert) that use relative imports.
+    Their twgtm is `twgtm_pack.twgtm`: compare errors with `import_pack("twgtm.errors")`.
+    """
+    if PACK_ALIAS not in sys.modules:
+        spec = importlib.util.spec_from_file_location(PACK_ALIAS, REPO / "__init__.py",
+                                                      submodule_search_locations=[str(REPO)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[PACK_ALIAS] = module
+        spec.loader.exec_module(module)
+    return importlib.import_module(f"{PACK_ALIAS}.{submodule}" if submodule else PACK_ALIAS)
