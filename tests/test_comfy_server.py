@@ -73,8 +73,7 @@ def test_object_info_lists_mask_to_bbox(comfy_server):
 def test_mask_to_bbox_workflow_runs_over_http(comfy_server, pack_dir):
     assert comfy_server.upload_image(pack_dir / EXAMPLE) == "garment_mask.png"
     workflow = _workflow(pack_dir, "twgtm_http")
-    prompt = convert(workflow, comfy_server.object_info())
-    entry = comfy_server.run(prompt, timeout=60)
+    entry = comfy_server.run_ui_workflow(workflow, timeout=60)
     _check_output(comfy_server, entry, pack_dir, _margin(workflow))
 
 
