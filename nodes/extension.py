@@ -1,0 +1,25 @@
+"""The pack's ComfyExtension: the list of every node class and the set-up done once at load."""
+from __future__ import annotations
+
+from comfy_api.latest import ComfyExtension, io
+
+from .folders import register_model_folders
+from .mask_nodes import MASK_NODES
+
+
+class TWGTMExtension(ComfyExtension):
+    """Registers the model folders and lists the TWGTM nodes."""
+
+    async def on_load(self) -> None:
+        """Register the `twgtm` model folder (idempotent)."""
+        register_model_folders()
+
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        """Every node class of the pack; feature modules add their lists here."""
+        return [*MASK_NODES]
+
+
+def create_extension() -> TWGTMExtension:
+    """Register the model folders and return the extension (called by comfy_entrypoint)."""
+    register_model_folders()
+    return TWGTMExtension()
