@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import types
 
@@ -24,11 +25,12 @@ from twgtm.metrics.convert import convert_packaged_weights, convert_to_safetenso
 SIDE = 176  # MS-SSIM's five scales need sides >= 176
 
 
-def _texture(seed: int, batch: int = 2, height: int = SIDE, width: int = SIDE) -> torch.Tensor:
-    """Smooth random RGB images in [-1, 1] with structure at several scales."""
+def _texture(seed: int, batch: int = 2, height: int = SIDE, width: int = SIDE,
+             scales=((4, 0.5), (12, 0.35), (40, 0.25))) -> torch.Tensor:
+    """Smooth random RGB images in [-1, 1] with structure at several scales ((cell px, amplitude), ...)."""
     gen = torch.Generator().manual_seed(seed)
     out = 0
-    for cell, amp in ((4, 0.5), (12, 0.35), (40, 0.25)):
+    for cell, amp in scales:
         coarse = torch.randn(batch, 3, height // cell + 2, width // cell + 2, generator=gen)
         out = out + amp * F.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=False)
     return (out / out.abs().amax() * 0.9).clamp(-1, 1)
@@ -140,19 +142,27 @@ def test_ms_ssim_identity_distortions_and_reference(images):
 
 # --------------------------------------------------------------------------- CW-SSIM
 
-def test_cw_ssim_identity_shift_and_noise(images):
+def test_cw_ssim_identity_shift_and_noise():
+    images = _texture(0, scales=((3, 0.5), (40, 0.5)))  # fine detail: a shift costs many pixel errors
     assert torch.allclose(cw_ssim(images, images), torch.ones(2), atol=1e-5)
-    shifted = _shift(images, 2)
+    shifted = _shift(images, 1)
     energy = (shifted - images).pow(2).mean().sqrt().item()
     gen = torch.Generator().manual_seed(3)
-    noisy = images + energy * torch.randn(images.shape, generator=gen)  # same mean-square error as the shift
-    noisy = noisy.clamp(-1, 1)
+    noisy = (images + energy * torch.randn(images.shape, generator=gen)).clamp(-1, 1)  # same pixel error energy
     s_shift, s_noise = cw_ssim(images, shifted), cw_ssim(images, noisy)
     assert (s_shift < 0.9999).all()
-    assert (s_shift > s_noise).all(), (s_shift, s_noise)
-    assert (cw_ssim(images, _shift(images, 6)) < s_shift).all()  # larger shift, lower score
-    # plain SSIM is far less tolerant to the same shift than CW-SSIM
-    assert (ssim(images, shifted) < s_shift - 0.05).all()
+    assert ((1 - s_noise) > 2 * (1 - s_shift)).all(), (s_shift, s_noise)
+    assert (cw_ssim(images, _shift(images, 4)) < s_shift).all()  # larger shift, lower score
+    assert (ssim(images, shifted) < s_shift - 0.05).all()  # plain SSIM is far less shift-tolerant
+    # phase matters: a shift comparable to the band's wavelength decorrelates local phases
+    # (a magnitude-only "CW-SSIM" would stay above 0.9 here)
+    assert (cw_ssim(images, _shift(images, 16)) < 0.85).all()
+    # a pure grating shifted circularly only rotates every coefficient's phase by the same angle: index 1
+    cols = torch.arange(SIDE, dtype=torch.float32)
+    grating = (0.8 * torch.cos(2 * math.pi * cols * 4 / SIDE)).expand(1, 3, SIDE, SIDE).contiguous()
+    moved = torch.roll(grating, 7, dims=-1)
+    assert cw_ssim(grating, moved).item() == pytest.approx(1.0, abs=1e-4)
+    assert ssim(grating, moved).item() < 0.5
 
 
 # --------------------------------------------------------------------------- LPIPS / DISTS
