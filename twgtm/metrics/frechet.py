@@ -1,8 +1,8 @@
 """Distribution distances on feature sets: Fréchet distance (FID, CLIP-FID) and KID.
 
-Both run in float64. The Fréchet distance uses tr(sqrt(Σ1 Σ2)) = Σ sqrt(eigenvalues of Σ1 Σ2),
-which needs no matrix square root and stays finite for the rank-deficient covariances of small
-sets. KID is the unbiased MMD² with the cubic polynomial kernel k(x, y) = (x·y / d + 1)³, averaged
+Both run in float64. The Fréchet distance gets tr(sqrt(Σ1 Σ2)) as the nuclear norm of L1ᵀ L2
+(Σi = Li Liᵀ; Li = the centred features / sqrt(N-1) when N <= D), which needs no matrix square
+root of a non-symmetric matrix and stays exact for the rank-deficient covariances of small sets. KID is the unbiased MMD² with the cubic polynomial kernel k(x, y) = (x·y / d + 1)³, averaged
 over random subsets (Bińkowski et al. 2018, as in torch-fidelity and torchmetrics).
 """
 from __future__ import annotations
@@ -21,24 +21,50 @@ def _as_features(features: torch.Tensor, name: str) -> torch.Tensor:
 
 def mean_and_covariance(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean (D,) and unbiased covariance (D, D) of N×D features, float64."""
+    mean, factor = _mean_and_factor(features)
+    return mean, factor @ factor.T
+
+
+def _mean_and_factor(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean (D,) and a factor L (D×N) with L·Lᵀ = the unbiased covariance."""
     features = _as_features(features, "features")
     mean = features.mean(dim=0)
-    centred = features - mean
-    return mean, centred.T @ centred / (features.shape[0] - 1)
+    return mean, (features - mean).T / (features.shape[0] - 1) ** 0.5  # (D, N)
+
+
+def _psd_factor(cov: torch.Tensor) -> torch.Tensor:
+    """A factor L (D×D) with L·Lᵀ = cov for a symmetric PSD matrix (negative round-off eigenvalues -> 0)."""
+    eigenvalues, eigenvectors = torch.linalg.eigh((cov + cov.T) / 2)
+    return eigenvectors * eigenvalues.clamp(min=0).sqrt()
+
+
+def _frechet_from_factors(mean1, factor1, mean2, factor2) -> float:
+    """||μ1-μ2||² + tr Σ1 + tr Σ2 - 2 tr sqrt(Σ1 Σ2) with Σi = Li·Liᵀ.
+
+    The eigenvalues of Σ1 Σ2 = L1 L1ᵀ L2 L2ᵀ are those of (L1ᵀ L2)(L1ᵀ L2)ᵀ, so
+    tr sqrt(Σ1 Σ2) is the sum of the singular values of L1ᵀ L2 (no matrix square root needed).
+    """
+    trace_sqrt = torch.linalg.svdvals(factor1.T @ factor2).sum()
+    distance = ((mean1 - mean2).square().sum() + factor1.square().sum() + factor2.square().sum()
+                - 2 * trace_sqrt)
+    return float(distance.clamp(min=0))
 
 
 def frechet_distance_from_stats(mean1, cov1, mean2, cov2) -> float:
     """Fréchet distance ||μ1-μ2||² + tr(Σ1 + Σ2 - 2 sqrt(Σ1 Σ2)) between two Gaussians."""
     mean1, cov1, mean2, cov2 = (t.to(torch.float64) for t in (mean1, cov1, mean2, cov2))
-    eigenvalues = torch.linalg.eigvals(cov1 @ cov2)  # real and >= 0 in exact arithmetic
-    trace_sqrt = eigenvalues.real.clamp(min=0).sqrt().sum()
-    distance = (mean1 - mean2).square().sum() + torch.trace(cov1) + torch.trace(cov2) - 2 * trace_sqrt
-    return float(distance.clamp(min=0))
+    return _frechet_from_factors(mean1, _psd_factor(cov1), mean2, _psd_factor(cov2))
 
 
 def frechet_distance(features1: torch.Tensor, features2: torch.Tensor) -> float:
     """Fréchet distance between two N×D feature sets (FID when the features are Inception pool3)."""
-    return frechet_distance_from_stats(*mean_and_covariance(features1), *mean_and_covariance(features2))
+    mean1, factor1 = _mean_and_factor(features1)
+    mean2, factor2 = _mean_and_factor(features2)
+    if factor1.shape[1] > factor1.shape[0]:  # N > D: a square factor is smaller
+        factor1 = _psd_factor(factor1 @ factor1.T)
+    if factor2.shape[1] > factor2.shape[0]:
+        factor2 = _psd_factor(factor2 @ factor2.T)
+    return _frechet_from_factors(mean1, factor1, mean2, factor2)
 
 
 def _polynomial_mmd(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
