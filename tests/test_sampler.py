@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from twgtm.errors import ConfigError, InputError
-from twgtm.images import bbox_mask
+from twgtm.masks import mask_to_bbox
 from twgtm.model import build_model
 from twgtm.pipeline import SamplingCancelled, TWGTMPipeline
 
@@ -167,7 +167,7 @@ def test_tryoff_mask_modes(pipe):
     full = pipe.tryoff(person, mask_mode="full", steps=1)
     assert full.masks.min() == 1
     box = pipe.tryoff(person, mask_mode="bbox", steps=1)
-    assert torch.equal(box.masks, bbox_mask(box.masks))  # a filled rectangle (or the full fallback)
+    assert torch.equal(box.masks, mask_to_bbox(box.masks))  # a filled rectangle (or the full fallback)
     given = _mask(1, 48, 32)
     used = pipe.tryoff(person, mask=given, steps=1).masks
     assert torch.equal(used, given.expand(2, -1, -1, -1))

@@ -148,36 +148,6 @@ def unletterbox(x: torch.Tensor, plan: Letterbox, mask: bool = False) -> torch.T
     return resize(content, plan.source, mask=mask)
 
 
-# ----- masks -------------------------------------------------------------------------------------
-def blur(mask: torch.Tensor, radius: int) -> torch.Tensor:
-    """Gaussian blur of (B,1,H,W) with a (2r+1)-tap separable kernel, sigma r/2 (radius 0: unchanged)."""
-    radius = int(radius)
-    if radius <= 0:
-        return mask
-    sigma = max(radius / 2.0, 1e-3)
-    taps = torch.arange(-radius, radius + 1, dtype=torch.float32, device=mask.device)
-    kernel = torch.exp(-(taps ** 2) / (2 * sigma ** 2))
-    kernel = (kernel / kernel.sum()).to(mask.dtype)
-    x = F.pad(mask, (radius, radius, radius, radius), mode="replicate")
-    x = F.conv2d(x, kernel.view(1, 1, 1, -1))  # blur along width
-    return F.conv2d(x, kernel.view(1, 1, -1, 1))  # blur along height
-
-
-def bbox_mask(mask: torch.Tensor) -> torch.Tensor:
-    """Mask2BBox: each item's mask (B,1,H,W) replaced by its filled bounding box; empty stays empty.
-
-    Private stand-in for `twgtm.masks.mask_to_bbox` (not on main when this was written).
-    """
-    hard = mask[:, 0] >= 0.5  # (B,H,W)
-    out = torch.zeros_like(mask)
-    for i in range(mask.shape[0]):
-        rows = torch.nonzero(hard[i].any(dim=1)).flatten()
-        cols = torch.nonzero(hard[i].any(dim=0)).flatten()
-        if rows.numel():
-            out[i, 0, rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] = 1
-    return out
-
-
 # Body-region boxes (fractions of height, width: top, bottom, left, right) per garment category,
 # the default try-on mask of a round trip's second person when none is given.
 CATEGORY_BOXES = {

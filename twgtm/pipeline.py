@@ -15,7 +15,8 @@ import torch
 
 from . import canvas as cv
 from .errors import ConfigError, InputError, TWGTMError
-from .images import Letterbox, blur, bbox_mask, category_box, fit_into, letterbox, plan_letterbox, resize, unletterbox
+from .images import Letterbox, category_box, fit_into, letterbox, plan_letterbox, resize, unletterbox
+from .masks import blur_mask, mask_to_bbox
 from .model import TWGTM, ReferenceFeatures
 from .prompts import CATEGORY_PROMPTS
 from .schedulers import make_scheduler
@@ -257,7 +258,7 @@ class TWGTMPipeline:
         out = unletterbox(self._sample(canvas, feats, run), plan).to(person.device)  # (B,3,H,W)
         if repaint:
             radius = max(1, person.shape[-2] // 64) if repaint_blur is None else int(repaint_blur)
-            weight = blur(mask, radius).to(out.device) * mask.to(out.device)  # 0 outside the mask, soft inside
+            weight = blur_mask(mask, radius).to(out.device) * mask.to(out.device)  # 0 outside the mask, soft inside
             out = person.float() * (1.0 - weight) + out * weight
         return TryOnResult(images=out.clamp(-1, 1), masks=mask)
 
@@ -294,7 +295,7 @@ class TWGTMPipeline:
         elif mask_mode == "full":
             target_mask = torch.ones(b, 1, *plan.canvas)
         else:
-            target_mask = bbox_mask((probs >= 0.5).float())  # Mask2BBox of the predicted flat-garment mask
+            target_mask = mask_to_bbox((probs >= 0.5).float())  # Mask2BBox of the predicted flat-garment mask
             for i in range(b):
                 if not target_mask[i].any():
                     log.warning("item %d: the predicted garment mask is empty; using the full half instead", i)
