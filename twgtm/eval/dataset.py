@@ -105,6 +105,7 @@ def run_predictions(pipe, dataset, out: Path, *, task: str, mode: str, steps: in
             if masks is not None:
                 save_image(masks[i], out / "pred_mask" / f"{name}.png")
     written = sorted(used)
+    log.info("wrote %d %s %s predictions to %s", len(written), mode, task, out / "pred")
     if task != "tryoff" or mode != "paired":
         return written, {}
     if not iou:

@@ -41,6 +41,7 @@ from ..data import build_dataset
 from ..errors import DataError, TWGTMError
 from ..metrics.ssim import ssim
 from .baselines import masked_person, mean_colour_fill, mean_image
+from .folders import parse_size
 from .region_scores import colour_error, mask_iou, summarize
 from .report import write_json
 from .sampling import batches, item_seeds, limited, load_pipeline, parse_dtype
@@ -113,6 +114,7 @@ def evaluate_toy(
     if len(test) == 0:
         raise DataError(f"the test split of {data} is empty; generate the wardrobe with a test fraction above 0.")
     mean_garment, mean_mask = train_means(data, size)
+    log.info("toy eval: %d paired test pairs of %s at %dx%d", len(test), data, *size)
     pipe = load_pipeline(checkpoint, device, dtype)
     scores = {key: [] for key in [
         ("tryon", "ssim", "model"), ("tryon", "ssim", COPY), ("tryon", "ssim", MEAN),
@@ -213,8 +215,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the toy evaluation; print the table and the JSON report; returns the exit status."""
-    from .folders import parse_size
-
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
