@@ -6,8 +6,12 @@ metrics are computed at the dataset's resolution (VITON-HD / DressCode: 1024×76
 512×384 variant used by CatVTON / TryOffDiff tables); without ``--size`` each prediction is
 resized (bicubic) to its ground truth's size, with ``--size HxW`` both are. Networks then apply
 their own input sizes (Inception 299×299, DINO/CLIP 224×224, DISTS short side 256).
-For other sources of images (a sampler over a data set), call ``evaluate_pairs`` with two
-iterables of tensors directly.
+For other sources of images, call ``evaluate_pairs`` with two iterables of tensors directly.
+
+Checkpoints: ``python -m twgtm.eval --checkpoint C --dataset vitonhd|dresscode --data-root DIR --out DIR``
+samples a test split, writes the PNGs and scores them (``twgtm.eval.dataset``);
+``python -m twgtm.eval.toy --checkpoint C --data DIR`` scores held-out toy-wardrobe pairs beside
+copy and mean baselines (``twgtm.eval.toy``). Neither is imported here (they load the sampler).
 """
 from __future__ import annotations
 

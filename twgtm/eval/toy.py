@@ -1,0 +1,237 @@
+"""Score a checkpoint on held-out toy-wardrobe pairs, beside trivial baselines.
+
+``python -m twgtm.eval.toy --checkpoint C --data DIR [--n N] [--steps S] [--guidance G] [--json OUT]``
+
+The test split is read in PAIRED mode, so every person wears the garment being put on or taken
+off and the truth of both tasks is known:
+
+* VTON: input = the person with the inpaint (agnostic) region masked + their own flat garment;
+  truth = the person. Scores: SSIM against the person, and the mean colour error inside the
+  inpaint mask (mean |output - truth| over RGB, 0–255 units).
+* VTOFF: input = the person; truth = the flat garment and its cloth mask. Scores: SSIM against
+  the garment, and the IoU of the predicted flat-garment mask (sigmoid TFQ_0 >= 0.5) with the
+  true cloth mask.
+
+Baselines, scored the same way:
+
+* copy input. VTON: the *masked* person (inpaint region mid grey, exactly what the model sees).
+  Copying the unmasked person would be the answer itself in paired mode (SSIM 1, error 0), so
+  it measures nothing; the masked copy is perfect outside the mask and uninformative inside,
+  which is what a model that ignores the garment could reach. VTOFF: the person image returned
+  as the "garment" (no copy baseline for the IoU).
+* mean colour (VTON): the inpaint region filled with the flat garment's mean colour (over its
+  cloth-mask pixels), the person kept outside.
+* mean garment (VTOFF): the pixel mean of the train-split flat garments; for the IoU, the
+  train-split mean cloth mask thresholded at 0.5.
+
+Both VTON baselines keep the true pixels outside the mask; the model's output does not unless
+``repaint`` is on (its outside passes through the VAE), so the SSIM gap is partly that.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+from ..data import build_dataset
+from ..errors import DataError, TWGTMError
+from ..metrics.ssim import ssim
+from .baselines import masked_person, mean_colour_fill, mean_image
+from .folders import parse_size
+from .region_scores import colour_error, mask_iou, summarize
+from .report import write_json
+from .sampling import batches, item_seeds, limited, load_pipeline, parse_dtype
+
+log = logging.getLogger("twgtm")
+
+# (task, metric) rows of the report: label, direction, and which baseline fills each column.
+ROWS = [
+    ("tryon", "ssim", "VTON SSIM vs true person", True),
+    ("tryon", "colour_error", "VTON colour error in mask (0-255)", False),
+    ("tryoff", "ssim", "VTOFF SSIM vs true garment", True),
+    ("tryoff", "mask_iou", "VTOFF garment-mask IoU", True),
+]
+COPY, MEAN = "copy_input", "mean"
+BASELINES = {
+    ("tryon", COPY): "the masked person (inpaint region mid grey, as the model sees it)",
+    ("tryon", MEAN): "the inpaint region filled with the flat garment's mean colour",
+    ("tryoff", COPY): "the person image returned as the garment",
+    ("tryoff", MEAN): "the pixel mean of the train-split garments; IoU: their mean cloth mask >= 0.5",
+}
+
+
+def native_size(root: str | Path, split: str = "test") -> tuple[int, int]:
+    """(H, W) of the first person image of a toy wardrobe split."""
+    from PIL import Image
+
+    folder = Path(root) / split / "image"
+    files = sorted(folder.glob("*.png")) + sorted(folder.glob("*.jpg")) if folder.is_dir() else []
+    if not files:
+        raise DataError(f"no person images in {folder}: expected a toy wardrobe written by "
+                        "`python -m twgtm.data.toy --out DIR` (VITON-HD layout with a test split).")
+    with Image.open(files[0]) as image:
+        return image.size[1], image.size[0]
+
+
+def train_means(root: str | Path, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel mean (1,3,H,W) of the train-split garments and mean (1,1,H,W) of their cloth masks."""
+    train = build_dataset("toy", root, split="train", size=size, mode="paired")
+    if len(train) == 0:
+        raise DataError(f"the train split of {root} is empty: the mean-garment baseline needs train garments; "
+                        "generate the wardrobe with --test-fraction below 1.")
+    garments, masks = zip(*((s["garment"], s["garment_mask"]) for s in train))
+    return mean_image(garments), mean_image(masks)
+
+
+def _copy_iou_note() -> dict:
+    return {"status": "skipped", "reason": "no copy baseline for a flat-garment mask"}
+
+
+def evaluate_toy(
+    checkpoint: str | Path,
+    data: str | Path,
+    *,
+    n: int | None = None,
+    steps: int = 30,
+    guidance: float = 2.5,
+    seed: int = 0,
+    scheduler: str = "ddim",
+    mask_mode: str = "bbox",
+    repaint: bool = False,
+    size: tuple[int, int] | None = None,
+    batch_size: int = 4,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    progress: bool = False,
+) -> dict:
+    """Run VTON and VTOFF on the paired test split and score model and baselines; a JSON-ready dict."""
+    size = tuple(size) if size is not None else native_size(data)
+    test = limited(build_dataset("toy", data, split="test", size=size, mode="paired"), n)
+    if len(test) == 0:
+        raise DataError(f"the test split of {data} is empty; generate the wardrobe with a test fraction above 0.")
+    mean_garment, mean_mask = train_means(data, size)
+    log.info("toy eval: %d paired test pairs of %s at %dx%d", len(test), data, *size)
+    pipe = load_pipeline(checkpoint, device, dtype)
+    scores = {key: [] for key in [
+        ("tryon", "ssim", "model"), ("tryon", "ssim", COPY), ("tryon", "ssim", MEAN),
+        ("tryon", "colour_error", "model"), ("tryon", "colour_error", COPY), ("tryon", "colour_error", MEAN),
+        ("tryoff", "ssim", "model"), ("tryoff", "ssim", COPY), ("tryoff", "ssim", MEAN),
+        ("tryoff", "mask_iou", "model"), ("tryoff", "mask_iou", MEAN)]}
+    no_mask_reason = None
+    batch_iter = batches(test, batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        batch_iter = tqdm(batch_iter, total=-(-len(test) // batch_size), desc="toy eval", unit="batch")
+    for start, batch in batch_iter:
+        person, garment = batch["person"], batch["garment"]  # (B,3,H,W)
+        inpaint, cloth_mask = batch["inpaint_mask"], batch["garment_mask"]  # (B,1,H,W)
+        b, seeds, prompts = person.shape[0], item_seeds(seed, start, person.shape[0]), list(batch["category"])
+        common = dict(prompt=prompts, seed=seeds, steps=steps, guidance=guidance, scheduler=scheduler)
+        dressed = pipe.tryon(person, garment, inpaint, repaint=repaint, **common).images.float().cpu()
+        for name, output in (("model", dressed), (COPY, masked_person(person, inpaint)),
+                             (MEAN, mean_colour_fill(person, inpaint, garment, cloth_mask))):
+            scores[("tryon", "ssim", name)].append(ssim(output, person))
+            scores[("tryon", "colour_error", name)].append(colour_error(output, person, inpaint))
+        off = pipe.tryoff(person, mask_mode=mask_mode, **common)
+        for name, output in (("model", off.images.float().cpu()), (COPY, person),
+                             (MEAN, mean_garment.expand(b, -1, -1, -1))):
+            scores[("tryoff", "ssim", name)].append(ssim(output, garment))
+        if off.garment_masks is None:
+            no_mask_reason = "this checkpoint's profile has no SRM garment-mask head (TFQ_0)"
+        else:
+            scores[("tryoff", "mask_iou", "model")].append(mask_iou(off.garment_masks.float().cpu(), cloth_mask))
+        scores[("tryoff", "mask_iou", MEAN)].append(mask_iou(mean_mask.expand(b, -1, -1, -1), cloth_mask))
+    results: dict = {"tryon": {}, "tryoff": {}}
+    for task, metric, _, higher in ROWS:
+        entry = {"higher_is_better": higher}
+        for name in ("model", COPY, MEAN):
+            key = (task, metric, name)
+            if key not in scores:
+                entry[name] = _copy_iou_note()
+            elif name == "model" and metric == "mask_iou" and no_mask_reason:
+                entry[name] = {"status": "skipped", "reason": no_mask_reason}
+            else:
+                entry[name] = summarize(scores[key])
+        results[task][metric] = entry
+    return {
+        "checkpoint": str(checkpoint), "data": str(data), "split": "test", "mode": "paired", "n": len(test),
+        "size": list(size), "steps": steps, "guidance": guidance, "seed": seed, "scheduler": scheduler,
+        "tryoff_mask_mode": mask_mode, "repaint": repaint, "device": str(device), "dtype": str(dtype).replace("torch.", ""),
+        "baselines": {f"{task}.{name}": text for (task, name), text in BASELINES.items()},
+        **results,
+    }
+
+
+def _cell(entry: dict) -> str:
+    """'value ± std' or '–' for a skipped score."""
+    if entry.get("status") != "ok":
+        return "–"
+    return f"{entry['value']:.4f} ± {entry['std']:.4f}"
+
+
+def toy_table(report: dict) -> str:
+    """A markdown table: one row per score, columns model / copy input / mean baseline, and a legend."""
+    lines = ["| score | model | copy input | mean baseline | |", "|---|---|---|---|---|"]
+    for task, metric, label, higher in ROWS:
+        entry = report[task][metric]
+        lines.append(f"| {label} | {_cell(entry['model'])} | {_cell(entry[COPY])} | {_cell(entry[MEAN])} | "
+                     f"{'↑' if higher else '↓'} |")
+    lines.append("")
+    lines.append(f"{report['n']} paired test pairs at {report['size'][0]}x{report['size'][1]}, "
+                 f"{report['steps']} steps, guidance {report['guidance']}, VTOFF mask {report['tryoff_mask_mode']}.")
+    for (task, name), text in BASELINES.items():
+        lines.append(f"{'VTON' if task == 'tryon' else 'VTOFF'} {'copy input' if name == COPY else 'mean baseline'}: {text}.")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m twgtm.eval.toy``."""
+    parser = argparse.ArgumentParser(prog="python -m twgtm.eval.toy",
+                                     description="Score a TWGTM checkpoint on held-out toy-wardrobe pairs "
+                                                 "(paired test split) beside copy and mean baselines.")
+    parser.add_argument("--checkpoint", required=True, help="TWGTM .safetensors checkpoint")
+    parser.add_argument("--data", required=True, help="toy wardrobe folder (python -m twgtm.data.toy --out DIR)")
+    parser.add_argument("--n", type=int, help="score only the first N test pairs (default: all)")
+    parser.add_argument("--steps", type=int, default=30, help="denoising steps (default 30)")
+    parser.add_argument("--guidance", type=float, default=2.5, help="classifier-free guidance (default 2.5)")
+    parser.add_argument("--seed", type=int, default=0, help="noise seed of the first pair; pair i uses seed + i")
+    parser.add_argument("--scheduler", default="ddim", help="sampler scheduler (default ddim)")
+    parser.add_argument("--mask-mode", choices=["bbox", "full"], default="bbox",
+                        help="VTOFF generation region: box of the predicted garment mask (default) or the whole half")
+    parser.add_argument("--repaint", action="store_true", help="VTON: paste the person back outside the mask")
+    parser.add_argument("--size", help="HxW to read the images at (default: the wardrobe's own size)")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
+    parser.add_argument("--dtype", default="float32", help="float32, bfloat16 or float16 (default float32)")
+    parser.add_argument("--json", help="also write the JSON report to this file")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the toy evaluation; print the table and the JSON report; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        report = evaluate_toy(args.checkpoint, args.data, n=args.n, steps=args.steps, guidance=args.guidance,
+                              seed=args.seed, scheduler=args.scheduler, mask_mode=args.mask_mode,
+                              repaint=args.repaint, size=parse_size(args.size), batch_size=args.batch_size,
+                              device=args.device, dtype=parse_dtype(args.dtype), progress=not args.no_progress)
+    except TWGTMError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(toy_table(report))
+    print()
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    if args.json:
+        write_json(report, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
