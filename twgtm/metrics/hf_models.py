@@ -44,7 +44,9 @@ def _preprocessing(folder: Path, default_size: int, mean, std) -> tuple[tuple[in
 
 def _check_folder(folder: str | Path | None, metric: str) -> Path:
     """The model folder, or MetricUnavailable when it or its safetensors weights are absent."""
-    if folder is None or not Path(folder).is_dir():
+    if folder is None:
+        raise MetricUnavailable(f"{metric}: no weights folder given; it needs a transformers model folder (pass --weights-dir).")
+    if not Path(folder).is_dir():
         raise MetricUnavailable(f"{metric}: model folder '{folder}' not found; save a transformers model there.")
     folder = Path(folder)
     if not list(folder.glob("*.safetensors")):
