@@ -195,6 +195,31 @@ def _roundtrip(parser: argparse.ArgumentParser):
     return run
 
 
+@command("demo", "try-on, try-off and round trip on toy examples, written as a PNG grid")
+def _demo(parser: argparse.ArgumentParser):
+    parser.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
+    parser.add_argument("--checkpoint", help="TWGTM .safetensors checkpoint (default: the shipped demo model)")
+    parser.add_argument("--count", type=int, default=3, help="number of example pairs (default 3)")
+    parser.add_argument("--steps", type=int, default=30, help="denoising steps (default 30)")
+    parser.add_argument("--guidance", type=float, default=2.5, help="classifier-free guidance scale (default 2.5)")
+    parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="fp32", help="weights precision (default fp32)")
+
+    def run(args):
+        from .demo import run_demo
+
+        pipeline = _load_pipeline(args)
+        bar, callback = _progress(4, args.steps)
+        with bar:
+            path = run_demo(pipeline, args.out, count=args.count, steps=args.steps, guidance=args.guidance,
+                            seed=args.seed, callback=callback)
+        print(f"demo grid: {path}")
+        return 0
+
+    return run
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run one command, turn our errors into a message and exit code 2."""
     parser = argparse.ArgumentParser(prog="python -m twgtm", description="TWGTM virtual try-on / try-off")
