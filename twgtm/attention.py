@@ -54,6 +54,10 @@ class ReferenceContext:
         self.weight = weight
         self._cache.clear()
 
+    def set_weight(self, weight: torch.Tensor | None) -> None:
+        """Change only the per-item weights (B,), keeping the K'/V' cache (sequential CFG branches)."""
+        self.weight = weight
+
     def clear(self) -> None:
         """Forget the tokens and the cache."""
         self.set(None, None)

@@ -53,16 +53,31 @@ def save_checkpoint(model: TWGTM, path: str | os.PathLike, parts: list[str] | No
     return path
 
 
-def read_metadata(path: str | os.PathLike) -> dict:
-    """The metadata of a TWGTM checkpoint, with clear errors for missing, pickle, corrupt or foreign files."""
+def check_weights_file(path: str | os.PathLike, what: str = "checkpoint") -> Path:
+    """A clear error for a missing file or a pickle-format file (never unpickled); returns the path."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path} (folder {path.parent}); check the path")
+        raise CheckpointError(f"{what} not found: {path} (folder {path.parent}); check the path")
     if path.suffix.lower() in PICKLE_SUFFIXES:
         raise CheckpointError(
             f"{path.name} is a pickle-format file ({path.suffix}); TWGTM loads .safetensors only, never "
             "unpickling downloaded files. Convert it to safetensors first."
         )
+    return path
+
+
+def read_safetensors(path: str | os.PathLike, what: str = "weights file") -> dict:
+    """All tensors of any .safetensors file, with clear errors for missing, pickle and corrupt files."""
+    path = check_weights_file(path, what)
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({err}); it may be truncated or corrupt: download or copy it again") from err
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The metadata of a TWGTM checkpoint, with clear errors for missing, pickle, corrupt or foreign files."""
+    path = check_weights_file(path)
     try:
         from safetensors import safe_open
 
@@ -81,11 +96,11 @@ def read_metadata(path: str | os.PathLike) -> dict:
     return meta
 
 
-def load_state(model: TWGTM, state: dict, source: str, parts: list[str] | None = None) -> None:
-    """Load `state` into `model`, naming missing, unexpected and mis-shaped keys in one error."""
-    expected = {k: v for k, v in model.state_dict().items() if parts is None or part_of(k) in parts}
+def check_keys(expected: dict, state: dict, source: str, known: dict | None = None) -> None:
+    """Raise one CheckpointError naming missing, unexpected and mis-shaped keys of `state` vs `expected`."""
+    known = expected if known is None else known
     missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(model.state_dict()))
+    unexpected = sorted(set(state) - set(known))
     misshaped = sorted(k for k in set(state) & set(expected) if tuple(state[k].shape) != tuple(expected[k].shape))
     if missing or unexpected or misshaped:
         def show(keys):
@@ -99,6 +114,12 @@ def load_state(model: TWGTM, state: dict, source: str, parts: list[str] | None =
             lines.append("  mis-shaped keys: " + show([f"{k} file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}" for k in misshaped]))
         lines.append("  the file is for another model or size preset; pick the matching checkpoint")
         raise CheckpointError("\n".join(lines))
+
+
+def load_state(model: TWGTM, state: dict, source: str, parts: list[str] | None = None) -> None:
+    """Load `state` into `model`, naming missing, unexpected and mis-shaped keys in one error."""
+    full = model.state_dict()
+    check_keys({k: v for k, v in full.items() if parts is None or part_of(k) in parts}, state, source, known=full)
     model.load_state_dict(state, strict=False)
 
 

@@ -41,6 +41,160 @@ def _info(parser: argparse.ArgumentParser):
     return run
 
 
+# ----- sampling commands: tryon, tryoff, roundtrip ---------------------------------------------------
+DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def _sampling_args(parser: argparse.ArgumentParser, repaint: bool) -> None:
+    """Options shared by tryon, tryoff and roundtrip."""
+    from .schedulers import SCHEDULERS
+
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--category", choices=["upper", "lower", "dress"], help="garment category (default upper)")
+    what.add_argument("--prompt", help="free-text garment description instead of a category")
+    parser.add_argument("--out", required=True, help="output PNG path (extra outputs get _garment/_mask suffixes)")
+    parser.add_argument("--checkpoint", help="TWGTM .safetensors checkpoint (default: the shipped demo model)")
+    parser.add_argument("--steps", type=int, default=30, help="denoising steps (default 30)")
+    parser.add_argument("--guidance", type=float, default=2.5, help="classifier-free guidance scale; 1 = off (default 2.5)")
+    parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    parser.add_argument("--scheduler", default="ddim", help=f"one of {', '.join(SCHEDULERS)} (default ddim)")
+    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 ... (default cpu)")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="fp32", help="weights precision (default fp32)")
+    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="working size of the person half "
+                        "(default: the model's own; the output always has the input's size)")
+    if repaint:
+        parser.add_argument("--repaint", action="store_true", help="keep the person's pixels outside the mask exactly")
+
+
+def _load_pipeline(args):
+    """The pipeline for --checkpoint, or for the demo model; a clear error when neither exists."""
+    import torch
+
+    from .checkpoint import load_checkpoint
+    from .errors import CheckpointError
+    from .paths import DEMO_CHECKPOINT
+    from .pipeline import TWGTMPipeline
+
+    path = args.checkpoint
+    if path is None:
+        if not DEMO_CHECKPOINT.is_file():
+            raise CheckpointError(f"no --checkpoint given and the demo model is not at {DEMO_CHECKPOINT}; pass "
+                                  "--checkpoint PATH to a TWGTM .safetensors file, or put twgtm-demo.safetensors there")
+        path = DEMO_CHECKPOINT
+    model = load_checkpoint(path)
+    return TWGTMPipeline(model, device=args.device, dtype=getattr(torch, DTYPES[args.dtype]))
+
+
+def _mask_for(path, person, what: str):
+    """Read a mask file; one of another size than the person is resized to it, with a warning."""
+    from .images import load_mask, resize
+
+    mask = load_mask(path, what)
+    if mask.shape[-2:] != person.shape[-2:]:
+        logging.getLogger("twgtm").warning(
+            "%s %s is %dx%d but the person is %dx%d: resized to the person's size (check it is the right mask)",
+            what, path, mask.shape[-1], mask.shape[-2], person.shape[-1], person.shape[-2])
+        mask = resize(mask, tuple(person.shape[-2:]), mask=True)
+    return mask
+
+
+def _common(args) -> dict:
+    return dict(prompt=args.prompt or args.category or "upper", seed=args.seed, steps=args.steps,
+                guidance=args.guidance, scheduler=args.scheduler, size=tuple(args.size) if args.size else None)
+
+
+def _progress(total_runs: int, steps: int):
+    """A tqdm bar over every denoising step of the command, and the pipeline callback that drives it."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total_runs * steps, unit="step", desc="sampling")
+    return bar, lambda step, total, latents: bar.update(1)
+
+
+def _png(path, suffix: str = ""):
+    from pathlib import Path
+
+    path = Path(path)
+    path = path if path.suffix.lower() == ".png" else path.with_suffix(".png")
+    return path.with_name(path.stem + suffix + ".png") if suffix else path
+
+
+@command("tryon", "dress a person in a garment (virtual try-on)")
+def _tryon(parser: argparse.ArgumentParser):
+    parser.add_argument("--person", required=True, help="person image")
+    parser.add_argument("--garment", required=True, help="flat garment image (any size: letterboxed)")
+    parser.add_argument("--mask", help="garment-region mask on the person, white = replace "
+                        "(default: the body box of the category)")
+    _sampling_args(parser, repaint=True)
+
+    def run(args):
+        from .images import category_box, load_image, save_image
+
+        person, garment = load_image(args.person, "person"), load_image(args.garment, "garment")
+        if args.mask:
+            mask = _mask_for(args.mask, person, "mask")
+        else:
+            mask = category_box(args.category or "upper", tuple(person.shape[-2:]))
+            logging.getLogger("twgtm").info("no --mask given: using the %s body box", args.category or "upper")
+        pipe = _load_pipeline(args)
+        bar, callback = _progress(1, args.steps)
+        with bar:
+            result = pipe.tryon(person, garment, mask, repaint=args.repaint, callback=callback, **_common(args))
+        print(f"wrote {save_image(result.images[0], _png(args.out))}")
+        return 0
+
+    return run
+
+
+@command("tryoff", "take the garment off a person as a flat image (virtual try-off)")
+def _tryoff(parser: argparse.ArgumentParser):
+    parser.add_argument("--person", required=True, help="dressed person image")
+    parser.add_argument("--mask-mode", choices=["full", "bbox"], default="bbox",
+                        help="where the garment is drawn: the whole image or the box of the predicted garment mask")
+    parser.add_argument("--mask", help="explicit garment mask (overrides --mask-mode)")
+    _sampling_args(parser, repaint=False)
+
+    def run(args):
+        from .images import load_image, save_image
+
+        person = load_image(args.person, "person")
+        mask = _mask_for(args.mask, person, "mask") if args.mask else None
+        pipe = _load_pipeline(args)
+        bar, callback = _progress(1, args.steps)
+        with bar:
+            result = pipe.tryoff(person, mask_mode=args.mask_mode, mask=mask, callback=callback, **_common(args))
+        print(f"wrote {save_image(result.images[0], _png(args.out))}")
+        print(f"wrote {save_image(result.masks[0], _png(args.out, '_mask'))}")
+        return 0
+
+    return run
+
+
+@command("roundtrip", "take person A's garment off, then dress person B in it")
+def _roundtrip(parser: argparse.ArgumentParser):
+    parser.add_argument("--person", required=True, help="person A, whose garment is taken off")
+    parser.add_argument("--target", required=True, help="person B, who is dressed (may be A itself)")
+    parser.add_argument("--target-mask", help="garment-region mask on B (default: the body box of the category)")
+    parser.add_argument("--mask-mode", choices=["full", "bbox"], default="bbox", help="try-off mask mode for A")
+    _sampling_args(parser, repaint=True)
+
+    def run(args):
+        from .images import load_image, save_image
+
+        person_a, person_b = load_image(args.person, "person"), load_image(args.target, "target")
+        mask_b = _mask_for(args.target_mask, person_b, "target mask") if args.target_mask else None
+        pipe = _load_pipeline(args)
+        bar, callback = _progress(2, args.steps)
+        with bar:
+            result = pipe.roundtrip(person_a, person_b, mask_b=mask_b, mask_mode=args.mask_mode, repaint=args.repaint,
+                                    callback=callback, **_common(args))
+        print(f"wrote {save_image(result.images[0], _png(args.out))}")
+        print(f"wrote {save_image(result.garments.images[0], _png(args.out, '_garment'))}")
+        return 0
+
+    return run
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run one command, turn our errors into a message and exit code 2."""
     parser = argparse.ArgumentParser(prog="python -m twgtm", description="TWGTM virtual try-on / try-off")

@@ -1,0 +1,173 @@
+"""Checkpoints: save -> load gives identical samples; each bad file gets its clear error; base parts load."""
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from twgtm.base_weights import load_clip, load_unet_vae, shipped_config
+from twgtm.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from twgtm.config import get_preset
+from twgtm.errors import CheckpointError
+from twgtm.model import build_model
+from twgtm.pipeline import TWGTMPipeline
+
+from .ldm_keys import unet_to_ldm, vae_to_ldm
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    torch.manual_seed(0)
+    model = build_model("tiny")
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if ".zll." in n:
+                p.normal_(0, 0.2)
+    path = save_checkpoint(model, tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
+    return model, path
+
+
+def _sample(model):
+    g = torch.Generator().manual_seed(1)
+    person = torch.rand(1, 3, 40, 24, generator=g) * 2 - 1
+    mask = torch.zeros(1, 1, 40, 24)
+    mask[:, :, 8:30, 4:20] = 1
+    pipe = TWGTMPipeline(model)
+    return pipe.tryon(person, person.flip(-1), mask, steps=2, seed=3).images, pipe.tryoff(person, steps=2, seed=3).images
+
+
+def test_round_trip_gives_identical_samples(saved):
+    model, path = saved
+    loaded = load_checkpoint(path)
+    for a, b in zip(_sample(model), _sample(loaded)):
+        assert torch.equal(a, b)
+    assert json.loads(read_metadata(path)["config"])["name"] == "tiny"
+
+
+def test_missing_file_names_the_folder(tmp_path):
+    with pytest.raises(CheckpointError, match=str(tmp_path)) as err:
+        load_checkpoint(tmp_path / "nope.safetensors")
+    assert "not found" in str(err.value)
+
+
+@pytest.mark.parametrize("suffix", [".ckpt", ".pt", ".bin"])
+def test_pickle_files_are_refused(tmp_path, suffix):
+    path = tmp_path / f"model{suffix}"
+    path.write_bytes(b"\x80\x04not really a pickle")
+    with pytest.raises(CheckpointError, match="pickle"):
+        load_checkpoint(path)
+
+
+def test_truncated_and_corrupt_files(saved, tmp_path):
+    _, path = saved
+    data = path.read_bytes()
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_checkpoint(cut)
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x00" * 64)
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_checkpoint(junk)
+
+
+def test_foreign_safetensors(tmp_path):
+    path = tmp_path / "other.safetensors"
+    save_file({"conv.weight": torch.zeros(2, 2)}, str(path), metadata={"format": "pt"})
+    with pytest.raises(CheckpointError, match="not a TWGTM checkpoint"):
+        load_checkpoint(path)
+
+
+def test_mismatched_keys_are_named(saved, tmp_path):
+    model, path = saved
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    state = load_file(str(path))
+    state.pop("unet.conv_in.bias")
+    state["unet.not_a_layer.weight"] = torch.zeros(1)
+    state["unet.conv_out.weight"] = torch.zeros(3, 3, 1, 1)
+    bad = tmp_path / "bad.safetensors"
+    save_file(state, str(bad), metadata=meta)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(bad)
+    text = str(err.value)
+    assert "missing keys: unet.conv_in.bias" in text
+    assert "unexpected keys: unet.not_a_layer.weight" in text
+    assert "mis-shaped keys: unet.conv_out.weight file (3, 3, 1, 1)" in text
+
+
+def _tiny_pair():
+    torch.manual_seed(5)
+    return build_model("tiny"), build_model("tiny")
+
+
+def _assert_same(src, dst, part):
+    a, b = getattr(src, part).state_dict(), getattr(dst, part).state_dict()
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_base_parts_from_diffusers_folder(tmp_path):
+    src, dst = _tiny_pair()
+    src.unet.save_pretrained(tmp_path / "unet")
+    src.vae.save_pretrained(tmp_path / "vae")
+    load_unet_vae(dst, tmp_path)
+    _assert_same(src, dst, "unet")
+    _assert_same(src, dst, "vae")
+    (tmp_path / "vae" / "diffusion_pytorch_model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="vae weights not found"):
+        load_unet_vae(dst, tmp_path)
+
+
+def test_base_parts_from_original_single_file(tmp_path):
+    src, dst = _tiny_pair()
+    cfg = src.config
+    up_attn = ["CrossAttn" in t for t in cfg.unet["up_block_types"]]
+    state = {**unet_to_ldm(src.unet.state_dict(), cfg.unet["layers_per_block"], up_attn),
+             **vae_to_ldm(src.vae.state_dict(), len(cfg.vae["block_out_channels"]))}
+    assert "model.diffusion_model.input_blocks.0.0.weight" in state and "first_stage_model.encoder.mid.attn_1.q.weight" in state
+    path = tmp_path / "sd15-inpainting.safetensors"
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    load_unet_vae(dst, path)
+    _assert_same(src, dst, "unet")
+    _assert_same(src, dst, "vae")
+    other = tmp_path / "unet-only.safetensors"
+    save_file({k: v.contiguous() for k, v in state.items() if k.startswith("model.")}, str(other))
+    with pytest.raises(CheckpointError, match="first_stage_model"):
+        load_unet_vae(dst, other)
+
+
+def test_base_keys_mismatch_named(tmp_path):
+    src, _ = _tiny_pair()
+    src.unet.save_pretrained(tmp_path / "unet")
+    other = build_model(get_preset("tiny").replace(unet={**get_preset("tiny").unet, "block_out_channels": [8, 16]}))
+    with pytest.raises(CheckpointError, match="mis-shaped keys"):
+        load_unet_vae(other, tmp_path, parts=("unet",))
+
+
+def test_clip_from_transformers_folder(tmp_path):
+    src, dst = _tiny_pair()
+    src.sam.clip.save_pretrained(tmp_path / "clip")
+    load_clip(dst, tmp_path / "clip")
+    assert all(torch.equal(a, b) for a, b in zip(src.sam.clip.state_dict().values(), dst.sam.clip.state_dict().values()))
+    with pytest.raises(CheckpointError, match="config.json"):
+        load_clip(dst, tmp_path)
+
+
+def test_shipped_configs_match_sd15_preset():
+    preset = get_preset("sd15")
+    for part in ("unet", "vae"):
+        shipped = shipped_config(part)
+        assert all(shipped[k] == v for k, v in getattr(preset, part).items()), part
+    assert shipped_config("unet")["in_channels"] == 9

@@ -1,0 +1,104 @@
+"""Base parts from their public formats: the SD1.5-inpainting UNet and VAE, and the CLIP image encoder.
+
+- a diffusers folder: `<root>/unet/` and `<root>/vae/`, each config.json + diffusion_pytorch_model.safetensors;
+- one original-format (LDM/CompVis) .safetensors file: `model.diffusion_model.*` (UNet) and
+  `first_stage_model.*` (VAE), converted with diffusers' own key converters and the model's config
+  (for sd15 that equals the configs shipped in twgtm/configs/), so nothing is fetched from a hub;
+- a transformers `save_pretrained` folder for the CLIP image encoder (`CLIPVisionModelWithProjection`).
+Every load names missing, unexpected and mis-shaped keys.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint
+
+from .checkpoint import check_keys, read_safetensors
+from .errors import CheckpointError
+from .model import TWGTM
+from .paths import CONFIG_DIR
+
+log = logging.getLogger("twgtm")
+
+LDM_UNET_PREFIX = "model.diffusion_model."
+LDM_VAE_PREFIX = "first_stage_model."
+SHIPPED_CONFIGS = {"unet": "sd15_inpainting_unet.json", "vae": "sd15_vae.json"}
+DIFFUSERS_WEIGHTS = "diffusion_pytorch_model.safetensors"
+
+
+def shipped_config(part: str) -> dict:
+    """The SD1.5-inpainting config of `part` ('unet' or 'vae') shipped with the package."""
+    if part not in SHIPPED_CONFIGS:
+        raise CheckpointError(f"no shipped config for {part!r}; parts are {sorted(SHIPPED_CONFIGS)}")
+    config = json.loads((CONFIG_DIR / SHIPPED_CONFIGS[part]).read_text())
+    return {k: v for k, v in config.items() if not k.startswith("_")}
+
+
+def _load_module(module, state: dict, source: str) -> None:
+    check_keys(module.state_dict(), state, source)
+    module.load_state_dict(state, strict=True)
+
+
+def load_diffusers_part(model: TWGTM, folder: str | os.PathLike, part: str) -> None:
+    """Load `<folder>/<part>/diffusion_pytorch_model.safetensors` into model.unet or model.vae."""
+    sub = Path(folder) / part
+    if not sub.is_dir():
+        raise CheckpointError(f"no {part}/ folder in {folder}; a diffusers model folder holds unet/ and vae/ "
+                              "(each config.json + diffusion_pytorch_model.safetensors)")
+    weights = sub / DIFFUSERS_WEIGHTS
+    if not weights.is_file() and (sub / "diffusion_pytorch_model.bin").is_file():
+        weights = sub / "diffusion_pytorch_model.bin"  # gets the clear pickle error below
+    state = read_safetensors(weights, f"{part} weights")
+    _load_module(getattr(model, part), state, f"{weights.name} (folder {sub})")
+    log.info("loaded %s from %s", part, sub)
+
+
+def load_ldm_file(model: TWGTM, path: str | os.PathLike, parts=("unet", "vae")) -> None:
+    """Load the UNet and/or VAE from one original-format (LDM key names) .safetensors file."""
+    path = Path(path)
+    state = read_safetensors(path, "base model file")
+    source = f"{path.name} (folder {path.parent})"
+    for part, prefix, convert in (("unet", LDM_UNET_PREFIX, convert_ldm_unet_checkpoint),
+                                  ("vae", LDM_VAE_PREFIX, convert_ldm_vae_checkpoint)):
+        if part not in parts:
+            continue
+        if not any(k.startswith(prefix) for k in state):
+            raise CheckpointError(f"{source} has no {prefix}* keys; expected an original-format (LDM/CompVis) "
+                                  "SD1.5-inpainting file, or give a diffusers folder with unet/ and vae/")
+        module = getattr(model, part)
+        try:
+            converted = convert(state, dict(module.config))
+        except (KeyError, IndexError, ValueError, RuntimeError) as err:
+            raise CheckpointError(f"{source}: its {part} keys do not fit the {model.config.name} {part} ({err!r}); "
+                                  "the file is for another model size") from err
+        _load_module(module, converted, f"{source} [{part}]")
+        log.info("loaded %s from %s", part, source)
+
+
+def load_unet_vae(model: TWGTM, source: str | os.PathLike, parts=("unet", "vae")) -> None:
+    """Load base UNet/VAE from a diffusers folder or a single original-format .safetensors file."""
+    source = Path(source)
+    if source.is_dir():
+        for part in parts:
+            load_diffusers_part(model, source, part)
+    else:
+        load_ldm_file(model, source, parts)
+
+
+def load_clip(model: TWGTM, folder: str | os.PathLike) -> None:
+    """Load SAM's CLIP image encoder from a transformers `save_pretrained` folder (offline)."""
+    from transformers import CLIPVisionModelWithProjection
+
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise CheckpointError(f"{folder} is not a transformers model folder (no config.json); give the folder "
+                              "written by CLIPVisionModelWithProjection.save_pretrained")
+    try:
+        clip = CLIPVisionModelWithProjection.from_pretrained(str(folder), local_files_only=True, use_safetensors=True)
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"the CLIP image encoder in {folder} could not be read ({err}); it needs model.safetensors") from err
+    _load_module(model.sam.clip, clip.state_dict(), f"CLIP folder {folder}")
+    log.info("loaded the CLIP image encoder from %s", folder)
