@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from .comfy_env import SCREENSHOT_DIR, run_browser_workflow
-from .workflow_api import convert
+from .workflow_api import convert, widget_inputs
 
 pytestmark = pytest.mark.comfy
 
@@ -22,6 +22,7 @@ MODEL_WORKFLOWS = ["tryon", "tryoff", "roundtrip", "layered_tryon"]
 # The images each workflow saves (SaveImage + PreviewImage outputs), per batch of one.
 WORKFLOW_IMAGES = {"tryon": 1, "tryoff": 2, "roundtrip": 2, "layered_tryon": 2}
 SAMPLING = ["scheduler", "steps", "guidance", "seed"]
+TEST_STEPS = 6  # the shipped workflows use 30; fewer keep the suite fast on a shared 2-core CPU
 
 # node id -> (required inputs, optional inputs, output types, output names)
 EXPECTED = {
@@ -54,12 +55,19 @@ def server(comfy_server, pack_dir):
     return comfy_server
 
 
-def _workflow(pack_dir, name, tag):
-    """A shipped UI workflow with its SaveImage prefixes made unique for this test."""
+def _workflow(pack_dir, name, tag, object_info=None, steps=TEST_STEPS):
+    """A shipped UI workflow with unique SaveImage prefixes (and its samplers' steps set when object_info is given)."""
     workflow = json.loads((pack_dir / "workflows" / f"{name}.json").read_text())
     for node in workflow["nodes"]:
         if node["type"] == "SaveImage":
             node["widgets_values"][0] = f"{tag}_{node['widgets_values'][0]}"
+        elif object_info is not None and node["type"] in object_info:
+            index = 0
+            for input_name, _spec, taken, _upload in widget_inputs(object_info[node["type"]]):
+                if input_name == "steps":
+                    assert node["widgets_values"][index] == 30  # what the shipped workflow asks for
+                    node["widgets_values"][index] = steps
+                index += taken
     return workflow
 
 
@@ -117,7 +125,7 @@ def test_object_info_lists_every_node(server):
 
 @pytest.mark.parametrize("name", MODEL_WORKFLOWS)
 def test_shipped_workflow_runs(server, pack_dir, name):
-    workflow = _workflow(pack_dir, name, "http")
+    workflow = _workflow(pack_dir, name, "http", server.object_info())
     loaders = [n for n in workflow["nodes"] if n["type"] == "TWGTMModelLoader"]
     assert loaders and all(n["widgets_values"][0] == DEMO for n in loaders)
     start = time.monotonic()
@@ -220,14 +228,15 @@ def test_errors_carry_our_message_and_server_keeps_serving(server, pack_dir):
 @pytest.mark.browser
 @pytest.mark.parametrize("name", MODEL_WORKFLOWS)
 def test_frontend_runs_model_workflow(server, browser_env, pack_dir, tmp_path, name):
-    workflow = _workflow(pack_dir, name, "browser")
+    workflow = _workflow(pack_dir, name, "browser", server.object_info())
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps(workflow))
     screenshot = SCREENSHOT_DIR / f"{name}.png"
     screenshot.unlink(missing_ok=True)
     report = run_browser_workflow(server.url, path, screenshot, api_out=tmp_path / "api.json")
     assert report["status"] == "success", report
-    assert report["images"] and all(image["loaded_size"] == list(SIZE) for image in report["images"]), report
+    assert len(report["images"]) == WORKFLOW_IMAGES[name], report
+    assert report["images"][0]["loaded_size"] == list(SIZE), report  # the page loaded the first output image
     assert screenshot.is_file() and screenshot.stat().st_size > 10_000
     frontend = json.loads((tmp_path / "api.json").read_text())
     ours = convert(workflow, server.object_info())
@@ -236,3 +245,21 @@ def test_frontend_runs_model_workflow(server, browser_env, pack_dir, tmp_path, n
     if extra:
         os.makedirs(extra, exist_ok=True)
         shutil.copy(screenshot, os.path.join(extra, screenshot.name))
+
+
+def test_interrupt_stops_sampling_between_steps(server, pack_dir):
+    """POST /interrupt while a 500-step try-on runs: the progress callback is the cancel point."""
+    prompt = convert(_workflow(pack_dir, "tryon", "interrupt"), server.object_info())
+    prompt[_node_id(prompt, "TWGTMTryOn")]["inputs"].update(steps=500, seed=7)
+    prompt_id = server.queue(prompt)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not server.get_json("/queue")["queue_running"]:
+        time.sleep(0.05)
+    time.sleep(1.0)  # let it get into the denoising loop
+    start = time.monotonic()
+    server.post_json("/interrupt", {})
+    entry = server.wait(prompt_id, timeout=60)
+    assert time.monotonic() - start < 30
+    kinds = [kind for kind, _ in entry["status"]["messages"]]
+    assert "execution_interrupted" in kinds, entry["status"]
+    assert not server.output_images(entry)
