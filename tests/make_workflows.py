@@ -19,11 +19,16 @@ REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_DIR = REPO / "workflows"
 DEMO = "twgtm-demo.safetensors"
 SAMPLING = {"scheduler": "ddim", "steps": 30, "guidance": 2.5, "seed": 42}
-LOADER = {"id": 1, "type": "TWGTMModelLoader", "pos": [40, 40], "widgets": {"ckpt_name": DEMO}}
+LOADER = {"id": 1, "type": "TWGTMModelLoader", "pos": [20, 30], "size": [320, 200], "widgets": {"ckpt_name": DEMO}}
+VIEWPORT = (1400, 900)  # the browser tests' screenshot size; the saved view fits the graph into it
 
 
 def _load(node_id, name, pos):
     return {"id": node_id, "type": "LoadImage", "pos": pos, "widgets": {"image": name}, "size": [260, 330]}
+
+
+def _save(node_id, prefix, pos):
+    return {"id": node_id, "type": "SaveImage", "pos": pos, "widgets": {"filename_prefix": prefix}, "size": [300, 330]}
 
 
 # Each workflow: nodes (id, type, pos, widget values by name; the rest take their defaults) and
@@ -32,12 +37,12 @@ SPECS = {
     "tryon": {
         "nodes": [
             LOADER,
-            _load(2, "person_a.png", [40, 260]),
-            _load(3, "garment_upper.png", [320, 260]),
-            _load(4, "person_a_mask.png", [600, 260]),
-            {"id": 5, "type": "ImageToMask", "pos": [600, 620], "widgets": {"channel": "red"}},
-            {"id": 6, "type": "TWGTMTryOn", "pos": [900, 40], "widgets": {"category": "upper", **SAMPLING}},
-            {"id": 7, "type": "SaveImage", "pos": [1240, 40], "widgets": {"filename_prefix": "twgtm_tryon"}, "size": [300, 330]},
+            _load(2, "person_a.png", [20, 300]),
+            _load(3, "garment_upper.png", [300, 300]),
+            _load(4, "person_a_mask.png", [580, 300]),
+            {"id": 5, "type": "ImageToMask", "pos": [580, 690], "size": [260, 60], "widgets": {"channel": "red"}},
+            {"id": 6, "type": "TWGTMTryOn", "pos": [880, 30], "widgets": {"category": "upper", **SAMPLING}},
+            _save(7, "twgtm_tryon", [1240, 300]),
         ],
         "links": [(1, 0, 6, "model"), (2, 0, 6, "person"), (3, 0, 6, "garment"), (4, 0, 5, "image"), (5, 0, 6, "mask"),
                   (6, 0, 7, "images")],
@@ -45,24 +50,24 @@ SPECS = {
     "tryoff": {
         "nodes": [
             LOADER,
-            _load(2, "person_b.png", [40, 260]),
-            {"id": 3, "type": "TWGTMTryOff", "pos": [400, 40], "widgets": {"category": "upper", "mask_mode": "bbox", **SAMPLING}},
-            {"id": 4, "type": "SaveImage", "pos": [760, 40], "widgets": {"filename_prefix": "twgtm_tryoff"}, "size": [300, 330]},
-            {"id": 5, "type": "MaskToImage", "pos": [760, 420]},
-            {"id": 6, "type": "PreviewImage", "pos": [1080, 40], "size": [300, 330]},
+            _load(2, "person_b.png", [20, 300]),
+            {"id": 3, "type": "TWGTMTryOff", "pos": [380, 30], "widgets": {"category": "upper", "mask_mode": "bbox", **SAMPLING}},
+            {"id": 5, "type": "MaskToImage", "pos": [380, 420], "size": [260, 40]},
+            _save(4, "twgtm_tryoff", [740, 300]),
+            {"id": 6, "type": "PreviewImage", "pos": [1080, 300], "size": [300, 330]},
         ],
         "links": [(1, 0, 3, "model"), (2, 0, 3, "person"), (3, 0, 4, "images"), (3, 2, 5, "mask"), (5, 0, 6, "images")],
     },
     "roundtrip": {
         "nodes": [
             LOADER,
-            _load(2, "person_a.png", [40, 260]),
-            _load(3, "person_b.png", [320, 260]),
-            _load(4, "person_b_mask.png", [600, 260]),
-            {"id": 5, "type": "ImageToMask", "pos": [600, 620], "widgets": {"channel": "red"}},
-            {"id": 6, "type": "TWGTMRoundTrip", "pos": [900, 40], "widgets": {"category": "upper", "mask_mode": "bbox", **SAMPLING}},
-            {"id": 7, "type": "SaveImage", "pos": [1240, 40], "widgets": {"filename_prefix": "twgtm_roundtrip"}, "size": [300, 330]},
-            {"id": 8, "type": "SaveImage", "pos": [1240, 400], "widgets": {"filename_prefix": "twgtm_roundtrip_garment"}, "size": [300, 330]},
+            _load(2, "person_a.png", [20, 300]),
+            _load(3, "person_b.png", [300, 300]),
+            _load(4, "person_b_mask.png", [580, 300]),
+            {"id": 5, "type": "ImageToMask", "pos": [580, 690], "size": [260, 60], "widgets": {"channel": "red"}},
+            {"id": 6, "type": "TWGTMRoundTrip", "pos": [880, 30], "widgets": {"category": "upper", "mask_mode": "bbox", **SAMPLING}},
+            _save(7, "twgtm_roundtrip", [1240, 300]),
+            _save(8, "twgtm_roundtrip_garment", [1560, 300]),
         ],
         "links": [(1, 0, 6, "model"), (2, 0, 6, "person_a"), (3, 0, 6, "person_b"), (4, 0, 5, "image"), (5, 0, 6, "mask_b"),
                   (6, 0, 7, "images"), (6, 1, 8, "images")],
@@ -70,24 +75,36 @@ SPECS = {
     "layered_tryon": {
         "nodes": [
             LOADER,
-            _load(2, "person_a.png", [40, 260]),
-            _load(3, "garment_lower.png", [320, 260]),
-            _load(4, "garment_upper.png", [600, 260]),
-            _load(5, "person_a_mask.png", [880, 260]),
-            {"id": 6, "type": "TWGTMBodyRegionMask", "pos": [320, 40], "widgets": {"category": "lower"}},
-            {"id": 7, "type": "TWGTMTryOn", "pos": [1180, 40], "title": "Try-On 1: lower garment",
+            {"id": 6, "type": "TWGTMBodyRegionMask", "pos": [380, 30], "size": [280, 80], "widgets": {"category": "lower"}},
+            {"id": 7, "type": "TWGTMTryOn", "pos": [700, 30], "title": "Try-On 1: lower garment",
              "widgets": {"category": "lower", **SAMPLING}},
-            {"id": 8, "type": "ImageToMask", "pos": [880, 620], "widgets": {"channel": "red"}},
-            {"id": 9, "type": "TWGTMTryOn", "pos": [1520, 40], "title": "Try-On 2: upper garment over it",
+            {"id": 9, "type": "TWGTMTryOn", "pos": [1060, 30], "title": "Try-On 2: upper garment over it",
              "widgets": {"category": "upper", **SAMPLING}},
-            {"id": 10, "type": "PreviewImage", "pos": [1180, 560], "size": [300, 330]},
-            {"id": 11, "type": "SaveImage", "pos": [1860, 40], "widgets": {"filename_prefix": "twgtm_layered"}, "size": [300, 330]},
+            _load(2, "person_a.png", [20, 420]),
+            _load(3, "garment_lower.png", [300, 420]),
+            _load(4, "garment_upper.png", [580, 420]),
+            _load(5, "person_a_mask.png", [860, 420]),
+            {"id": 8, "type": "ImageToMask", "pos": [1140, 420], "size": [260, 60], "widgets": {"channel": "red"}},
+            {"id": 10, "type": "PreviewImage", "pos": [1140, 540], "size": [300, 330]},
+            _save(11, "twgtm_layered", [1420, 30]),
         ],
         "links": [(1, 0, 7, "model"), (2, 0, 7, "person"), (3, 0, 7, "garment"), (2, 0, 6, "image"), (6, 0, 7, "mask"),
                   (1, 0, 9, "model"), (7, 0, 9, "person"), (4, 0, 9, "garment"), (5, 0, 8, "image"), (8, 0, 9, "mask"),
                   (7, 0, 10, "images"), (9, 0, 11, "images")],
     },
 }
+
+
+def _view(nodes: list[dict]) -> dict:
+    """The saved canvas view (scale, offset) that fits every node into the screenshot, clear of the side bar and menus."""
+    left = min(n["pos"][0] for n in nodes)
+    top = min(n["pos"][1] for n in nodes) - 30  # title bar
+    right = max(n["pos"][0] + n["size"][0] for n in nodes)
+    bottom = max(n["pos"][1] + n["size"][1] for n in nodes)
+    margin_left, margin_top = 80, 140
+    scale = min(1.0, (VIEWPORT[0] - margin_left - 20) / (right - left), (VIEWPORT[1] - margin_top - 20) / (bottom - top))
+    scale = round(scale, 2)
+    return {"scale": scale, "offset": [round(margin_left / scale - left, 1), round(margin_top / scale - top, 1)]}
 
 
 def _all_inputs(info: dict) -> list[tuple[str, list]]:
@@ -163,7 +180,7 @@ def build(spec: dict, object_info: dict) -> dict:
         "id": str(uuid.uuid5(uuid.NAMESPACE_URL, "twgtm-workflow-" + json.dumps(spec, sort_keys=True))),
         "revision": 0, "last_node_id": max(nodes_by_id), "last_link_id": len(links),
         "nodes": ui_nodes, "links": ui_links, "groups": [], "config": {},
-        "extra": {"ds": {"scale": 0.8, "offset": [0, 0]}, "workflowRendererVersion": "LG"}, "version": 0.4,
+        "extra": {"ds": _view(ui_nodes), "workflowRendererVersion": "LG"}, "version": 0.4,
     }
 
 

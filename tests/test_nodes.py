@@ -23,6 +23,9 @@ MODEL_WORKFLOWS = ["tryon", "tryoff", "roundtrip", "layered_tryon"]
 WORKFLOW_IMAGES = {"tryon": 1, "tryoff": 2, "roundtrip": 2, "layered_tryon": 2}
 SAMPLING = ["scheduler", "steps", "guidance", "seed"]
 TEST_STEPS = 6  # the shipped workflows use 30; fewer keep the suite fast on a shared 2-core CPU
+# TWGTM_TEST_DEMO_MODEL=1: run on the shipped weights/twgtm-demo.safetensors with the workflows' own
+# steps (for README screenshots) instead of a tiny random checkpoint.
+USE_DEMO = os.environ.get("TWGTM_TEST_DEMO_MODEL") == "1"
 
 # node id -> (required inputs, optional inputs, output types, output names)
 EXPECTED = {
@@ -49,19 +52,24 @@ def server(comfy_server, pack_dir):
     from twgtm.checkpoint import save_checkpoint
     from twgtm.model import build_model
 
-    save_checkpoint(build_model("tiny"), comfy_server.models_dir / DEMO)
+    if USE_DEMO:
+        if not (pack_dir / "weights" / DEMO).is_file():
+            pytest.fail(f"TWGTM_TEST_DEMO_MODEL=1 but weights/{DEMO} is missing", pytrace=False)
+        (comfy_server.models_dir / DEMO).unlink(missing_ok=True)  # models/twgtm is searched first
+    else:
+        save_checkpoint(build_model("tiny"), comfy_server.models_dir / DEMO)
     for name in EXAMPLES:
         comfy_server.upload_image(pack_dir / "workflows" / "examples" / name)
     return comfy_server
 
 
-def _workflow(pack_dir, name, tag, object_info=None, steps=TEST_STEPS):
+def _workflow(pack_dir, name, tag, object_info=None, steps=None if USE_DEMO else TEST_STEPS):
     """A shipped UI workflow with unique SaveImage prefixes (and its samplers' steps set when object_info is given)."""
     workflow = json.loads((pack_dir / "workflows" / f"{name}.json").read_text())
     for node in workflow["nodes"]:
         if node["type"] == "SaveImage":
             node["widgets_values"][0] = f"{tag}_{node['widgets_values'][0]}"
-        elif object_info is not None and node["type"] in object_info:
+        elif object_info is not None and steps is not None and node["type"] in object_info:
             index = 0
             for input_name, _spec, taken, _upload in widget_inputs(object_info[node["type"]]):
                 if input_name == "steps":
