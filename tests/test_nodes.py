@@ -199,6 +199,18 @@ def test_errors_carry_our_message_and_server_keeps_serving(server, pack_dir):
     assert "CheckpointError" in message and "no_such_model.safetensors" in message, message
     assert str(server.models_dir) in message  # says where to put the file
 
+    from twgtm.checkpoint import save_checkpoint
+    from twgtm.model import build_model
+
+    partial = copy.deepcopy(good)  # a small checkpoint without its frozen base parts, and none chosen
+    save_checkpoint(build_model("tiny"), server.models_dir / "partial.safetensors",
+                    parts=["unet", "qformer", "taskformer", "srm_decoder", "extended_attention"])
+    partial[loader]["inputs"]["ckpt_name"] = "partial.safetensors"
+    entry = server.run(partial, timeout=60)
+    message = server.error_message(entry)
+    assert entry["status"]["status_str"] == "error" and "base parts ['vae', 'clip', 'swin']" in message, message
+    assert "clip_vision" in message and "base_model" in message, message
+
     batch = copy.deepcopy(good)  # 2 persons but 3 masks
     person, mask_image = _node_id(batch, "LoadImage", 0), _node_id(batch, "LoadImage", 2)
     persons = _add(batch, "ImageBatch", image1=[person, 0], image2=[person, 0])
