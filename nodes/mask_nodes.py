@@ -1,10 +1,12 @@
-"""Mask helper nodes: Mask2BBox."""
+"""Mask helper nodes: Mask2BBox and the body-region box of a garment category."""
 from __future__ import annotations
 
 from comfy_api.latest import io
 
+from ..twgtm.images import category_box
 from ..twgtm.masks import mask_to_bbox
-from .convert import mask_to_tensor, tensor_to_mask
+from .convert import image_to_pixels, mask_to_tensor, tensor_to_mask
+from .io_types import GARMENT_CATEGORIES
 
 CATEGORY = "TWGTM"
 
@@ -47,4 +49,35 @@ class TWGTMMaskToBBox(io.ComfyNode):
         return io.NodeOutput(tensor_to_mask(boxes))  # (B, H, W)
 
 
-MASK_NODES = [TWGTMMaskToBBox]
+class TWGTMBodyRegionMask(io.ComfyNode):
+    """A rough try-on mask without a segmenter: the body-region box where a garment category is worn."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """The node's inputs, outputs and texts."""
+        return io.Schema(
+            node_id="TWGTMBodyRegionMask",
+            display_name="TWGTM Body Region Mask",
+            category=f"{CATEGORY}/masks",
+            description=(
+                "A filled box over the body region of a garment category (upper: chest and arms, lower: hips to "
+                "ankles, dress: both) for a standing, centred person: a quick try-on mask when you have no "
+                "segmentation. Draw or segment a real mask for best results."
+            ),
+            inputs=[
+                io.Image.Input("image", tooltip="The person image(s); the mask gets their size and batch."),
+                io.Combo.Input("category", options=GARMENT_CATEGORIES, default="upper",
+                               tooltip="Garment category whose body region is boxed."),
+            ],
+            outputs=[io.Mask.Output("mask", display_name="mask", tooltip="The box, 1 inside, one per image.")],
+        )
+
+    @classmethod
+    def execute(cls, image, category: str = "upper") -> io.NodeOutput:
+        """One box per image of the batch."""
+        pixels = image_to_pixels(image)  # (B,3,H,W)
+        box = category_box(category, tuple(pixels.shape[-2:]), batch=pixels.shape[0])  # (B,1,H,W)
+        return io.NodeOutput(tensor_to_mask(box))
+
+
+MASK_NODES = [TWGTMMaskToBBox, TWGTMBodyRegionMask]

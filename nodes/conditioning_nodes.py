@@ -1,0 +1,130 @@
+"""The two-node path: TWGTM Conditioner (task + canvas inputs -> TWGTM_CONDITIONING) and TWGTM Sampler.
+
+The pipeline computes the SAM/SRM reference features itself, at its working size, once per run (it
+takes no precomputed features), so the conditioning carries the validated canvas inputs and the
+sampler hands them to the pipeline: the same numbers as the one-node samplers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from comfy_api.latest import io
+
+from ..twgtm.errors import InputError
+from .convert import image_to_pixels, mask_to_tensor
+from .io_types import CATEGORY, MASK_MODES, TWGTMConditioning, garment_inputs, model_input, resolve_prompt, sampling_inputs
+from .runtime import image_output, mask_output, pipeline_for
+from .sampler_nodes import blur_radius, repaint_inputs, sampler_kwargs
+
+TASKS = ["tryon", "tryoff"]
+
+
+@dataclass
+class Conditioning:
+    """A try-on or try-off job: person (B,3,H,W) in [-1,1], garment (B,3,h,w) or None, mask (B,1,H,W) or None."""
+
+    task: str
+    person: torch.Tensor
+    garment: torch.Tensor | None
+    mask: torch.Tensor | None
+    prompt: str
+    mask_mode: str
+
+
+def build_conditioning(task: str, person, garment=None, mask=None, prompt: str = "upper",
+                       mask_mode: str = "bbox") -> Conditioning:
+    """Convert and check the inputs of one task (ComfyUI IMAGE/MASK in, TWGTM tensors out)."""
+    if task not in TASKS:
+        raise InputError(f"task must be one of {TASKS}, got {task!r}")
+    if mask_mode not in MASK_MODES:
+        raise InputError(f"mask_mode must be one of {MASK_MODES}, got {mask_mode!r}")
+    person_px = image_to_pixels(person)  # (B,3,H,W)
+    batch, size = person_px.shape[0], tuple(person_px.shape[-2:])
+    if task == "tryon" and (garment is None or mask is None):
+        raise InputError("try-on needs a garment image and a mask (white = region to redraw on the person); "
+                         "connect both to the TWGTM Conditioner")
+    garment_px = None if garment is None else image_to_pixels(garment, batch)
+    mask_t = None if mask is None else mask_to_tensor(mask, batch)  # (B,1,H,W)
+    if mask_t is not None and tuple(mask_t.shape[-2:]) != size:
+        raise InputError(f"the mask is {tuple(mask_t.shape[-2:])} (H, W) but the person image is {size}; "
+                         "use a mask of the person's size")
+    return Conditioning(task, person_px, garment_px, mask_t, prompt, mask_mode)
+
+
+class TWGTMConditioner(io.ComfyNode):
+    """Bundles a try-on or try-off job (the dual-space canvas inputs) for the TWGTM Sampler."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """The node's inputs, outputs and texts."""
+        return io.Schema(
+            node_id="TWGTMConditioner",
+            display_name="TWGTM Conditioner",
+            category=f"{CATEGORY}/advanced",
+            description=(
+                "Checks and bundles the inputs of a try-on ([person | garment] canvas, person mask) or a try-off "
+                "([garment | person] canvas, target region) for 'TWGTM Sampler'. The reference features are computed "
+                "by the sampler at the model's working size."
+            ),
+            inputs=[
+                io.Combo.Input("task", options=TASKS, default="tryon",
+                               tooltip="tryon: dress the person in the garment; tryoff: recover the garment the person wears."),
+                io.Image.Input("person", tooltip="Person image(s); every item of the batch is processed."),
+                *garment_inputs(),
+                io.Combo.Input("mask_mode", options=MASK_MODES, default="bbox",
+                               tooltip="Try-off only: bbox = box of the predicted garment mask, full = whole image (ignored when a mask is given)."),
+                io.Image.Input("garment", optional=True, tooltip="Try-on: the flat garment (one for all persons or one per person)."),
+                io.Mask.Input("mask", optional=True,
+                              tooltip="Try-on: region to redraw on the person (required). Try-off: optional target region. The person's size."),
+            ],
+            outputs=[TWGTMConditioning.Output("conditioning", display_name="conditioning",
+                                              tooltip="The job for 'TWGTM Sampler'.")],
+        )
+
+    @classmethod
+    def execute(cls, task: str, person, category: str = "upper", mask_mode: str = "bbox", prompt: str = "",
+                garment=None, mask=None) -> io.NodeOutput:
+        """Convert and validate."""
+        return io.NodeOutput(build_conditioning(task, person, garment, mask, resolve_prompt(category, prompt), mask_mode))
+
+
+class TWGTMSampler(io.ComfyNode):
+    """Runs a TWGTM_CONDITIONING job through the TWGTM pipeline."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """The node's inputs, outputs and texts."""
+        return io.Schema(
+            node_id="TWGTMSampler",
+            display_name="TWGTM Sampler",
+            category=f"{CATEGORY}/advanced",
+            description="Samples the try-on or try-off job of a 'TWGTM Conditioner' with the TWGTM model.",
+            inputs=[
+                model_input(),
+                TWGTMConditioning.Input("conditioning", tooltip="The job from 'TWGTM Conditioner'."),
+                *sampling_inputs(),
+                *repaint_inputs(),
+            ],
+            outputs=[
+                io.Image.Output("image", display_name="image", tooltip="Dressed person (try-on) or flat garment (try-off)."),
+                io.Mask.Output("mask", display_name="mask", tooltip="The mask the image was generated in."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, model, conditioning: Conditioning, scheduler: str = "ddim", steps: int = 30, guidance: float = 2.5,
+                seed: int = 0, repaint: bool = False, repaint_blur: int = -1) -> io.NodeOutput:
+        """Try-on or try-off on the whole batch."""
+        pipe = pipeline_for(model)
+        job = conditioning
+        kwargs = sampler_kwargs(scheduler, steps, guidance, seed)
+        if job.task == "tryon":
+            result = pipe.tryon(job.person, job.garment, job.mask, prompt=job.prompt, repaint=bool(repaint),
+                                repaint_blur=blur_radius(repaint_blur), **kwargs)
+        else:
+            result = pipe.tryoff(job.person, prompt=job.prompt, mask_mode=job.mask_mode, mask=job.mask, **kwargs)
+        return io.NodeOutput(image_output(result.images), mask_output(result.masks))
+
+
+CONDITIONING_NODES = [TWGTMConditioner, TWGTMSampler]

@@ -1,0 +1,213 @@
+"""Write the shipped UI-format workflows (workflows/*.json) from compact specs and a server's /object_info.
+
+    python -m tests.make_workflows            # starts a ComfyUI server (tests/comfy_env.py) for /object_info
+
+The output follows the format the ComfyUI frontend saves (see workflows/mask_to_bbox.json): every
+input of a node (sockets and widgets, required then optional), widget values in order (a seed
+is followed by its control mode, LoadImage by its upload button), links as
+[id, from_node, from_slot, to_node, to_slot, type].
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+from .workflow_api import widget_inputs
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOW_DIR = REPO / "workflows"
+DEMO = "twgtm-demo.safetensors"
+SAMPLING = {"scheduler": "ddim", "steps": 30, "guidance": 2.5, "seed": 42}
+LOADER = {"id": 1, "type": "TWGTMModelLoader", "pos": [20, 30], "size": [320, 200], "widgets": {"ckpt_name": DEMO}}
+VIEWPORT = (1400, 900)  # the browser tests' screenshot size; the saved view fits the graph into it
+
+
+def _load(node_id, name, pos):
+    return {"id": node_id, "type": "LoadImage", "pos": pos, "widgets": {"image": name}, "size": [260, 330]}
+
+
+def _save(node_id, prefix, pos):
+    return {"id": node_id, "type": "SaveImage", "pos": pos, "widgets": {"filename_prefix": prefix}, "size": [300, 330]}
+
+
+# Each workflow: nodes (id, type, pos, widget values by name; the rest take their defaults) and
+# links (from_id, from_slot, to_id, to_input_name).
+SPECS = {
+    "tryon": {
+        "nodes": [
+            LOADER,
+            _load(2, "person_a.png", [20, 300]),
+            _load(3, "garment_upper.png", [300, 300]),
+            _load(4, "person_a_mask.png", [580, 300]),
+            {"id": 5, "type": "ImageToMask", "pos": [580, 690], "size": [260, 60], "widgets": {"channel": "red"}},
+            {"id": 6, "type": "TWGTMTryOn", "pos": [880, 30], "widgets": {"category": "upper", **SAMPLING}},
+            _save(7, "twgtm_tryon", [1240, 300]),
+        ],
+        "links": [(1, 0, 6, "model"), (2, 0, 6, "person"), (3, 0, 6, "garment"), (4, 0, 5, "image"), (5, 0, 6, "mask"),
+                  (6, 0, 7, "images")],
+    },
+    "tryoff": {
+        "nodes": [
+            LOADER,
+            _load(2, "person_b.png", [20, 300]),
+            {"id": 3, "type": "TWGTMTryOff", "pos": [380, 30], "widgets": {"category": "upper", "mask_mode": "bbox", **SAMPLING}},
+            {"id": 5, "type": "MaskToImage", "pos": [380, 420], "size": [260, 40]},
+            _save(4, "twgtm_tryoff", [740, 300]),
+            {"id": 6, "type": "PreviewImage", "pos": [1080, 300], "size": [300, 330]},
+        ],
+        "links": [(1, 0, 3, "model"), (2, 0, 3, "person"), (3, 0, 4, "images"), (3, 2, 5, "mask"), (5, 0, 6, "images")],
+    },
+    "roundtrip": {
+        "nodes": [
+            LOADER,
+            _load(2, "person_a.png", [20, 300]),
+            _load(3, "person_b.png", [300, 300]),
+            _load(4, "person_b_mask.png", [580, 300]),
+            {"id": 5, "type": "ImageToMask", "pos": [580, 690], "size": [260, 60], "widgets": {"channel": "red"}},
+            {"id": 6, "type": "TWGTMRoundTrip", "pos": [880, 30], "widgets": {"category": "upper", "mask_mode": "bbox", **SAMPLING}},
+            _save(7, "twgtm_roundtrip", [1240, 300]),
+            _save(8, "twgtm_roundtrip_garment", [1560, 300]),
+        ],
+        "links": [(1, 0, 6, "model"), (2, 0, 6, "person_a"), (3, 0, 6, "person_b"), (4, 0, 5, "image"), (5, 0, 6, "mask_b"),
+                  (6, 0, 7, "images"), (6, 1, 8, "images")],
+    },
+    "layered_tryon": {
+        "nodes": [
+            LOADER,
+            {"id": 6, "type": "TWGTMBodyRegionMask", "pos": [380, 30], "size": [280, 80], "widgets": {"category": "lower"}},
+            {"id": 7, "type": "TWGTMTryOn", "pos": [700, 30], "title": "Try-On 1: lower garment",
+             "widgets": {"category": "lower", **SAMPLING}},
+            {"id": 9, "type": "TWGTMTryOn", "pos": [1060, 30], "title": "Try-On 2: upper garment over it",
+             "widgets": {"category": "upper", **SAMPLING}},
+            _load(2, "person_a.png", [20, 420]),
+            _load(3, "garment_lower.png", [300, 420]),
+            _load(4, "garment_upper.png", [580, 420]),
+            _load(5, "person_a_mask.png", [860, 420]),
+            {"id": 8, "type": "ImageToMask", "pos": [1140, 420], "size": [260, 60], "widgets": {"channel": "red"}},
+            {"id": 10, "type": "PreviewImage", "pos": [1140, 540], "size": [300, 330]},
+            _save(11, "twgtm_layered", [1420, 30]),
+        ],
+        "links": [(1, 0, 7, "model"), (2, 0, 7, "person"), (3, 0, 7, "garment"), (2, 0, 6, "image"), (6, 0, 7, "mask"),
+                  (1, 0, 9, "model"), (7, 0, 9, "person"), (4, 0, 9, "garment"), (5, 0, 8, "image"), (8, 0, 9, "mask"),
+                  (7, 0, 10, "images"), (9, 0, 11, "images")],
+    },
+}
+
+
+def _view(nodes: list[dict]) -> dict:
+    """The saved canvas view (scale, offset) that fits every node into the screenshot, clear of the side bar and menus."""
+    left = min(n["pos"][0] for n in nodes)
+    top = min(n["pos"][1] for n in nodes) - 30  # title bar
+    right = max(n["pos"][0] + n["size"][0] for n in nodes)
+    bottom = max(n["pos"][1] + n["size"][1] for n in nodes)
+    margin_left, margin_top = 80, 140
+    scale = min(1.0, (VIEWPORT[0] - margin_left - 20) / (right - left), (VIEWPORT[1] - margin_top - 20) / (bottom - top))
+    scale = round(scale, 2)
+    return {"scale": scale, "offset": [round(margin_left / scale - left, 1), round(margin_top / scale - top, 1)]}
+
+
+def _all_inputs(info: dict) -> list[tuple[str, list]]:
+    """(name, spec) of every input, required then optional, in input_order."""
+    order = info.get("input_order") or {s: list(info["input"].get(s, {})) for s in ("required", "optional")}
+    return [(name, info["input"][section][name]) for section in ("required", "optional") for name in order.get(section, [])]
+
+
+def _widget_default(name: str, spec: list):
+    options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+    if "default" in options:
+        return options["default"]
+    if isinstance(spec[0], list):
+        return spec[0][0] if spec[0] else ""
+    if spec[0] == "COMBO":
+        values = options.get("options") or [""]
+        return values[0]
+    return {"INT": 0, "FLOAT": 0.0, "STRING": "", "BOOLEAN": False}.get(spec[0])
+
+
+def build(spec: dict, object_info: dict) -> dict:
+    """One UI-format workflow from a spec."""
+    nodes_by_id = {n["id"]: n for n in spec["nodes"]}
+    links = []
+    for link_id, (src, slot, dst, name) in enumerate(spec["links"], start=1):
+        out_type = object_info[nodes_by_id[src]["type"]]["output"][slot]
+        links.append([link_id, src, slot, dst, name, out_type])
+    # execution order: a node after all its sources
+    order, placed = {}, set()
+    while len(placed) < len(nodes_by_id):
+        for node_id in nodes_by_id:
+            if node_id in placed:
+                continue
+            if all(l[1] in placed for l in links if l[3] == node_id):
+                order[node_id] = len(placed)
+                placed.add(node_id)
+    ui_nodes = []
+    for node in spec["nodes"]:
+        info = object_info[node["type"]]
+        widget_names = {name for name, *_ in widget_inputs(info)}
+        inputs = []
+        for name, input_spec in _all_inputs(info):
+            kind = "COMBO" if isinstance(input_spec[0], list) else input_spec[0]
+            entry = {"localized_name": name, "name": name, "type": kind}
+            if name in widget_names:
+                entry["widget"] = {"name": name}
+            incoming = [l for l in links if l[3] == node["id"] and l[4] == name]
+            entry["link"] = incoming[0][0] if incoming else None
+            inputs.append(entry)
+        values = []
+        for name, input_spec, taken, upload in widget_inputs(info):
+            values.append(node.get("widgets", {}).get(name, _widget_default(name, input_spec)))
+            if taken == 2:
+                values.append("fixed")
+            if upload:
+                values.append("image")
+        outputs = []
+        for slot, (kind, out_name) in enumerate(zip(info["output"], info["output_name"])):
+            outgoing = [l[0] for l in links if l[1] == node["id"] and l[2] == slot]
+            out = {"localized_name": out_name, "name": out_name, "type": kind, "links": outgoing or None}
+            if outgoing:
+                out["slot_index"] = slot
+            outputs.append(out)
+        ui = {"id": node["id"], "type": node["type"], "pos": node["pos"], "size": node.get("size", [300, 120 + 24 * len(values)]),
+              "flags": {}, "order": order[node["id"]], "mode": 0, "inputs": inputs, "outputs": outputs,
+              "properties": {"Node name for S&R": node["type"]}, "widgets_values": values}
+        if "title" in node:
+            ui["title"] = node["title"]
+        ui_nodes.append(ui)
+    slot_of = {(n["id"], inp["name"]): i for n in ui_nodes for i, inp in enumerate(n["inputs"])}
+    ui_links = [[l[0], l[1], l[2], l[3], slot_of[(l[3], l[4])], l[5]] for l in links]
+    return {
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, "twgtm-workflow-" + json.dumps(spec, sort_keys=True))),
+        "revision": 0, "last_node_id": max(nodes_by_id), "last_link_id": len(links),
+        "nodes": ui_nodes, "links": ui_links, "groups": [], "config": {},
+        "extra": {"ds": _view(ui_nodes), "workflowRendererVersion": "LG"}, "version": 0.4,
+    }
+
+
+def write_all(object_info: dict, out_dir: Path = WORKFLOW_DIR) -> list[Path]:
+    """Write every workflow in SPECS; return the paths."""
+    paths = []
+    for name, spec in SPECS.items():
+        path = out_dir / f"{name}.json"
+        path.write_text(json.dumps(build(spec, object_info), indent=2) + "\n")
+        paths.append(path)
+    return paths
+
+
+def main() -> None:
+    """Start a ComfyUI server with the pack, read /object_info, write the workflows."""
+    import tempfile
+
+    from .comfy_env import ComfyServer, ensure_comfyui
+
+    server = ComfyServer(ensure_comfyui(), Path(tempfile.mkdtemp(prefix="twgtm-wf-")))
+    client = server.start()
+    try:
+        for path in write_all(client.object_info()):
+            print(path)
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

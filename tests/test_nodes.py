@@ -1,0 +1,285 @@
+"""The TWGTM nodes in a real ComfyUI 0.3.75: listing, shipped workflows, batches, errors, the browser."""
+import copy
+import io
+import json
+import os
+import shutil
+import time
+
+import pytest
+from PIL import Image
+
+from .comfy_env import SCREENSHOT_DIR, run_browser_workflow
+from .workflow_api import convert, widget_inputs
+
+pytestmark = pytest.mark.comfy
+
+PACK_MODULE = "custom_nodes.comfyui-twgtm"
+DEMO = "twgtm-demo.safetensors"
+EXAMPLES = ["person_a.png", "person_a_mask.png", "person_b.png", "person_b_mask.png", "garment_upper.png", "garment_lower.png"]
+SIZE = (96, 128)  # (width, height) of every example image
+MODEL_WORKFLOWS = ["tryon", "tryoff", "roundtrip", "layered_tryon"]
+# The images each workflow saves (SaveImage + PreviewImage outputs), per batch of one.
+WORKFLOW_IMAGES = {"tryon": 1, "tryoff": 2, "roundtrip": 2, "layered_tryon": 2}
+SAMPLING = ["scheduler", "steps", "guidance", "seed"]
+TEST_STEPS = 6  # the shipped workflows use 30; fewer keep the suite fast on a shared 2-core CPU
+# TWGTM_TEST_DEMO_MODEL=1: run on the shipped weights/twgtm-demo.safetensors with the workflows' own
+# steps (for README screenshots) instead of a tiny random checkpoint.
+USE_DEMO = os.environ.get("TWGTM_TEST_DEMO_MODEL") == "1"
+
+# node id -> (required inputs, optional inputs, output types, output names)
+EXPECTED = {
+    "TWGTMModelLoader": (["ckpt_name", "device", "dtype"], ["base_model", "clip_vision"], ["TWGTM_MODEL"], ["model"]),
+    "TWGTMTryOn": (["model", "person", "garment", "mask", "category", *SAMPLING, "repaint", "repaint_blur"], ["prompt"],
+                   ["IMAGE", "MASK"], ["image", "mask"]),
+    "TWGTMTryOff": (["model", "person", "category", "mask_mode", *SAMPLING], ["prompt", "mask"],
+                    ["IMAGE", "MASK", "MASK"], ["garment", "mask", "garment_mask"]),
+    "TWGTMRoundTrip": (["model", "person_a", "category", "mask_mode", *SAMPLING, "repaint"], ["prompt", "person_b", "mask_b"],
+                       ["IMAGE", "IMAGE", "MASK"], ["image", "garment", "mask"]),
+    "TWGTMSAMEncode": (["model", "image", "category"], ["prompt"], ["TWGTM_REFERENCE"], ["reference"]),
+    "TWGTMGarmentMask": (["reference", "threshold", "bbox", "margin"], [], ["MASK", "MASK"], ["mask", "probability"]),
+    "TWGTMConditioner": (["task", "person", "category", "mask_mode"], ["prompt", "garment", "mask"],
+                         ["TWGTM_CONDITIONING"], ["conditioning"]),
+    "TWGTMSampler": (["model", "conditioning", *SAMPLING, "repaint", "repaint_blur"], [], ["IMAGE", "MASK"], ["image", "mask"]),
+    "TWGTMBodyRegionMask": (["image", "category"], [], ["MASK"], ["mask"]),
+    "TWGTMMaskToBBox": (["mask", "margin", "margin_fraction"], [], ["MASK"], ["bbox_mask"]),
+}
+
+
+@pytest.fixture(scope="module")
+def server(comfy_server, pack_dir):
+    """The server with a tiny checkpoint named like the demo model and the example images uploaded."""
+    from twgtm.checkpoint import save_checkpoint
+    from twgtm.model import build_model
+
+    if USE_DEMO:
+        if not (pack_dir / "weights" / DEMO).is_file():
+            pytest.fail(f"TWGTM_TEST_DEMO_MODEL=1 but weights/{DEMO} is missing", pytrace=False)
+        (comfy_server.models_dir / DEMO).unlink(missing_ok=True)  # models/twgtm is searched first
+    else:
+        save_checkpoint(build_model("tiny"), comfy_server.models_dir / DEMO)
+    for name in EXAMPLES:
+        comfy_server.upload_image(pack_dir / "workflows" / "examples" / name)
+    return comfy_server
+
+
+def _workflow(pack_dir, name, tag, object_info=None, steps=None if USE_DEMO else TEST_STEPS):
+    """A shipped UI workflow with unique SaveImage prefixes (and its samplers' steps set when object_info is given)."""
+    workflow = json.loads((pack_dir / "workflows" / f"{name}.json").read_text())
+    for node in workflow["nodes"]:
+        if node["type"] == "SaveImage":
+            node["widgets_values"][0] = f"{tag}_{node['widgets_values'][0]}"
+        elif object_info is not None and steps is not None and node["type"] in object_info:
+            index = 0
+            for input_name, _spec, taken, _upload in widget_inputs(object_info[node["type"]]):
+                if input_name == "steps":
+                    assert node["widgets_values"][index] == 30  # what the shipped workflow asks for
+                    node["widgets_values"][index] = steps
+                index += taken
+    return workflow
+
+
+def _sizes(client, entry):
+    """(width, height, mode) of every image in a history entry, read back through /view."""
+    sizes = []
+    for image in client.output_images(entry):
+        with Image.open(io.BytesIO(client.view(image))) as im:
+            sizes.append(im.size)
+    return sizes
+
+
+def _ok(client, entry):
+    assert entry["status"]["status_str"] == "success", client.error_message(entry) or entry["status"]
+
+
+def _node_id(prompt, class_type, index=0):
+    return [k for k, v in prompt.items() if v["class_type"] == class_type][index]
+
+
+def _add(graph, class_type, **inputs):
+    """Add a node to an API prompt; return its id."""
+    node_id = str(max(int(k) for k in graph) + 1)
+    graph[node_id] = {"class_type": class_type, "inputs": inputs}
+    return node_id
+
+
+# ---------------------------------------------------------------------------------------------- listing
+
+
+def test_object_info_lists_every_node(server):
+    everything = server.object_info()
+    ours = {name for name, node in everything.items() if node["python_module"] == PACK_MODULE}
+    assert ours == set(EXPECTED)
+    for name, (required, optional, out_types, out_names) in EXPECTED.items():
+        info = everything[name]
+        assert info["category"].startswith("TWGTM"), name
+        assert info["description"], name
+        assert info["input_order"]["required"] == required, name
+        assert info["input_order"].get("optional", []) == optional, name
+        assert info["output"] == out_types and info["output_name"] == out_names, name
+        assert all(info["output_tooltips"]), name
+        for section in ("required", "optional"):
+            for input_name, spec in info["input"].get(section, {}).items():
+                assert spec[1].get("tooltip"), f"{name}.{input_name} has no tooltip"
+    loader = everything["TWGTMModelLoader"]["input"]
+    assert DEMO in loader["required"]["ckpt_name"][1]["options"]
+    assert loader["required"]["device"][1]["options"] == ["auto", "cpu"]
+    assert everything["TWGTMTryOn"]["input"]["required"]["seed"][1]["control_after_generate"]
+    assert everything["TWGTMTryOff"]["input"]["required"]["mask_mode"][1]["options"] == ["bbox", "full"]
+
+
+# ---------------------------------------------------------------------------------------------- shipped workflows
+
+
+@pytest.mark.parametrize("name", MODEL_WORKFLOWS)
+def test_shipped_workflow_runs(server, pack_dir, name):
+    workflow = _workflow(pack_dir, name, "http", server.object_info())
+    loaders = [n for n in workflow["nodes"] if n["type"] == "TWGTMModelLoader"]
+    assert loaders and all(n["widgets_values"][0] == DEMO for n in loaders)
+    start = time.monotonic()
+    entry = server.run_ui_workflow(workflow, timeout=120)
+    seconds = time.monotonic() - start
+    _ok(server, entry)
+    sizes = _sizes(server, entry)
+    assert len(sizes) == WORKFLOW_IMAGES[name] and set(sizes) == {SIZE}, sizes
+    for image in server.output_images(entry):
+        if image["type"] == "output":
+            assert (server.output_dir / image["subfolder"] / image["filename"]).is_file()
+    log = server.server.log(200_000)
+    assert "Requested to load TWGTM" in log  # through comfy.model_management.load_models_gpu
+    print(f"{name}: {seconds:.2f} s")
+
+
+def test_batches_and_any_size(server, pack_dir):
+    """Two persons at an odd size (one garment broadcast) through try-on, the conditioner path and the mask nodes."""
+    prompt = convert(_workflow(pack_dir, "tryon", "batch"), server.object_info())
+    person, garment, mask_image = (_node_id(prompt, "LoadImage", i) for i in range(3))
+    prompt[mask_image]["inputs"]["image"] = "person_a_mask.png"
+    other = _add(prompt, "LoadImage", image="person_b.png")
+    other_mask = _add(prompt, "LoadImage", image="person_b_mask.png")
+    persons = _add(prompt, "ImageBatch", image1=[person, 0], image2=[other, 0])
+    masks = _add(prompt, "ImageBatch", image1=[mask_image, 0], image2=[other_mask, 0])
+    odd = dict(upscale_method="bilinear", width=77, height=101, crop="disabled")
+    persons = _add(prompt, "ImageScale", image=[persons, 0], **odd)
+    masks = _add(prompt, "ImageScale", image=[masks, 0], **odd)
+    tryon = _node_id(prompt, "TWGTMTryOn")
+    prompt[tryon]["inputs"].update(person=[persons, 0], steps=4)
+    prompt[_node_id(prompt, "ImageToMask")]["inputs"]["image"] = [masks, 0]
+    model = [_node_id(prompt, "TWGTMModelLoader"), 0]
+    cond = _add(prompt, "TWGTMConditioner", task="tryoff", person=[persons, 0], category="upper", mask_mode="full", prompt="")
+    sampled = _add(prompt, "TWGTMSampler", model=model, conditioning=[cond, 0], scheduler="dpmpp_2m", steps=3,
+                   guidance=2.5, seed=1, repaint=False, repaint_blur=-1)
+    _add(prompt, "SaveImage", images=[sampled, 0], filename_prefix="batch_tryoff")
+    encoded = _add(prompt, "TWGTMSAMEncode", model=model, image=[persons, 0], category="upper", prompt="")
+    garment_mask = _add(prompt, "TWGTMGarmentMask", reference=[encoded, 0], threshold=0.5, bbox=True, margin=2)
+    shown = _add(prompt, "MaskToImage", mask=[garment_mask, 1])
+    _add(prompt, "SaveImage", images=[shown, 0], filename_prefix="batch_garment_mask")
+    entry = server.run(prompt, timeout=120)
+    _ok(server, entry)
+    outputs = entry["outputs"]
+    assert set(outputs) == {_node_id(prompt, "SaveImage", i) for i in range(3)}
+    for node_id, output in outputs.items():
+        assert len(output["images"]) == 2, (prompt[node_id], output)
+    assert set(_sizes(server, entry)) == {(77, 101)}
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+
+def test_errors_carry_our_message_and_server_keeps_serving(server, pack_dir):
+    good = convert(_workflow(pack_dir, "tryon", "errors"), server.object_info())
+    loader, tryon = _node_id(good, "TWGTMModelLoader"), _node_id(good, "TWGTMTryOn")
+    good[tryon]["inputs"]["steps"] = 3
+
+    missing = copy.deepcopy(good)
+    missing[loader]["inputs"]["ckpt_name"] = "no_such_model.safetensors"
+    entry = server.run(missing, timeout=60)
+    assert entry["status"]["status_str"] == "error"
+    message = server.error_message(entry)
+    assert "CheckpointError" in message and "no_such_model.safetensors" in message, message
+    assert str(server.models_dir) in message  # says where to put the file
+
+    from twgtm.checkpoint import save_checkpoint
+    from twgtm.model import build_model
+
+    partial = copy.deepcopy(good)  # a small checkpoint without its frozen base parts, and none chosen
+    save_checkpoint(build_model("tiny"), server.models_dir / "partial.safetensors",
+                    parts=["unet", "qformer", "taskformer", "srm_decoder", "extended_attention"])
+    partial[loader]["inputs"]["ckpt_name"] = "partial.safetensors"
+    entry = server.run(partial, timeout=60)
+    message = server.error_message(entry)
+    assert entry["status"]["status_str"] == "error" and "base parts ['vae', 'clip', 'swin']" in message, message
+    assert "clip_vision" in message and "base_model" in message, message
+
+    batch = copy.deepcopy(good)  # 2 persons but 3 masks
+    person, mask_image = _node_id(batch, "LoadImage", 0), _node_id(batch, "LoadImage", 2)
+    persons = _add(batch, "ImageBatch", image1=[person, 0], image2=[person, 0])
+    two = _add(batch, "ImageBatch", image1=[mask_image, 0], image2=[mask_image, 0])
+    three = _add(batch, "ImageBatch", image1=[two, 0], image2=[mask_image, 0])
+    batch[tryon]["inputs"]["person"] = [persons, 0]
+    batch[_node_id(batch, "ImageToMask")]["inputs"]["image"] = [three, 0]
+    entry = server.run(batch, timeout=60)
+    message = server.error_message(entry)
+    assert entry["status"]["status_str"] == "error" and "InputError" in message, message
+    assert "batch of 3" in message and "2 is needed" in message, message
+
+    empty = copy.deepcopy(good)
+    blank = _add(empty, "SolidMask", value=0.0, width=SIZE[0], height=SIZE[1])
+    empty[tryon]["inputs"]["mask"] = [blank, 0]
+    entry = server.run(empty, timeout=60)
+    message = server.error_message(entry)
+    assert entry["status"]["status_str"] == "error" and "mask" in message and "empty" in message, message
+
+    size = copy.deepcopy(good)  # a mask of another size than the person
+    small = _add(size, "SolidMask", value=1.0, width=64, height=64)
+    size[tryon]["inputs"]["mask"] = [small, 0]
+    entry = server.run(size, timeout=60)
+    message = server.error_message(entry)
+    assert entry["status"]["status_str"] == "error" and "(64, 64)" in message and "(128, 96)" in message, message
+
+    entry = server.run(good, timeout=60)
+    _ok(server, entry)
+    assert _sizes(server, entry) == [SIZE]
+
+
+# ---------------------------------------------------------------------------------------------- browser
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", MODEL_WORKFLOWS)
+def test_frontend_runs_model_workflow(server, browser_env, pack_dir, tmp_path, name):
+    workflow = _workflow(pack_dir, name, "browser", server.object_info())
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(workflow))
+    screenshot = SCREENSHOT_DIR / f"{name}.png"
+    screenshot.unlink(missing_ok=True)
+    report = run_browser_workflow(server.url, path, screenshot, api_out=tmp_path / "api.json")
+    assert report["status"] == "success", report
+    assert len(report["images"]) == WORKFLOW_IMAGES[name], report
+    assert report["images"][0]["loaded_size"] == list(SIZE), report  # the page loaded the first output image
+    assert screenshot.is_file() and screenshot.stat().st_size > 10_000
+    frontend = json.loads((tmp_path / "api.json").read_text())
+    ours = convert(workflow, server.object_info())
+    assert {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in frontend.items()} == ours
+    extra = os.environ.get("TWGTM_SCREENSHOT_DIR")
+    if extra:
+        os.makedirs(extra, exist_ok=True)
+        shutil.copy(screenshot, os.path.join(extra, screenshot.name))
+
+
+def test_interrupt_stops_sampling_between_steps(server, pack_dir):
+    """POST /interrupt while a 500-step try-on runs: the progress callback is the cancel point."""
+    prompt = convert(_workflow(pack_dir, "tryon", "interrupt"), server.object_info())
+    prompt[_node_id(prompt, "TWGTMTryOn")]["inputs"].update(steps=500, seed=7)
+    prompt_id = server.queue(prompt)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not server.get_json("/queue")["queue_running"]:
+        time.sleep(0.05)
+    time.sleep(1.0)  # let it get into the denoising loop
+    start = time.monotonic()
+    server.post_json("/interrupt", {})
+    entry = server.wait(prompt_id, timeout=60)
+    assert time.monotonic() - start < 30
+    kinds = [kind for kind, _ in entry["status"]["messages"]]
+    assert "execution_interrupted" in kinds, entry["status"]
+    assert not server.output_images(entry)
