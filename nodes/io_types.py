@@ -4,7 +4,7 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from ..twgtm.prompts import CATEGORY_PROMPTS
-from ..twgtm.schedulers import SCHEDULERS
+from ..twgtm.schedulers import MAX_STEPS, SCHEDULERS
 
 CATEGORY = "TWGTM"
 # A ComfyUI ModelPatcher around a twgtm.model.TWGTM (see nodes/runtime.py).
@@ -41,7 +41,7 @@ def sampling_inputs() -> list[io.Input]:
     return [
         io.Combo.Input("scheduler", options=list(SCHEDULERS), default="ddim",
                        tooltip="Diffusion sampler: ddim (the papers' choice), dpmpp_2m, euler or unipc."),
-        io.Int.Input("steps", default=30, min=1, max=500, step=1,
+        io.Int.Input("steps", default=30, min=1, max=MAX_STEPS, step=1,
                      tooltip="Denoising steps; 20-50 is typical, fewer is faster and rougher."),
         io.Float.Input("guidance", default=2.5, min=1.0, max=20.0, step=0.1, round=0.01,
                        tooltip="Classifier-free guidance scale; 1 turns guidance off (twice as fast), 2-3 is typical."),

@@ -192,3 +192,15 @@ def test_bf16_runs():
     pipe16 = TWGTMPipeline(build_model("tiny"), device="cpu", dtype=torch.bfloat16)
     out = pipe16.tryon(_images(1, 32, 32), _images(1, 32, 32), _mask(1, 32, 32), steps=1).images
     assert out.dtype == torch.float32 and torch.isfinite(out).all()
+
+
+def test_steps_out_of_range_is_a_clear_error():
+    from twgtm.schedulers import MAX_STEPS
+
+    torch.manual_seed(0)
+    pipe = TWGTMPipeline(build_model("tiny").eval())
+    person = torch.zeros(1, 3, 32, 32)
+    mask = torch.ones(1, 1, 32, 32)
+    for steps in (0, MAX_STEPS + 1):
+        with pytest.raises(ConfigError, match="steps must be between 1 and 999"):
+            pipe.tryon(person, person, mask, steps=steps)

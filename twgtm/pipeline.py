@@ -19,7 +19,7 @@ from .images import Letterbox, category_box, fit_into, letterbox, plan_letterbox
 from .masks import blur_mask, mask_to_bbox
 from .model import TWGTM, ReferenceFeatures
 from .prompts import CATEGORY_PROMPTS
-from .schedulers import make_scheduler
+from .schedulers import MAX_STEPS, make_scheduler
 
 log = logging.getLogger("twgtm")
 
@@ -167,8 +167,8 @@ class TWGTMPipeline:
     def _sample(self, canvas: cv.Canvas, feats: ReferenceFeatures, run: _Run) -> torch.Tensor:
         """Denoise one canvas batch; returns the decoded target half (B,3,H,W) float32 in [-1,1]."""
         model, axis = self.model, canvas.axis
-        if int(run.steps) < 1:
-            raise ConfigError(f"steps must be at least 1, got {run.steps}")
+        if not 1 <= int(run.steps) <= MAX_STEPS:
+            raise ConfigError(f"steps must be between 1 and {MAX_STEPS}, got {run.steps}")
         with torch.no_grad():
             masked = model.encode(canvas.masked.to(self.device, self.dtype)).float()  # (B,4,h,w2)
             mask = cv.latent_mask(canvas.mask.to(self.device).float(), masked.shape[-2:])  # (B,1,h,w2)

@@ -18,6 +18,8 @@ _BUILDERS = {
 }
 ALIASES = {"dpm++": "dpmpp_2m", "dpm-solver++": "dpmpp_2m", "dpmsolver++": "dpmpp_2m", "dpmpp": "dpmpp_2m"}
 SCHEDULERS = tuple(_BUILDERS)
+# With "leading" spacing and steps_offset 1, 1000 steps would ask for timestep 1000 (past the schedule).
+MAX_STEPS = SD15_NOISE["num_train_timesteps"] - 1
 
 
 def make_scheduler(name: str):
