@@ -88,9 +88,13 @@ def tryon_canvas(person: torch.Tensor, garment: torch.Tensor, person_mask: torch
 def tryoff_canvas(
     person: torch.Tensor, garment_mask: torch.Tensor, axis: str, garment: torch.Tensor | None = None
 ) -> Canvas:
-    """VTOFF canvas `[garment canvas | person]`; without a garment (inference) the target is blank."""
+    """VTOFF canvas `[garment canvas | person]`; without a garment (inference) the target is a white page.
+
+    White, because product photos (and the toy wardrobe's flat garments) lie on white: outside a
+    try-off mask the model then sees at inference what it saw in training.
+    """
     if garment is None:
-        garment = torch.zeros_like(person)
+        garment = torch.ones_like(person)
     return build_canvas(garment, person, garment_mask, axis)
 
 

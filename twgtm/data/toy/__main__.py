@@ -1,4 +1,4 @@
-"""CLI: `python -m twgtm.data.toy --out DIR --n N --seed S [--size HxW] [--test-fraction F]`."""
+"""CLI: `python -m twgtm.data.toy --out DIR --n N --seed S [--size HxW] [--test-fraction F] [--workers W]`."""
 from __future__ import annotations
 
 import argparse
@@ -26,9 +26,10 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", type=parse_size, default=(128, 96), help="H x W, default 128x96")
     parser.add_argument("--test-fraction", type=float, default=0.1)
+    parser.add_argument("--workers", type=int, default=1, help="processes to render in (same files for any number)")
     args = parser.parse_args(argv)
     try:
-        summary = generate_toy_wardrobe(args.out, args.n, args.seed, args.size, args.test_fraction)
+        summary = generate_toy_wardrobe(args.out, args.n, args.seed, args.size, args.test_fraction, args.workers)
     except TWGTMError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

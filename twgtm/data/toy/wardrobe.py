@@ -14,6 +14,7 @@ files. `twgtm.data.VitonHDDataset` reads the folder unchanged.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import time
 from pathlib import Path
 
@@ -102,8 +103,24 @@ def _unpaired(rng: np.random.Generator, names: list[str], categories: dict[str, 
     return partners
 
 
-def generate_toy_wardrobe(out, n: int = 1000, seed: int = 0, size=(128, 96), test_fraction: float = 0.1) -> dict:
-    """Write `n` toy try-on samples in the VITON-HD layout under `out`; returns a summary dict."""
+def _write_sample(job: tuple) -> tuple[str, str, str]:
+    """Render sample `index` and write its four files; returns (name, category, template)."""
+    seed, index, size, folder = job
+    sample = render_sample(seed, index, size)
+    name = f"{index:06d}_00.png"
+    _save(sample["person"], folder / "image" / name)
+    _save(sample["cloth"], folder / "cloth" / name)
+    _save(sample["cloth_mask"], folder / "cloth-mask" / name)
+    _save(sample["agnostic_mask"], folder / "agnostic-mask" / f"{index:06d}_00_mask.png")
+    return name, sample["category"], sample["template"]
+
+
+def generate_toy_wardrobe(out, n: int = 1000, seed: int = 0, size=(128, 96), test_fraction: float = 0.1,
+                          workers: int = 1) -> dict:
+    """Write `n` toy try-on samples in the VITON-HD layout under `out`; returns a summary dict.
+
+    `workers` > 1 renders in that many processes; the files are the same for any number of workers.
+    """
     height, width = _check_args(n, size, test_fraction)
     out = Path(out)
     n_test = int(round(n * test_fraction)) if n > 1 else 0
@@ -114,17 +131,15 @@ def generate_toy_wardrobe(out, n: int = 1000, seed: int = 0, size=(128, 96), tes
     for split, indices in splits.items():
         for folder in FOLDERS:
             (out / split / folder).mkdir(parents=True, exist_ok=True)
-        names = []
-        for index in indices:
-            sample = render_sample(seed, index, (height, width))
-            name = f"{index:06d}_00.png"
-            _save(sample["person"], out / split / "image" / name)
-            _save(sample["cloth"], out / split / "cloth" / name)
-            _save(sample["cloth_mask"], out / split / "cloth-mask" / name)
-            _save(sample["agnostic_mask"], out / split / "agnostic-mask" / f"{index:06d}_00_mask.png")
-            categories[name], templates[name] = sample["category"], sample["template"]
-            names.append(name)
-        names_by_split[split] = names
+        jobs = [(seed, index, (height, width), out / split) for index in indices]
+        if int(workers) > 1 and len(jobs) > 1:
+            with multiprocessing.get_context("spawn").Pool(min(int(workers), len(jobs))) as pool:
+                written = pool.map(_write_sample, jobs, chunksize=16)
+        else:
+            written = [_write_sample(job) for job in jobs]
+        for name, category, template in written:
+            categories[name], templates[name] = category, template
+        names_by_split[split] = [name for name, _, _ in written]
     (out / "train_pairs.txt").write_text("".join(f"{name} {name}\n" for name in names_by_split["train"]))
     pair_rng = np.random.default_rng([seed, 1 << 30])
     partners = _unpaired(pair_rng, names_by_split["test"], categories)

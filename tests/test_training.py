@@ -1,0 +1,211 @@
+"""Training: config and overrides, the phased stages on the tiny preset, resume, interrupted saves."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from training import checkpointing as ckpt
+from training.config import load_config
+from training.data import EpochOrder, LatentCache, assemble, step_generator
+from training.loop import StageSchedule, Trainer
+from training.losses import dice_loss, mask_loss
+from training.run import main as run_main
+from twgtm.checkpoint import load_checkpoint
+from twgtm.data.toy import generate_toy_wardrobe
+from twgtm.errors import CheckpointError, ConfigError
+from twgtm.model import part_of
+
+CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
+
+
+@pytest.fixture(scope="module")
+def toy_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("toy")
+    generate_toy_wardrobe(root, n=14, seed=5, size=(64, 48), test_fraction=0.15)
+    return root
+
+
+def tiny_config(root: Path, out: Path, *overrides: str) -> dict:
+    return load_config(CONFIGS / "tiny.yaml", [f"data.root={root}", f"output_dir={out}", "train.threads=1",
+                                               *overrides])
+
+
+def weights(path: Path) -> dict:
+    return load_file(str(path))
+
+
+# ----- config ------------------------------------------------------------------------------------------
+def test_shipped_configs_load_and_overrides_apply(toy_root):
+    for name in ("demo", "vitonhd", "dresscode", "tiny"):
+        config = load_config(CONFIGS / f"{name}.yaml", ["data.root=/somewhere"])
+        assert config["data"]["root"] == "/somewhere"
+    config = load_config(CONFIGS / "demo.yaml", ["data.root=/x", "train.max_steps=2", "output_dir=/y",
+                                                 "data.size=[64, 48]", "resume=latest"])
+    assert config["train"]["max_steps"] == 2 and config["output_dir"] == "/y"
+    assert config["data"]["size"] == [64, 48] and config["resume"] == "latest"
+    assert config["model"]["train_encoders"] is True and config["stages"]["vae"]["steps"] > 0
+
+
+def test_config_errors_name_the_problem(tmp_path):
+    with pytest.raises(ConfigError, match="unknown training config key train.'lerning_rate'"):
+        load_config(CONFIGS / "tiny.yaml", ["train.lerning_rate=1"])
+    with pytest.raises(ConfigError, match="data.root is not set"):
+        load_config(CONFIGS / "tiny.yaml", ["data.root=null"])
+    with pytest.raises(ConfigError, match="must look like key.subkey=value"):
+        load_config(CONFIGS / "tiny.yaml", ["train.max_steps"])
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="mixed_precision"):
+        load_config(CONFIGS / "tiny.yaml", ["data.root=/x", "train.mixed_precision=fp8"])
+    assert run_main(["--config", str(CONFIGS / "tiny.yaml"), "train.nope=1", "--no-progress"]) == 2
+
+
+# ----- pieces ------------------------------------------------------------------------------------------
+def test_epoch_order_is_a_permutation_and_ranks_are_disjoint():
+    order = EpochOrder(10, seed=3)
+    first_epoch = [order.index(p) for p in range(10)]
+    assert sorted(first_epoch) == list(range(10))
+    assert [order.index(p) for p in range(10, 20)] != first_epoch  # a new permutation each epoch
+    rank0, rank1 = order.batch(0, 3, world=2, rank=0), order.batch(0, 3, world=2, rank=1)
+    assert not set(rank0) & set(rank1)
+    assert EpochOrder(10, seed=3).batch(4, 3) == order.batch(4, 3)  # depends only on (seed, micro-batch)
+
+
+def test_mask_losses():
+    target = torch.zeros(2, 1, 8, 8)
+    target[:, :, 2:6, 2:6] = 1
+    good, bad = (target * 2 - 1) * 20, (1 - target * 2) * 20
+    assert dice_loss(good, target) < 0.05 < 0.9 < dice_loss(bad, target)
+    assert mask_loss(good, target.repeat_interleave(4, -1).repeat_interleave(4, -2)) < 0.1  # pixel mask resized
+
+
+def test_batches_mix_tasks_drop_conditions_and_use_stage_masks(toy_root):
+    from diffusers import DDPMScheduler
+    from twgtm.data import build_dataset
+    from twgtm.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model("tiny").eval()
+    dataset = build_dataset("toy", toy_root, size=(64, 48))
+    stage1 = LatentCache(model, dataset, 1, 9, batch_size=8, show_progress=False)
+    stage2 = LatentCache(model, dataset, 2, 9, batch_size=8, show_progress=False)
+    entries = stage1.batch(list(range(8)), "cpu")
+    assert entries["vton_x0"].shape[0] == 8 and entries["person"].min() >= -1
+    # stage 2 try-off masks are boxes around the garment: never smaller than the garment mask
+    assert (stage2.data["vtoff_mask"].float().sum() > stage1.data["vtoff_mask"].float().sum())
+    assert torch.equal(stage1.data["vton_mask"], stage2.data["vton_mask"])
+    sched = DDPMScheduler(num_train_timesteps=1000)
+    inputs = assemble(entries, sched, step_generator(0, 7), tryoff_fraction=0.5, cfg_dropout=0.5, axis="width")
+    assert inputs.unet_input.shape == (8, 9, *entries["vton_x0"].shape[-2:])
+    assert int(inputs.tryoff.sum()) == 4  # every batch mixes both tasks
+    for i in range(8):
+        expected_ref = entries["person"][i] if inputs.tryoff[i] else entries["garment"][i]
+        assert torch.equal(inputs.reference[i], expected_ref)
+        ref_half = inputs.unet_input[i, 5:, :, entries["vton_x0"].shape[-1] // 2:]
+        assert (ref_half.abs().sum() == 0) == bool(inputs.drop[i])  # dropped items lose the reference latent
+    assert inputs.drop.any() and not inputs.drop.all()
+    again = assemble(entries, sched, step_generator(0, 7), 0.5, 0.5, "width")
+    assert torch.equal(again.unet_input, inputs.unet_input)  # a step's draws depend on (seed, step) only
+
+
+def test_schedule_warmup_cosine_and_time_limit():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = StageSchedule(opt, warmup=2, total_steps=10, schedule="cosine")
+    lrs = []
+    for _ in range(10):
+        lrs.append(sched.get_last_lr()[0])
+        sched.step()
+    assert lrs[0] == 0.5 and lrs[1] == 1.0 and lrs[2] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(lrs[1:], lrs[2:])) and sched.get_last_lr()[0] == pytest.approx(0.0)
+    timed = StageSchedule(opt, warmup=0, total_steps=1000, schedule="cosine", max_minutes=1.0)
+    timed.step(30.0)  # half the time used after one step: half-way down the cosine
+    assert timed.get_last_lr()[0] == pytest.approx(0.5) and not timed.out_of_time
+    timed.step(31.0)
+    assert timed.out_of_time
+
+
+# ----- whole runs --------------------------------------------------------------------------------------
+def test_phased_run_trains_each_stage_its_parts_and_exports(toy_root, tmp_path):
+    out = tmp_path / "run"
+    config = tiny_config(toy_root, out, "validate.every=2", "checkpoint.keep=5")
+    trainer = Trainer(config, show_progress=False)
+    initial = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    exported = trainer.run()
+    assert trainer.step == 6
+    found = ckpt.list_checkpoints(out)
+    assert [p.name for p in found] == ["step-000002", "step-000004", "step-000006"]
+    stages = [json.loads((p / "state.json").read_text())["stage"] for p in found]
+    assert stages == ["vae", "stage1", "stage2"]
+
+    def changed(before: dict, after: dict, part: str) -> bool:
+        return any(not torch.equal(before[k], after[k]) for k in after if part_of(k) == part)
+
+    after_vae, after_1, after_2 = (weights(p / "model.safetensors") for p in found)
+    assert changed(initial, after_vae, "vae") and not changed(initial, after_vae, "unet")
+    assert json.loads((found[0] / "state.json").read_text())["latent_scale"] != 1.0  # latent scale calibrated
+    assert changed(after_vae, after_1, "unet") and changed(after_vae, after_1, "taskformer")
+    assert not changed(after_vae, after_1, "vae")
+    assert not changed(after_vae, after_1, "extended_attention")  # stage 1: extended attention off
+    assert changed(after_1, after_2, "extended_attention") and changed(after_1, after_2, "srm_decoder")
+    assert sorted(p.name for p in (out / "validation").iterdir()) == ["step-000004.png", "step-000006.png"]
+    assert any((out / "logs").iterdir())  # TensorBoard events
+    model = load_checkpoint(exported)
+    assert model.latent_scale == pytest.approx(json.loads((found[-1] / "state.json").read_text())["latent_scale"])
+    final = model.state_dict()
+    assert all(torch.equal(final[k], v) for k, v in after_2.items())
+
+
+def test_resume_continues_at_the_saved_step_with_identical_state(toy_root, tmp_path):
+    overrides = ("stages.vae.steps=0", "stages.stage1.steps=4", "stages.stage2.steps=0", "checkpoint.every=2",
+                 "checkpoint.keep=5", "validate.count=0")
+    full = Trainer(tiny_config(toy_root, tmp_path / "a", *overrides), show_progress=False)
+    full.run()
+    # a second run that has only the step-2 checkpoint resumes from it
+    shutil.copytree(tmp_path / "a" / "checkpoints" / "step-000002", tmp_path / "b" / "checkpoints" / "step-000002")
+    resumed = Trainer(tiny_config(toy_root, tmp_path / "b", *overrides, "resume=latest"), show_progress=False)
+    assert resumed.step == 2
+    resumed.run()
+    assert resumed.step == 4
+    a = weights(tmp_path / "a" / "checkpoints" / "step-000004" / "model.safetensors")
+    b = weights(tmp_path / "b" / "checkpoints" / "step-000004" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # the optimiser state saved at step 2 is what the resumed run loaded
+    saved = torch.load(tmp_path / "a" / "checkpoints" / "step-000002" / "optimizer.pt", weights_only=True)
+    assert saved["lr_scheduler"]["done"] == 2 and saved["optimizer"]["state"]
+
+
+def test_a_save_killed_mid_write_leaves_the_last_checkpoint_loadable(toy_root, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    overrides = ("stages.vae.steps=0", "stages.stage1.steps=4", "stages.stage2.steps=0", "checkpoint.every=2",
+                 "validate.count=0")
+    trainer = Trainer(tiny_config(toy_root, out, *overrides), show_progress=False)
+
+    def killed(model, path, **kwargs):  # the process dies half-way through writing the weights
+        Path(path).write_bytes(b"\x00" * 100)
+        raise KeyboardInterrupt("killed during save")
+
+    real_save = ckpt.save_checkpoint
+    calls = {"n": 0}
+
+    def first_ok_then_killed(model, path, **kwargs):
+        calls["n"] += 1
+        return real_save(model, path, **kwargs) if calls["n"] == 1 else killed(model, path, **kwargs)
+
+    monkeypatch.setattr(ckpt, "save_checkpoint", first_ok_then_killed)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    assert any(p.name.startswith(".tmp-step-000004") for p in (out / "checkpoints").iterdir())
+    latest = ckpt.resolve_resume("latest", out)
+    assert latest.name == "step-000002"
+    monkeypatch.setattr(ckpt, "save_checkpoint", real_save)
+    resumed = Trainer(tiny_config(toy_root, out, *overrides, "resume=latest"), show_progress=False)
+    assert resumed.step == 2
+    resumed.run()
+    assert ckpt.resolve_resume("latest", out).name == "step-000004"
+    with pytest.raises(CheckpointError, match="not a complete checkpoint folder"):
+        ckpt.resolve_resume(str(out / "checkpoints" / ".tmp-step-000004-1"), out)

@@ -1,0 +1,206 @@
+"""From data set samples to UNet inputs: canvases, their latents (cached once per stage), mixed batches.
+
+Every micro-batch mixes try-on and try-off items. The data order and every random draw of a
+step (task split, condition dropout, timesteps, noise) depend only on the seed and the step, so a
+resumed run continues exactly where the interrupted one was, with no data-loader state to save.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import DataLoader, Dataset, default_collate
+from tqdm.auto import tqdm
+
+from twgtm import canvas as cv
+from twgtm.data import build_dataset
+from twgtm.masks import square_mask
+from twgtm.model import TWGTM
+
+log = logging.getLogger("twgtm")
+
+LATENT_KEYS = ("vton_x0", "vton_masked", "vtoff_x0", "vtoff_masked")
+MASK_KEYS = ("vton_mask", "vtoff_mask")
+PIXEL_KEYS = ("person", "garment")
+
+
+def build_datasets(config: dict) -> tuple[Dataset, Dataset | None]:
+    """The training set and (if its split exists) the validation set, at `data.size`."""
+    data = config["data"]
+    kwargs = {"size": tuple(data["size"]), "categories": data["categories"]}
+    train = build_dataset(data["dataset"], data["root"], split="train", **kwargs)
+    if len(train) == 0:
+        raise ValueError(f"the training split of {data['root']} holds no samples; check the pairs file")
+    try:
+        val = build_dataset(data["dataset"], data["root"], split=data["validation_split"], **kwargs)
+    except Exception as err:  # a data set without a test split still trains, without validation images
+        log.warning("no validation images: %s", err)
+        val = None
+    return train, val
+
+
+class EpochOrder:
+    """Sample `position` -> data set index: a fresh seeded permutation each epoch."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed = int(n), int(seed)
+        self._epoch, self._perm = -1, None
+
+    def index(self, position: int) -> int:
+        epoch, offset = divmod(int(position), self.n)
+        if epoch != self._epoch:
+            self._perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 7919 + epoch))
+            self._epoch = epoch
+        return int(self._perm[offset])
+
+    def batch(self, micro: int, batch_size: int, world: int = 1, rank: int = 0) -> list[int]:
+        """The indices of micro-batch `micro` for process `rank` of `world` (disjoint across ranks)."""
+        start = (int(micro) * world + rank) * batch_size
+        return [self.index(p) for p in range(start, start + batch_size)]
+
+
+class OrderedBatches:
+    """Endless micro-batch index lists from micro-batch `start` on (a DataLoader `batch_sampler`)."""
+
+    def __init__(self, order: EpochOrder, start: int, batch_size: int, world: int = 1, rank: int = 0):
+        self.order, self.start, self.batch_size, self.world, self.rank = order, int(start), batch_size, world, rank
+
+    def __iter__(self):
+        micro = self.start
+        while True:
+            yield self.order.batch(micro, self.batch_size, self.world, self.rank)
+            micro += 1
+
+
+def pixel_loader(dataset: Dataset, order: EpochOrder, start: int, batch_size: int, world: int = 1, rank: int = 0,
+                 num_workers: int = 0):
+    """An endless iterator of collated pixel batches in the order of `order`, read by `num_workers` processes."""
+    return iter(DataLoader(dataset, batch_sampler=OrderedBatches(order, start, batch_size, world, rank),
+                           num_workers=num_workers, collate_fn=default_collate))
+
+
+def pixel_batch(dataset: Dataset, indices: list[int]) -> dict:
+    """Collate the samples `indices` of `dataset` into one batch dict."""
+    return default_collate([dataset[i] for i in indices])
+
+
+def encode_canvases(model: TWGTM, batch: dict, stage: int, square_kernel: int = 9) -> dict:
+    """Both tasks' canvases of a pixel batch -> latents and latent-size masks (no gradients).
+
+    Try-on `[person | garment]` masked by the person's inpainting mask; try-off `[garment | person]`
+    masked by the true flat-garment mask (stage 1) or its square box (stage 2).
+    """
+    device, dtype = model.vae.device, model.vae.dtype
+    person, garment = batch["person"].to(device, dtype), batch["garment"].to(device, dtype)
+    garment_mask = batch["garment_mask"].to(device, dtype)
+    axis = model.config.concat_axis
+    vton = cv.tryon_canvas(person, garment, batch["inpaint_mask"].to(device, dtype), axis)
+    off_mask = garment_mask if stage < 2 else square_mask(garment_mask, square_kernel)
+    vtoff = cv.tryoff_canvas(person, off_mask, axis, garment=garment)
+    with torch.no_grad():
+        latents = model.encode(torch.cat([vton.image, vton.masked, vtoff.image, vtoff.masked])).float()
+    out = dict(zip(LATENT_KEYS, latents.chunk(4)))  # each (B,4,h,2w)
+    size = latents.shape[-2:]
+    out["vton_mask"] = cv.latent_mask(vton.mask.float(), size)  # (B,1,h,2w)
+    out["vtoff_mask"] = cv.latent_mask(vtoff.mask.float(), size)
+    out["person"], out["garment"] = person.float(), garment.float()  # SAM/SRM inputs (B,3,H,W)
+    out["garment_mask"] = garment_mask.float()  # (B,1,H,W) target of the auxiliary mask loss
+    out["prompt"] = list(batch["prompt"])
+    return out
+
+
+class LatentCache:
+    """Every training sample's encoded canvases for one stage, kept in memory (latents in fp16, pixels uint8)."""
+
+    def __init__(self, model: TWGTM, dataset: Dataset, stage: int, square_kernel: int, batch_size: int = 32,
+                 num_workers: int = 0, store_device=None, show_progress: bool = True):
+        self.store_device = torch.device(store_device or "cpu")
+        loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                            collate_fn=default_collate)
+        parts: dict[str, list] = {}
+        for batch in tqdm(loader, desc=f"encoding stage-{stage} latents", disable=not show_progress, leave=False):
+            encoded = encode_canvases(model, batch, stage, square_kernel)
+            for key, value in encoded.items():
+                parts.setdefault(key, []).append(self._pack(key, value))
+        self.data = {k: (sum(v, []) if k == "prompt" else torch.cat(v)) for k, v in parts.items()}
+        self.n = len(self.data["prompt"])
+        bytes_ = sum(t.numel() * t.element_size() for k, t in self.data.items() if k != "prompt")
+        log.info("cached stage-%d latents of %d samples (%.0f MB on %s)", stage, self.n, bytes_ / 2**20,
+                 self.store_device)
+
+    def _pack(self, key: str, value):
+        if key == "prompt":
+            return value
+        if key in PIXEL_KEYS:
+            return ((value + 1) * 127.5).round().clamp(0, 255).to(self.store_device, torch.uint8)
+        if key in MASK_KEYS or key == "garment_mask":
+            return (value > 0.5).to(self.store_device)
+        return value.to(self.store_device, torch.float16)
+
+    def batch(self, indices: list[int], device) -> dict:
+        """The cached entries of `indices` on `device` as float tensors."""
+        idx = torch.as_tensor(indices, device=self.store_device)
+        out = {"prompt": [self.data["prompt"][i] for i in indices]}
+        for key, value in self.data.items():
+            if key == "prompt":
+                continue
+            item = value.index_select(0, idx).to(device)
+            out[key] = item.float() / 127.5 - 1.0 if key in PIXEL_KEYS else item.float()
+        return out
+
+
+class OnTheFly:
+    """The same interface as LatentCache, encoding each batch when it is asked for (big data sets)."""
+
+    def __init__(self, model: TWGTM, dataset: Dataset, stage: int, square_kernel: int):
+        self.model, self.dataset, self.stage, self.square_kernel = model, dataset, stage, square_kernel
+        self.n = len(dataset)
+
+    def batch(self, indices: list[int], device) -> dict:
+        out = encode_canvases(self.model, pixel_batch(self.dataset, indices), self.stage, self.square_kernel)
+        return {k: v.to(device) if torch.is_tensor(v) else v for k, v in out.items()}
+
+
+@dataclass
+class StepInputs:
+    """One micro-batch ready for `TWGTM.forward`, plus the loss targets."""
+
+    unet_input: torch.Tensor  # (B,9,h,2w)
+    timesteps: torch.Tensor  # (B,)
+    reference: torch.Tensor  # (B,3,H,W): the garment for try-on items, the person for try-off items
+    prompts: list
+    drop: torch.Tensor  # (B,) bool, condition dropped
+    noise: torch.Tensor  # (B,4,h,2w) the target of the noise loss
+    garment_mask: torch.Tensor  # (B,1,H,W) the target of the auxiliary mask loss
+    tryoff: torch.Tensor  # (B,) bool
+
+
+def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
+    """The CPU generator of one micro-batch's random draws (same on every device, resumable)."""
+    return torch.Generator().manual_seed((int(seed) * 1_000_003 + int(step)) * 131 + int(rank))
+
+
+def assemble(entries: dict, scheduler, generator: torch.Generator, tryoff_fraction: float,
+             cfg_dropout: float, axis: str) -> StepInputs:
+    """Mix try-on and try-off items, drop conditions, noise the canvases: the inputs of one step."""
+    x0 = entries["vton_x0"]
+    b, device = x0.shape[0], x0.device
+    n_off = math.floor(b * tryoff_fraction + torch.rand((), generator=generator).item())
+    tryoff = torch.zeros(b, dtype=torch.bool)
+    tryoff[torch.randperm(b, generator=generator)[:n_off]] = True
+    drop = torch.rand(b, generator=generator) < cfg_dropout
+    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=generator)
+    noise = torch.randn(x0.shape, generator=generator).to(device)
+    tryoff, drop, timesteps = tryoff.to(device), drop.to(device), timesteps.to(device)
+
+    def pick(on_key: str, off_key: str) -> torch.Tensor:
+        return torch.where(tryoff.view(-1, 1, 1, 1), entries[off_key], entries[on_key])
+
+    x0, masked, mask = pick("vton_x0", "vtoff_x0"), pick("vton_masked", "vtoff_masked"), pick("vton_mask", "vtoff_mask")
+    reference = pick("garment", "person")
+    masked = torch.where(drop.view(-1, 1, 1, 1), cv.null_reference(masked, axis), masked)
+    noisy = scheduler.add_noise(x0, noise, timesteps)
+    return StepInputs(cv.unet_input(noisy, mask, masked), timesteps, reference, entries["prompt"], drop, noise,
+                      entries["garment_mask"], tryoff)

@@ -1,0 +1,25 @@
+"""Training losses: the noise loss and the auxiliary flat-garment mask loss λ(λ'·Dice + λ''·BCE) on TFQ_0."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def noise_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between the predicted and the true noise (float32)."""
+    return F.mse_loss(pred.float(), target.float())
+
+
+def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    """Soft Dice loss per item, averaged: 1 - (2|P∩T| + eps) / (|P| + |T| + eps)."""
+    probs = torch.sigmoid(logits.float()).flatten(1)
+    target = target.float().flatten(1)
+    inter = (probs * target).sum(1)
+    return (1.0 - (2.0 * inter + eps) / (probs.sum(1) + target.sum(1) + eps)).mean()
+
+
+def mask_loss(logits: torch.Tensor, mask: torch.Tensor, dice_weight: float = 1.0, bce_weight: float = 1.0) -> torch.Tensor:
+    """λ'·Dice + λ''·BCE between the garment-mask logits (B,1,h,w) and a pixel mask (B,1,H,W) resized to them."""
+    target = (F.interpolate(mask.float(), size=logits.shape[-2:], mode="area") > 0.5).float()
+    bce = F.binary_cross_entropy_with_logits(logits.float(), target)
+    return dice_weight * dice_loss(logits, target) + bce_weight * bce

@@ -1,0 +1,42 @@
+"""`python -m training.run --config training/configs/NAME.yaml [key=value ...]`: train TWGTM.
+
+Overrides are dotted keys parsed as YAML values, e.g.
+    python -m training.run --config training/configs/demo.yaml data.root=data/toy train.max_steps=2 output_dir=/tmp/run
+Several GPUs or machines: `accelerate launch -m training.run --config ...` (see the README).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from twgtm.errors import TWGTMError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="YAML config (training/configs/demo.yaml, vitonhd.yaml, dresscode.yaml)")
+    parser.add_argument("overrides", nargs="*", help="key.subkey=value overrides")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from .config import load_config
+    from .loop import Trainer
+
+    try:
+        config = load_config(args.config, args.overrides)
+        path = Trainer(config, show_progress=not args.no_progress).run()
+    except TWGTMError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"trained model: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
