@@ -209,3 +209,16 @@ def test_a_save_killed_mid_write_leaves_the_last_checkpoint_loadable(toy_root, t
     assert ckpt.resolve_resume("latest", out).name == "step-000004"
     with pytest.raises(CheckpointError, match="not a complete checkpoint folder"):
         ckpt.resolve_resume(str(out / "checkpoints" / ".tmp-step-000004-1"), out)
+
+
+def test_decoder_only_vae_stage_keeps_the_latents(toy_root, tmp_path):
+    config = tiny_config(toy_root, tmp_path / "run", "stages.vae.train=decoder", "stages.stage1.steps=0",
+                         "stages.stage2.steps=0", "validate.count=0")
+    trainer = Trainer(config, show_progress=False)
+    before = {k: v.clone() for k, v in trainer.model.vae.state_dict().items()}
+    scale = trainer.model.latent_scale
+    trainer.run()
+    after = trainer.model.vae.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in after if k.startswith(("encoder.", "quant_conv.")))
+    assert any(not torch.equal(before[k], after[k]) for k in after if k.startswith("decoder."))
+    assert trainer.model.latent_scale == scale

@@ -48,7 +48,8 @@ DEFAULTS: dict = {
         "threads": 0,  # torch CPU threads; 0 = torch's default
     },
     "stages": {
-        "vae": {"steps": 0, "lr": 1.0e-3, "batch_size": 16, "kl_weight": 1.0e-6, "max_minutes": None},
+        "vae": {"steps": 0, "lr": 1.0e-3, "batch_size": 16, "kl_weight": 1.0e-6, "max_minutes": None,
+                "train": "all"},  # all | decoder (keeps a trained model's latents)
         "stage1": {"steps": 1000, "lr": None, "mask_loss_weight": 0.1, "dice_weight": 1.0, "bce_weight": 1.0,
                    "max_minutes": None},
         "stage2": {"steps": 1000, "lr": None, "square_kernel": 9, "max_minutes": None},
@@ -139,5 +140,7 @@ def validate(config: dict) -> None:
     for name, stage in config["stages"].items():
         if int(stage["steps"]) < 0:
             raise ConfigError(f"stages.{name}.steps must be 0 or more; got {stage['steps']}")
+    if config["stages"]["vae"]["train"] not in ("all", "decoder"):
+        raise ConfigError(f"stages.vae.train must be all or decoder; got {config['stages']['vae']['train']!r}")
     if config["export"]["dtype"] not in ("float32", "float16", "bfloat16"):
         raise ConfigError(f"export.dtype must be float32, float16 or bfloat16; got {config['export']['dtype']!r}")

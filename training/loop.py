@@ -1,7 +1,8 @@
 """The phased training loop (DESIGN.md, Training), on CPU, one GPU or many through accelerate.
 
 Stages run in order, numbered by one global step counter:
-    vae     (from-scratch presets only) train the small VAE on canvases, then set its latent scale
+    vae     (from-scratch presets only) train the small VAE on canvases, then set its latent scale;
+            `stages.vae.train=decoder` sharpens only the decoder of a trained model (its latents stay)
     stage1  mask-guided inpainting for both tasks + λ(λ'·Dice + λ''·BCE) on TFQ_0, extended attention off
     stage2  square masks for try-off, extended attention on, noise loss only
 At the end of a diffusion stage its EMA weights become the model's weights.
@@ -259,9 +260,13 @@ class Trainer:
     def _train_vae(self, stage: Stage) -> None:
         model, acc, train = self.model, self.accelerator, self.config["train"]
         model.requires_grad_(False)
-        model.vae.requires_grad_(True)
+        decoder_only = stage.settings["train"] == "decoder"
+        parts = [model.vae.decoder, model.vae.post_quant_conv] if decoder_only else [model.vae]
+        for part in parts:
+            part.requires_grad_(True)
+        params = [p for p in model.vae.parameters() if p.requires_grad]
         batch_size = int(stage.settings["batch_size"])
-        optimizer, lr_scheduler = self._optimizer(list(model.vae.parameters()), stage)
+        optimizer, lr_scheduler = self._optimizer(params, stage)
         self._resume_stage(stage, optimizer, lr_scheduler, None)
         trainer, optimizer = acc.prepare(VAETrainer(model.vae), optimizer)
         order = EpochOrder(len(self.train_set), int(self.config["seed"]))
@@ -280,7 +285,7 @@ class Trainer:
             loss = rec_loss + float(stage.settings["kl_weight"]) * kl
             acc.backward(loss)
             if train["max_grad_norm"]:
-                acc.clip_grad_norm_(model.vae.parameters(), float(train["max_grad_norm"]))
+                acc.clip_grad_norm_(params, float(train["max_grad_norm"]))
             optimizer.step()
             lr_scheduler.step(time.perf_counter() - started)
             optimizer.zero_grad(set_to_none=True)
@@ -296,9 +301,10 @@ class Trainer:
             self._periodic(stage, optimizer, lr_scheduler, None)
         bar.close()
         model.vae.eval()
-        scale = self._calibrate_latent_scale()
-        ckpt.set_latent_scale(model, scale)
-        log.info("VAE latent scale set to %.4f (unit-variance latents)", scale)
+        if not decoder_only:  # a decoder-only stage keeps the latents, and so their scale
+            scale = self._calibrate_latent_scale()
+            ckpt.set_latent_scale(model, scale)
+            log.info("VAE latent scale set to %.4f (unit-variance latents)", scale)
         self._save(stage)
 
     def _vae_canvases(self, batch: dict, generator: torch.Generator) -> torch.Tensor:

@@ -213,8 +213,9 @@ class TWGTMPipeline:
                         raise SamplingCancelled(f"sampling stopped by the callback after step {i + 1} of {len(timesteps)}")
             finally:
                 model.context.clear()
-            target = cv.split(latents, axis)[0]  # (B,4,h,w)
-            return model.decode(target).float()  # (B,3,H,W)
+            # Decode the whole canvas, then keep the target half: the VAE saw whole canvases in training,
+            # and its GroupNorm statistics shift when it decodes one half alone.
+            return cv.split(model.decode(latents).float(), axis)[0]  # (B,3,H,W)
 
     def _unet(self, x: torch.Tensor, t: torch.Tensor, sam: torch.Tensor) -> torch.Tensor:
         steps = t.reshape(1).expand(x.shape[0]).to(self.device)
