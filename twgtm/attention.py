@@ -5,12 +5,40 @@ In each chosen transformer block the self-attention processor computes
 with ZLL a zero-initialised linear layer, and the block's own cross-attention (`attn2`) then
 attends to F_SAM. With ZLL = 0 the block equals the backbone's exactly. K' and V' do not depend on
 the timestep: `ReferenceContext` computes them once per set of F_SRM tokens and reuses them.
+
+Fast paths (each switchable, see `twgtm.bench`): the attention backend ("sdpa": PyTorch's fused
+`scaled_dot_product_attention`; "classic": explicit softmax(QKᵀ)V), the K'/V' cache, and skipping
+the extended branch for rows whose SRM weight is 0 (the unconditional half of a CFG batch).
 """
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+ATTENTION_BACKENDS = ("sdpa", "classic")
+
+
+def check_backend(backend: str) -> str:
+    """`backend` if it is a known attention backend, else a ValueError that names the choices."""
+    if backend not in ATTENTION_BACKENDS:
+        raise ValueError(f"attention backend must be one of {ATTENTION_BACKENDS}, got {backend!r}")
+    return backend
+
+
+def attend(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attn_mask: torch.Tensor | None = None,
+           backend: str = "sdpa") -> torch.Tensor:
+    """Attention (B,h,L,d) x (B,h,S,d) -> (B,h,L,d) with `backend` "sdpa" (fused) or "classic" (explicit).
+
+    `attn_mask` is additive (float) or boolean (True = may attend), broadcastable to (B,h,L,S).
+    The classic path materialises the (B,h,L,S) scores and takes the softmax in float32.
+    """
+    if backend == "sdpa":
+        return F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask, dropout_p=0.0, is_causal=False)
+    scores = torch.matmul(query * query.shape[-1] ** -0.5, key.transpose(-1, -2)).float()  # (B,h,L,S)
+    if attn_mask is not None:
+        scores = scores.masked_fill(~attn_mask, float("-inf")) if attn_mask.dtype == torch.bool else scores + attn_mask
+    return torch.matmul(scores.softmax(dim=-1).to(value.dtype), value)
 
 
 class ExtendedAttention(nn.Module):
@@ -38,9 +66,11 @@ class ReferenceContext:
     def __init__(self):
         self.enabled = True  # training stage 2 / inference: on; stage 1: off
         self.cache_enabled = True
+        self.skip_null_rows = True  # run the extended branch only on rows with a non-zero weight
         self.tokens: torch.Tensor | None = None
         self.weight: torch.Tensor | None = None
         self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._plans: dict[tuple, tuple] = {}
         self.kv_computations = 0  # how many K'/V' pairs were computed (for tests and benchmarks)
 
     @property
@@ -53,10 +83,46 @@ class ReferenceContext:
         self.tokens = tokens
         self.weight = weight
         self._cache.clear()
+        self._plans.clear()
 
     def set_weight(self, weight: torch.Tensor | None) -> None:
         """Change only the per-item weights (B,), keeping the K'/V' cache (sequential CFG branches)."""
         self.weight = weight
+        self._plans.clear()
+
+    def row_plan(self, batch: int, token_batch: int, device) -> tuple:
+        """Which rows of a UNet batch run the extended branch: (rows, token_rows, scale), each maybe None.
+
+        rows (n,) indexes the UNet batch (None = all rows); token_rows (n,) indexes K'/V' (None = K'/V'
+        as they are); scale (n,1,1) multiplies the branch (None = 1). The weights (B,) repeat along
+        the UNet batch as [w, w, ...]; K'/V' rows repeat the same way. Computed once per weights and
+        batch size (one device sync), then reused at every step and block.
+        """
+        key = (batch, token_batch, self.skip_null_rows, str(device))
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
+        if batch % token_batch:
+            raise ValueError(f"F_SRM batch {token_batch} does not divide the UNet batch {batch}")
+        weight = None
+        if self.weight is not None:
+            if batch % self.weight.shape[0]:
+                raise ValueError(f"SRM weights for {self.weight.shape[0]} items do not divide the UNet batch {batch}")
+            weight = self.weight.detach().float().cpu().repeat(batch // self.weight.shape[0])  # (batch,)
+        rows = torch.arange(batch)
+        if weight is not None and self.skip_null_rows:
+            rows = rows[weight != 0]
+        token_rows = rows % token_batch
+        scale = None
+        if weight is not None and not bool((weight[rows] == 1).all()):
+            scale = weight[rows].to(device).view(-1, 1, 1)
+        plan = (
+            None if rows.numel() == batch else rows.to(device),
+            None if torch.equal(token_rows, torch.arange(token_batch)) else token_rows.to(device),
+            scale,
+        )
+        self._plans[key] = plan
+        return plan
 
     def clear(self) -> None:
         """Forget the tokens and the cache."""
@@ -76,10 +142,11 @@ class ReferenceContext:
 class ExtendedAttnProcessor:
     """Self-attention (as diffusers' AttnProcessor2_0) plus the gated cross-attention to F_SRM."""
 
-    def __init__(self, name: str, module: ExtendedAttention, context: ReferenceContext):
+    def __init__(self, name: str, module: ExtendedAttention, context: ReferenceContext, backend: str = "sdpa"):
         self.name = name
         self.module = module
         self.context = context
+        self.backend = check_backend(backend)
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, *args, **kwargs):
         """Run the block's self-attention and add ZLL(CrossAttn(Q, K', V'))."""
@@ -102,23 +169,22 @@ class ExtendedAttnProcessor:
             query = attn.norm_q(query)
         if attn.norm_k is not None:
             key = attn.norm_k(key)
-        out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=0.0, is_causal=False)
+        out = attend(query, key, value, attention_mask, self.backend)
         out = out.transpose(1, 2).reshape(b, -1, attn.heads * head_dim).to(query.dtype)  # (B,L,inner)
         out = attn.to_out[1](attn.to_out[0](out))
         ctx = self.context
         if ctx.active:
             k_ref, v_ref = ctx.key_value(self.name, self.module, attn.heads)  # (Br,h,S,d)
-            if k_ref.shape[0] != b:
-                if b % k_ref.shape[0]:
-                    raise ValueError(f"F_SRM batch {k_ref.shape[0]} does not divide the UNet batch {b}")
-                reps = b // k_ref.shape[0]
-                k_ref, v_ref = k_ref.repeat(reps, 1, 1, 1), v_ref.repeat(reps, 1, 1, 1)
-            cross = F.scaled_dot_product_attention(query, k_ref.to(query.dtype), v_ref.to(query.dtype))
-            cross = self.module.zll(cross.transpose(1, 2).reshape(b, -1, attn.heads * head_dim))  # (B,L,C)
-            if ctx.weight is not None:
-                weight = ctx.weight.to(cross.dtype)
-                cross = cross * weight.repeat(b // weight.shape[0]).view(b, 1, 1)
-            out = out + cross
+            rows, token_rows, scale = ctx.row_plan(b, k_ref.shape[0], query.device)
+            if rows is None or rows.numel():
+                q = query if rows is None else query.index_select(0, rows)  # (n,h,L,d)
+                if token_rows is not None:
+                    k_ref, v_ref = k_ref.index_select(0, token_rows), v_ref.index_select(0, token_rows)
+                cross = attend(q, k_ref.to(query.dtype), v_ref.to(query.dtype), backend=self.backend)
+                cross = self.module.zll(cross.transpose(1, 2).reshape(q.shape[0], -1, attn.heads * head_dim))  # (n,L,C)
+                if scale is not None:
+                    cross = cross * scale.to(cross.dtype)
+                out = out + cross if rows is None else out.index_add(0, rows, cross.to(out.dtype))
         if attn.residual_connection:
             out = out + residual
         return out / attn.rescale_output_factor

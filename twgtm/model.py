@@ -1,18 +1,20 @@
 """The TWGTM module: a 9-channel inpainting UNet + VAE + SAM + SRM + extended attention."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 from diffusers import AutoencoderKL, UNet2DConditionModel
-from diffusers.models.attention_processor import AttnProcessor2_0
+from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 
 from .attention import (
     ExtendedAttention,
     ExtendedAttnProcessor,
     PassThroughProcessor,
     ReferenceContext,
+    check_backend,
     module_key,
     self_attention_names,
 )
@@ -97,6 +99,7 @@ class TWGTM(nn.Module):
         )
         self.context = ReferenceContext()
         self.extended_attention = nn.ModuleDict()
+        self.attention_backend = "sdpa"
         self._install_processors()
 
     def _install_processors(self) -> None:
@@ -107,12 +110,52 @@ class TWGTM(nn.Module):
             if name in chosen:
                 ext = ExtendedAttention(query_dim=attn.query_dim, inner_dim=attn.inner_dim, srm_dim=self.config.srm_dim)
                 self.extended_attention[module_key(name)] = ext
-                processors[name] = ExtendedAttnProcessor(name, ext, self.context)
-            elif name.endswith("attn2.processor") and not self.config.cross_attention:
-                processors[name] = PassThroughProcessor()
+                processors[name] = ExtendedAttnProcessor(name, ext, self.context, self.attention_backend)
             else:
-                processors[name] = AttnProcessor2_0()
+                processors[name] = self._plain_processor(name)
         self.unet.set_attn_processor(processors)
+
+    def _plain_processor(self, name: str):
+        """The diffusers processor of a block without extended attention, for the current backend."""
+        if name.endswith("attn2.processor") and not self.config.cross_attention:
+            return PassThroughProcessor()
+        return AttnProcessor2_0() if self.attention_backend == "sdpa" else AttnProcessor()
+
+    # ----- speed switches (see twgtm.bench) ----------------------------------------------------
+    def set_attention_backend(self, backend: str) -> None:
+        """"sdpa" (PyTorch's fused scaled_dot_product_attention, the default) or "classic" (explicit softmax).
+
+        Applies to every UNet attention: the extended processors and the plain diffusers ones
+        (AttnProcessor2_0 for "sdpa", AttnProcessor for "classic"). Outputs agree to rounding.
+        """
+        self.attention_backend = check_backend(backend)
+        processors = {}
+        for name, proc in self.unet.attn_processors.items():
+            if isinstance(proc, ExtendedAttnProcessor):
+                proc.backend = backend
+                processors[name] = proc
+            else:
+                processors[name] = self._plain_processor(name)
+        self.unet.set_attn_processor(processors)
+
+    def set_kv_cache(self, enabled: bool) -> None:
+        """Cache K'/V' across steps (default) or recompute them at every UNet call."""
+        self.context.cache_enabled = bool(enabled)
+        self.context.clear()
+
+    @contextmanager
+    def plain_backbone(self):
+        """Within the block the UNet runs as the bare backbone: plain diffusers processors, no extended attention.
+
+        Same weights, same attention backend; the TWGTM processors come back on exit. The
+        benchmark's reference point; with ZLL = 0 both give the same output.
+        """
+        saved = self.unet.attn_processors
+        self.unet.set_attn_processor({name: self._plain_processor(name) for name in saved})
+        try:
+            yield self.unet
+        finally:
+            self.unet.set_attn_processor(saved)
 
     def _chosen_blocks(self) -> set[str]:
         names = self_attention_names(self.unet)

@@ -4,6 +4,11 @@ Every call: letterbox the person to the working size (a multiple of `config.pixe
 build the canvas, run SAM/SRM once and install F_SRM once (K'/V' cached for all steps), denoise
 with a diffusers scheduler and classifier-free guidance (both branches in one batch), decode the
 target half, crop and resize it back to the input size.
+
+Speed and memory switches (`TWGTMPipeline(..., **options)` or `configure(**options)`; the
+benchmark `python -m twgtm.bench` measures each): attention backend, CFG branches batched or
+sequential, K'/V' cache, encoder-output cache across calls, VAE slicing / tiling, channels-last
+memory format, `torch.compile` of the UNet. The dtype is the constructor's `dtype`.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from typing import Callable
 import torch
 
 from . import canvas as cv
+from .encoder_cache import shared_cache
 from .errors import ConfigError, InputError, TWGTMError
 from .images import Letterbox, category_box, fit_into, letterbox, plan_letterbox, resize, unletterbox
 from .masks import blur_mask, mask_to_bbox
@@ -77,6 +83,11 @@ class _Run:
     cfg_batched: bool
 
 
+# Defaults of the speed options (see TWGTMPipeline.configure).
+SPEED_DEFAULTS = dict(attention="sdpa", cfg_batched=True, kv_cache=True, skip_null_rows=True, encoder_cache=True,
+                      vae_slicing=False, vae_tiling=False, channels_last=False, compile_unet=False)
+
+
 def _batch(x: torch.Tensor, b: int, name: str, channels: int) -> torch.Tensor:
     """Check (B,C,H,W) and broadcast a batch of 1 to `b`."""
     if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != channels:
@@ -123,7 +134,7 @@ def _cancelled(cancel) -> bool:
 class TWGTMPipeline:
     """Try-on, try-off and round trip with one TWGTM model (or a CatVTON / TryOffAnyone profile)."""
 
-    def __init__(self, model: TWGTM, device=None, dtype: torch.dtype | None = None):
+    def __init__(self, model: TWGTM, device=None, dtype: torch.dtype | None = None, **options):
         if device is not None or dtype is not None:
             model = model.to(device=device, dtype=dtype)
         first = next(model.parameters())
@@ -133,6 +144,69 @@ class TWGTMPipeline:
         self.use_encoders = bool(self.config.extra.get("reference_encoders", True))
         self.tryoff_target = self.config.extra.get("tryoff_target", "blank")
         model.set_extended_attention(True)  # inference runs the SRM branch (stage-2 behaviour)
+        unet = model.unet
+        self.options: dict = dict(  # the model's current state; only options given here are applied
+            SPEED_DEFAULTS, attention=model.attention_backend, kv_cache=model.context.cache_enabled,
+            skip_null_rows=model.context.skip_null_rows, vae_slicing=bool(getattr(model.vae, "use_slicing", False)),
+            vae_tiling=bool(getattr(model.vae, "use_tiling", False)),
+            channels_last=unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
+            and not unet.conv_in.weight.is_contiguous(),
+            compile_unet=getattr(unet, "_compiled_call_impl", None) is not None,
+        )
+        self.configure(**options)
+
+    # ----- speed and memory options ------------------------------------------------------------------
+    def configure(self, **options) -> "TWGTMPipeline":
+        """Set speed / memory options; each is independent and none changes the result beyond rounding.
+
+        attention: "sdpa" (fused scaled_dot_product_attention) or "classic" (explicit softmax).
+        cfg_batched: run the CFG branches as one UNet batch (default) or one after the other
+            (half the activation memory); a call's own `cfg_batched` overrides it.
+        kv_cache: compute K'/V' once per call (default) or at every step.
+        skip_null_rows: skip the extended branch for the unconditional CFG rows (default on).
+        encoder_cache: reuse SAM/SRM outputs across calls with the same reference image, prompt
+            and mode (an LRU on the model, see twgtm.encoder_cache); an int sets its size.
+        vae_slicing / vae_tiling: decode / encode one item / one tile at a time (big canvases).
+        channels_last: UNet and VAE in channels-last memory format (faster convolutions on GPUs).
+        compile_unet: `torch.compile` the UNet in place (first call compiles; off by default).
+        """
+        unknown = sorted(set(options) - set(SPEED_DEFAULTS))
+        if unknown:
+            raise ConfigError(f"unknown pipeline option(s) {unknown}; expected some of {sorted(SPEED_DEFAULTS)}")
+        model = self.model
+        for name, value in options.items():
+            if name == "attention":
+                model.set_attention_backend(value)
+            elif name == "kv_cache":
+                model.context.cache_enabled = bool(value)
+            elif name == "skip_null_rows":
+                model.context.skip_null_rows = bool(value)
+            elif name == "encoder_cache":
+                cache = shared_cache(model)
+                if not isinstance(value, bool):
+                    cache.maxsize = int(value)
+                    value = int(value) > 0
+                elif value and cache.maxsize <= 0:
+                    cache.maxsize = 4
+            elif name in ("vae_slicing", "vae_tiling"):
+                part = name.removeprefix("vae_")
+                getattr(model.vae, f"{'enable' if value else 'disable'}_{part}")()
+            elif name == "channels_last":
+                fmt = torch.channels_last if value else torch.contiguous_format
+                model.unet.to(memory_format=fmt)
+                model.vae.to(memory_format=fmt)
+            elif name == "compile_unet":
+                if value and getattr(model.unet, "_compiled_call_impl", None) is None:
+                    model.unet.compile()
+                elif not value:
+                    model.unet._compiled_call_impl = None
+            self.options[name] = value if isinstance(value, (bool, int, str)) else bool(value)
+        return self
+
+    @property
+    def encoder_cache(self):
+        """The model's encoder-output cache (used when the `encoder_cache` option is on)."""
+        return shared_cache(self.model)
 
     # ----- sizes -----------------------------------------------------------------------------------
     def working_size(self, size=None) -> tuple[int, int] | None:
@@ -151,17 +225,32 @@ class TWGTMPipeline:
         return plan_letterbox(tuple(person.shape[-2:]), self.working_size(size), self.config.pixel_multiple)
 
     # ----- reference encoders ----------------------------------------------------------------------
-    def encode_reference(self, image: torch.Tensor, prompts: list[str]) -> ReferenceFeatures:
-        """SAM + SRM on the reference half (B,3,H,W), once per call; null tokens for profiles without them."""
+    def encode_reference(self, image: torch.Tensor, prompts: list[str], mode: str = "") -> ReferenceFeatures:
+        """SAM + SRM on the reference half (B,3,H,W), once per call; null tokens for profiles without them.
+
+        With the `encoder_cache` option, a call with the same image, prompts and `mode` (the
+        task and its mask mode) on unchanged weights returns the stored features.
+        """
         model = self.model
         b = image.shape[0]
         if not self.use_encoders:
             tokens = torch.zeros(b, 1 + self.config.num_query_tokens, self.config.cross_attention_dim,
                                  device=self.device, dtype=self.dtype)
             return ReferenceFeatures(tokens, None, None, [])
+        key = cache = None
+        if self.options.get("encoder_cache"):
+            cache = shared_cache(model)
+            with_srm = model.extended_attention_enabled and len(model.extended_attention) > 0
+            key = cache.key(model, image, prompts, mode, with_srm)
+            hit = cache.get(key)
+            if hit is not None:
+                return hit
         ids, attn = model.tokenize(prompts, device=self.device)
         with torch.no_grad():
-            return model.encode_reference(image.to(self.device, self.dtype), ids, attn)
+            feats = model.encode_reference(image.to(self.device, self.dtype), ids, attn)
+        if cache is not None:
+            cache.put(key, feats)
+        return feats
 
     # ----- the denoising loop ----------------------------------------------------------------------
     def _sample(self, canvas: cv.Canvas, feats: ReferenceFeatures, run: _Run) -> torch.Tensor:
@@ -222,13 +311,15 @@ class TWGTMPipeline:
         return self.model.unet_step(x, steps, sam).float()
 
     def _run(self, seed, b, steps, guidance, scheduler, callback, cancel, cfg_batched) -> _Run:
+        if cfg_batched is None:
+            cfg_batched = self.options.get("cfg_batched", True)
         return _Run(_seeds(seed, b), int(steps), float(guidance), scheduler, callback, cancel, bool(cfg_batched))
 
     # ----- tasks -----------------------------------------------------------------------------------
     def tryon(self, person: torch.Tensor, garment: torch.Tensor, mask: torch.Tensor, *, prompt="upper",
               seed=0, steps: int = 30, guidance: float = 2.5, scheduler: str = "ddim", size=None,
               repaint: bool = False, repaint_blur: int | None = None, callback: Callback | None = None,
-              cancel=None, cfg_batched: bool = True) -> TryOnResult:
+              cancel=None, cfg_batched: bool | None = None) -> TryOnResult:
         """Dress `person` (B,3,H,W) in `garment` (1|B,3,h,w) inside `mask` (1|B,1,H,W); output (B,3,H,W).
 
         `prompt`: a category ('upper', 'lower', 'dress') or free text, one or per item. `repaint`
@@ -255,7 +346,7 @@ class TWGTMPipeline:
             raise InputError(f"the try-on mask vanished at the working size {plan.canvas}; draw a larger mask")
         garment_w = fit_into(garment.float(), plan.canvas, fill=1.0)  # (B,3,Hc,Wc), aspect kept
         canvas = cv.tryon_canvas(person_w, garment_w, mask_w, self.config.concat_axis)
-        feats = self.encode_reference(garment_w, prompts)
+        feats = self.encode_reference(garment_w, prompts, mode="tryon")
         out = unletterbox(self._sample(canvas, feats, run), plan).to(person.device)  # (B,3,H,W)
         if repaint:
             radius = max(1, person.shape[-2] // 64) if repaint_blur is None else int(repaint_blur)
@@ -265,7 +356,7 @@ class TWGTMPipeline:
 
     def tryoff(self, person: torch.Tensor, *, prompt="upper", mask_mode: str = "bbox", mask: torch.Tensor | None = None,
                seed=0, steps: int = 30, guidance: float = 2.5, scheduler: str = "ddim", size=None,
-               callback: Callback | None = None, cancel=None, cfg_batched: bool = True) -> TryOffResult:
+               callback: Callback | None = None, cancel=None, cfg_batched: bool | None = None) -> TryOffResult:
         """Take the garment off `person` (B,3,H,W): a flat garment image (B,3,H,W) at the person's size.
 
         The garment is generated inside: `mask` when given (1|B,1,H,W, on the target half), else
@@ -283,7 +374,7 @@ class TWGTMPipeline:
         run = self._run(seed, b, steps, guidance, scheduler, callback, cancel, cfg_batched)
         plan = self._plan(person, size)
         person_w = letterbox(person.float(), plan, fill=1.0)  # (B,3,Hc,Wc)
-        feats = self.encode_reference(person_w, prompts)
+        feats = self.encode_reference(person_w, prompts, mode=f"tryoff:{'mask' if mask is not None else mask_mode}")
         probs = None
         if feats.garment_mask_logits is not None:
             probs = resize(torch.sigmoid(feats.garment_mask_logits.float()).cpu(), plan.canvas)  # (B,1,Hc,Wc)
