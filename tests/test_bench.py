@@ -1,0 +1,333 @@
+"""Benchmark CLI and the fast paths it measures: each switch keeps the result and does what it says."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from twgtm.attention import ExtendedAttnProcessor
+from twgtm.bench.memory import LiveBytes, estimate_tryon_peak, measure_live_peak, tensor_bytes
+from twgtm.config import get_preset
+from twgtm.encoder_cache import EncoderCache, tensor_digest
+from twgtm.errors import ConfigError
+from twgtm.model import build_model
+from twgtm.pipeline import TWGTMPipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = dict(steps=2, guidance=2.5)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    model = build_model("tiny").eval()
+    with torch.no_grad():  # make the SRM branch matter (ZLL starts at zero)
+        for n, p in model.named_parameters():
+            if ".zll." in n:
+                p.normal_(0, 0.2)
+    return model
+
+
+@pytest.fixture()
+def pipe():
+    return TWGTMPipeline(_model())
+
+
+def _images(b, h, w, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(b, 3, h, w, generator=g) * 2 - 1
+
+
+def _mask(b, h, w):
+    m = torch.zeros(b, 1, h, w)
+    m[:, :, h // 5: h * 3 // 4, w // 6: w * 5 // 6] = 1
+    return m
+
+
+def _tryon(pipe, b=2, h=48, w=32, **kw):
+    return pipe.tryon(_images(b, h, w), _images(b, h, w, seed=1), _mask(b, h, w), **{**FAST, **kw}).images
+
+
+# ------------------------------------------------------------------------------------------- the CLI
+def test_cli_tiny_emits_table_and_json(tmp_path):
+    out = tmp_path / "bench.json"
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-m", "twgtm.bench", "--preset", "tiny", "--batch", "1", "2", "--repeats", "1",
+                           "--warmup", "0", "--steps", "1", "--threads", "1", "--json", str(out)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| latent (canvas px) |" in proc.stdout and "step_ratio_le_1.10" in proc.stdout
+    r = json.loads(out.read_text())
+    assert json.loads(proc.stdout[proc.stdout.index("\n{") + 1:]) == r  # the same JSON on stdout
+    for key in ("machine", "settings", "steps", "encoders", "calls", "memory", "scaling", "targets", "build_s"):
+        assert key in r, key
+    main = r["steps"][0]
+    assert main["latent"] == [8, 12] and main["batch"] == 1 and main["unet_batch"] == 2
+    for name in ("backbone", "twgtm", "twgtm_nocache", "twgtm_noskip", "backbone_classic", "twgtm_classic",
+                 "encoders", "encoders_cache_hit"):
+        assert main[name]["median_s"] > 0, name
+    for key in ("step_ratio", "flop_ratio", "nocache_ratio", "noskip_ratio", "classic_ratio", "encoders_backbone_steps"):
+        assert main[key] > 0, key
+    assert main["flops"]["twgtm"] > main["flops"]["backbone"] > 0
+    assert main["flops"]["twgtm_noskip"] > main["flops"]["twgtm"]  # the null rows skip real work
+    assert main["flops"]["twgtm_nocache"] > main["flops"]["twgtm"]  # K'/V' recomputed at every call
+    assert len(r["scaling"]["size"]) == 3 and [x["batch"] for x in r["scaling"]["batch"]] == [1, 2]
+    assert all(x["backbone_s"] > 0 and x["twgtm_s"] > 0 for x in r["scaling"]["size"] + r["scaling"]["batch"])
+    for task in ("tryon", "tryoff"):
+        c = r["calls"][task]
+        assert c["batched"]["median_s"] > 0 and c["sequential"]["median_s"] > 0 and c["sequential_over_batched"] > 0
+    assert r["encoders"]["flops"] > 0 and r["encoders"]["backbone_steps"] > 0
+    est = r["memory"]["estimate"]
+    assert est["person"] == [1024, 768] and est["latent"] == [128, 192] and est["dtype"] == "bfloat16"
+    assert est["total_bytes"] > est["parameters_bytes"] > 0 and est["activation_peak_bytes"] > 0
+    assert r["memory"]["parameters_bytes"] > 0
+    assert set(r["targets"]) >= {"step_ratio_le_1.10", "encoders_le_1_backbone_step", "tryon_cfg_batched_faster",
+                                 "estimated_peak_lt_8GB"}
+
+
+def test_cli_rejects_bad_sizes():
+    proc = subprocess.run([sys.executable, "-m", "twgtm.bench", "--preset", "tiny", "--latent", "64by96"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "HxW" in proc.stderr
+
+
+# ------------------------------------------------------------------------------------------- attention
+def test_sdpa_and_classic_attention_agree(pipe):
+    model = pipe.model
+    assert model.attention_backend == "sdpa"
+    sdpa = _tryon(pipe)
+    pipe.configure(attention="classic")
+    kinds = {type(p).__name__ for p in model.unet.attn_processors.values()}
+    assert kinds == {"ExtendedAttnProcessor", "AttnProcessor"}
+    assert all(p.backend == "classic" for p in model.unet.attn_processors.values() if isinstance(p, ExtendedAttnProcessor))
+    classic = _tryon(pipe)
+    assert torch.allclose(sdpa, classic, atol=1e-4), (sdpa - classic).abs().max()
+    pipe.configure(attention="sdpa")
+    assert {type(p).__name__ for p in model.unet.attn_processors.values()} == {"ExtendedAttnProcessor", "AttnProcessor2_0"}
+    assert torch.equal(_tryon(pipe), sdpa)
+    with pytest.raises(ValueError, match="sdpa"):
+        model.set_attention_backend("flash9")
+
+
+def test_plain_backbone_is_the_backbone_and_restores():
+    torch.manual_seed(1)
+    model = build_model("tiny").eval()  # ZLL = 0: TWGTM equals its backbone
+    x, t = torch.randn(2, 9, 8, 12), torch.tensor([500, 500])
+    sam, srm = torch.randn(2, 5, 16), torch.randn(2, 10, 16)
+    model.set_reference(srm)
+    with torch.no_grad():
+        ours = model.unet_step(x, t, sam)
+        before = dict(model.unet.attn_processors)
+        with model.plain_backbone():
+            assert not any(isinstance(p, ExtendedAttnProcessor) for p in model.unet.attn_processors.values())
+            plain = model.unet_step(x, t, sam)
+    assert model.unet.attn_processors == before
+    assert torch.allclose(ours, plain, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------- K'/V' and CFG
+def test_kv_cache_switch_same_output_and_counts(pipe):
+    blocks = len(pipe.model.extended_attention)
+    pipe.model.context.kv_computations = 0
+    cached = _tryon(pipe, steps=3)
+    assert pipe.model.context.kv_computations == blocks
+    pipe.configure(kv_cache=False)
+    pipe.model.context.kv_computations = 0
+    recomputed = _tryon(pipe, steps=3)
+    assert pipe.model.context.kv_computations == 3 * blocks
+    assert torch.equal(cached, recomputed)
+
+
+def test_cfg_batched_sequential_and_null_row_skip_agree(pipe):
+    model = pipe.model
+    rows = []
+    zll = next(iter(model.extended_attention.values())).zll
+    handle = zll.register_forward_pre_hook(lambda mod, args: rows.append(args[0].shape[0]))
+    try:
+        batched = _tryon(pipe, b=2)
+        assert rows == [2, 2]  # UNet batch 4 (CFG), but the extended branch runs on the 2 conditional rows only
+        rows.clear()
+        pipe.configure(skip_null_rows=False)
+        unskipped = _tryon(pipe, b=2)
+        assert rows == [4, 4]
+        rows.clear()
+        pipe.configure(skip_null_rows=True, cfg_batched=False)
+        sequential = _tryon(pipe, b=2)
+        assert rows == [2, 2]  # the unconditional branch (weight 0) skips it entirely
+        assert torch.allclose(_tryon(pipe, b=2, cfg_batched=True), batched, atol=0)  # the call's switch wins
+    finally:
+        handle.remove()
+    assert torch.allclose(batched, unskipped, atol=1e-5), (batched - unskipped).abs().max()
+    assert torch.allclose(batched, sequential, atol=1e-5), (batched - sequential).abs().max()
+
+
+def test_training_drop_weights_skip_rows():
+    """Training's per-item drop (weight 0) gives the same noise prediction with and without the skip."""
+    model = _model(3)
+    model.set_stage(2)
+    x, t = torch.randn(3, 9, 8, 12), torch.tensor([100, 500, 900])
+    ref = _images(3, 32, 32)
+    ids, am = model.tokenize(["upper"] * 3)
+    drop = torch.tensor([True, False, True])
+    outs = []
+    for skip in (True, False):
+        model.context.skip_null_rows = skip
+        with torch.no_grad():
+            outs.append(model(x, t, ref, ids, am, drop=drop).noise_pred)
+    model.context.skip_null_rows = True
+    assert torch.allclose(outs[0], outs[1], atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------- encoder cache
+def test_encoder_cache_hits_skip_encoders_and_misses_on_change(pipe, monkeypatch):
+    model = pipe.model
+    calls = {"sam": 0, "srm": 0}
+    for part in ("sam", "srm"):
+        module = getattr(model, part)
+        orig = module.forward
+
+        def counted(*a, _orig=orig, _part=part, **k):
+            calls[_part] += 1
+            return _orig(*a, **k)
+        monkeypatch.setattr(module, "forward", counted)
+    person, garment, mask = _images(1, 48, 32), _images(1, 48, 32, seed=1), _mask(1, 48, 32)
+    pipe.encoder_cache.clear()
+    first = pipe.tryon(person, garment, mask, **FAST).images
+    assert calls == {"sam": 1, "srm": 1}
+    again = pipe.tryon(person, garment, mask, **FAST).images
+    assert calls == {"sam": 1, "srm": 1}  # hit: encoders skipped
+    assert torch.equal(first, again)
+    pipe.tryon(person, _images(1, 48, 32, seed=2), mask, **FAST)  # another garment: miss
+    assert calls == {"sam": 2, "srm": 2}
+    pipe.tryon(person, garment, mask, prompt="dress", **FAST)  # another prompt: miss
+    assert calls == {"sam": 3, "srm": 3}
+    pipe.tryoff(person, mask_mode="full", **FAST)
+    pipe.tryoff(person, mask_mode="bbox", **FAST)  # another mask mode: miss
+    pipe.tryoff(person, mask_mode="bbox", **FAST)
+    assert calls == {"sam": 5, "srm": 5}
+    with torch.no_grad():  # new weights (in place, as a checkpoint load or an optimizer step): miss
+        model.sam.global_proj.weight.add_(0.01)
+    pipe.tryon(person, garment, mask, **FAST)
+    assert calls == {"sam": 6, "srm": 6}
+    pipe.configure(encoder_cache=False)
+    pipe.tryon(person, garment, mask, **FAST)
+    assert calls == {"sam": 7, "srm": 7}
+    # the cache lives on the model: a second pipeline on it (ComfyUI builds one per run) hits
+    other = TWGTMPipeline(model)
+    assert other.options["encoder_cache"]
+    other.tryon(person, garment, mask, **FAST)
+    assert calls == {"sam": 7, "srm": 7}
+
+
+def test_encoder_cache_lru_and_digest():
+    cache = EncoderCache(maxsize=2)
+    for i in range(3):
+        cache.put(("k", i), i)
+    assert len(cache) == 2 and cache.get(("k", 0)) is None and cache.get(("k", 2)) == 2
+    a = torch.zeros(1, 3, 4, 4)
+    b = a.clone()
+    b[0, 0, 0, 0] = 1e-6
+    assert tensor_digest(a) == tensor_digest(a.clone()) != tensor_digest(b)
+    assert tensor_digest(a) != tensor_digest(a.view(1, 3, 2, 8))  # the shape is part of the key
+    assert tensor_digest(a.to(torch.bfloat16)) != tensor_digest(a)
+
+
+# ------------------------------------------------------------------------------------------- VAE, layout, compile
+def test_vae_tiling_and_slicing_run_at_the_right_size(pipe, monkeypatch):
+    vae = pipe.model.vae
+    counts = {"tiled_decode": 0, "tiled_encode": 0, "decode": 0}
+    for name, key in (("tiled_decode", "tiled_decode"), ("_tiled_encode", "tiled_encode"), ("_decode", "decode")):
+        orig = getattr(vae, name)
+
+        def counted(*a, _orig=orig, _key=key, **k):
+            counts[_key] += 1
+            return _orig(*a, **k)
+        monkeypatch.setattr(vae, name, counted)
+    person, garment, mask = _images(2, 96, 72), _images(2, 96, 72, seed=1), _mask(2, 96, 72)
+    plain = pipe.tryon(person, garment, mask, steps=1).images
+    assert counts["tiled_encode"] == 0 and counts["tiled_decode"] == 0
+    pipe.configure(vae_tiling=True, vae_slicing=True)
+    assert vae.use_tiling and vae.use_slicing
+    counts.update(tiled_decode=0, tiled_encode=0, decode=0)
+    tiled = pipe.tryon(person, garment, mask, steps=1).images
+    assert tiled.shape == plain.shape == (2, 3, 96, 72)
+    assert counts["tiled_encode"] == 2 and counts["tiled_decode"] == 2  # one per item (sliced), each tiled
+    assert torch.isfinite(tiled).all()
+    pipe.configure(vae_tiling=False, vae_slicing=False)
+    assert not vae.use_tiling and not vae.use_slicing
+
+
+def test_channels_last_same_output(pipe):
+    contiguous = _tryon(pipe)
+    pipe.configure(channels_last=True)
+    w = pipe.model.unet.conv_in.weight
+    assert w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+    assert TWGTMPipeline(pipe.model).options["channels_last"]  # read back from the model
+    last = _tryon(pipe)
+    assert torch.allclose(contiguous, last, atol=1e-4), (contiguous - last).abs().max()
+    pipe.configure(channels_last=False)
+    assert pipe.model.unet.conv_in.weight.is_contiguous()
+
+
+def test_compile_option_is_off_by_default_and_switchable(pipe):
+    unet = pipe.model.unet
+    assert not pipe.options["compile_unet"] and getattr(unet, "_compiled_call_impl", None) is None
+    pipe.configure(compile_unet=True)  # compiles lazily, on the first call: not run here
+    assert unet._compiled_call_impl is not None
+    pipe.configure(compile_unet=False)
+    assert unet._compiled_call_impl is None
+    with pytest.raises(ConfigError, match="unknown pipeline option"):
+        pipe.configure(fast=True)
+
+
+def test_bf16_pipeline_options_run():
+    torch.manual_seed(0)
+    pipe16 = TWGTMPipeline(build_model("tiny"), dtype=torch.bfloat16, attention="classic", channels_last=True)
+    out = _tryon(pipe16, b=1, steps=1)
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+
+
+# ------------------------------------------------------------------------------------------- memory accounting
+def test_live_bytes_counts_new_storages_only():
+    tracker = LiveBytes()
+    with tracker:
+        a = torch.empty(1000, device="meta")  # 4000 B
+        b = a * 2  # +4000
+        v = b.view(10, 100)  # a view: nothing new
+        b.add_(1)  # in place: nothing new
+        del a
+        c = v + 1  # +4000, a freed
+        del b, v, c
+    assert tracker.peak == 8000 and tracker.current == 0
+
+
+def test_estimate_parts_and_dtype():
+    cfg = get_preset("tiny")
+    bf16 = estimate_tryon_peak(cfg, height=256, width=192, dtype=torch.bfloat16)
+    fp32 = estimate_tryon_peak(cfg, height=256, width=192, dtype=torch.float32)
+    assert bf16["latent"] == [32, 48] and bf16["unet_batch"] == 2
+    assert bf16["parameters_bytes"] == tensor_bytes(build_model("tiny", dtype=torch.bfloat16))
+    assert set(bf16["phases_bytes"]) >= {"vae_encode", "denoise_step", "vae_decode", "encoders"}
+    assert fp32["total_bytes"] > bf16["total_bytes"] > bf16["parameters_bytes"]
+    bigger = estimate_tryon_peak(cfg, height=512, width=384, dtype=torch.bfloat16)
+    assert bigger["activation_peak_bytes"] > 3 * bf16["activation_peak_bytes"]
+
+
+def test_estimate_close_to_a_real_run():
+    """The meta replay agrees with the same accounting on a real CPU try-on (which also holds the inputs)."""
+    pipe = TWGTMPipeline(_model(), encoder_cache=False)
+    h, w = 256, 192
+    person, mask = _images(1, h, w), _mask(1, h, w)
+    real = measure_live_peak(lambda: pipe.tryon(person, person, mask, steps=1, size=(h, w)))
+    est = estimate_tryon_peak(pipe.config, height=h, width=w, dtype=torch.float32)
+    assert 0.7 < est["activation_peak_bytes"] / real < 1.2, (est["activation_peak_bytes"], real)

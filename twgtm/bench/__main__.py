@@ -1,0 +1,91 @@
+"""`python -m twgtm.bench [--preset sd15|demo|tiny] [--latent HxW ...] [--batch N ...] ...`: table + JSON."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+from .report import markdown
+from .runner import DEFAULT_LATENTS, DTYPES, SECTIONS, BenchSettings, run_benchmark
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HxW such as 64x96, got {text!r}") from None
+    if h < 1 or w < 1:
+        raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
+    return h, w
+
+
+def _size_or_none(text: str):
+    return None if text.lower() in ("none", "off", "0") else _size(text)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m twgtm.bench", description=__doc__.split(":", 1)[1].strip())
+    p.add_argument("--preset", default="sd15", choices=sorted(DEFAULT_LATENTS), help="model size (random weights)")
+    p.add_argument("--latent", nargs="+", type=_size, default=None, metavar="HxW",
+                   help="latent canvas sizes, the first is the main one (sd15 default: 64x96 = a 512x384 try-on "
+                        "with width concat, then 32x48 48x72)")
+    p.add_argument("--batch", nargs="+", type=int, default=[1], metavar="N", help="images per call (UNet rows = 2N with CFG)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
+    p.add_argument("--repeats", type=int, default=3, help="timed repeats per contender (median reported)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed rounds before timing")
+    p.add_argument("--steps", type=int, default=4, help="denoising steps of the whole try-on / try-off calls")
+    p.add_argument("--guidance", type=float, default=2.5)
+    p.add_argument("--attention", default="sdpa", choices=["sdpa", "classic"], help="the main attention backend")
+    p.add_argument("--channels-last", action="store_true", help="UNet and VAE in channels-last memory format")
+    p.add_argument("--compile", action="store_true", help="torch.compile the UNet (compiles on the warm-up round)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--peak-tryon", default="auto", metavar="HxW|none",
+                   help="measure the peak memory of one whole try-on of this person size (default: 1024x768 on CUDA, none on CPU)")
+    p.add_argument("--estimate", type=_size_or_none, default=(1024, 768), metavar="HxW|none",
+                   help="person size of the estimated peak GPU memory (default 1024x768)")
+    p.add_argument("--estimate-dtype", default="bfloat16", choices=sorted(DTYPES))
+    p.add_argument("--skip", nargs="*", default=[], choices=SECTIONS, help="leave parts out to save time")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the JSON here")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every timed run")
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stderr)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print(f"--device {args.device}: this torch ({torch.__version__}) sees no CUDA device", file=sys.stderr)
+        return 2
+    if args.peak_tryon == "auto":
+        peak = (1024, 768) if device.type == "cuda" else None
+    else:
+        try:
+            peak = _size_or_none(args.peak_tryon)
+        except argparse.ArgumentTypeError as exc:
+            parser().error(f"argument --peak-tryon: {exc}")
+    settings = BenchSettings(
+        preset=args.preset, latents=list(args.latent or []), batches=args.batch, device=args.device, dtype=args.dtype,
+        repeats=args.repeats, warmup=args.warmup, steps=args.steps, guidance=args.guidance, attention=args.attention,
+        channels_last=args.channels_last, compile=args.compile, threads=args.threads, peak_tryon=peak,
+        estimate=args.estimate, estimate_dtype=args.estimate_dtype, skip=tuple(args.skip), seed=args.seed,
+    )
+    result = run_benchmark(settings)
+    text = json.dumps(result, indent=1)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n")
+    print(markdown(result))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""The benchmark's result as markdown tables (memory in decimal GB / MB, times in ms)."""
+from __future__ import annotations
+
+
+def _ms(x) -> str:
+    return "–" if x is None else f"{x * 1e3:,.1f}"
+
+
+def _x(x, digits: int = 3) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def _mb(x) -> str:
+    return "–" if x is None else f"{x / 1e6:,.0f}"
+
+
+def _gb(x) -> str:
+    return "–" if x is None else f"{x / 1e9:.2f}"
+
+
+def markdown(r: dict) -> str:
+    """Tables of per-step costs, the other figures, and the targets."""
+    m = r["machine"]
+    where = m.get("gpu") or f"{m['cpu']} ({m['cpu_cores']} cores, {m['torch_threads']} torch threads)"
+    lines = [f"**TWGTM benchmark** — preset `{r['preset']}`, {r['device']} {r['dtype']}, {where}, torch {m['torch']}; "
+             f"random weights built in {r['build_s']:.1f} s; median of {r['settings']['repeats']} interleaved repeats.", ""]
+    lines += ["| latent (canvas px) | batch (UNet rows) | backbone ms | TWGTM ms | step ratio | FLOP ratio "
+              "| K′/V′ recomputed | null rows not skipped | peak extra MB (backbone / TWGTM) |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for s in r["steps"]:
+        lines.append(
+            f"| {s['latent'][0]}×{s['latent'][1]} ({s['canvas_px'][0]}×{s['canvas_px'][1]}) | {s['batch']} ({s['unet_batch']}) "
+            f"| {_ms(s['backbone']['median_s'])} | {_ms(s['twgtm']['median_s'])} | {_x(s['step_ratio'])} "
+            f"| {_x(s.get('flop_ratio'), 4)} | {_x(s.get('nocache_ratio'))} | {_x(s.get('noskip_ratio'))} "
+            f"| {_mb(s['backbone']['peak_extra_bytes'])} / {_mb(s['twgtm']['peak_extra_bytes'])} |")
+    lines += ["", "| figure | value |", "|---|---|"]
+    main = r["steps"][0]
+    if "twgtm_classic" in main:
+        lines.append(f"| classic attention instead of SDPA: backbone / TWGTM step | {_ms(main['backbone_classic']['median_s'])} / "
+                     f"{_ms(main['twgtm_classic']['median_s'])} ms (×{_x(main['twgtm_classic']['median_s'] / main['twgtm']['median_s'], 2)} the SDPA TWGTM step) |")
+    if "encoders" in r:
+        e = r["encoders"]
+        flops = f", {_x(e.get('flop_backbone_steps'), 2)} in FLOPs" if "flop_backbone_steps" in e else ""
+        lines.append(f"| SAM + SRM once (batch {e['batch']}) | {_ms(e['timing']['median_s'])} ms = "
+                     f"{_x(e['backbone_steps'], 2)} backbone steps{flops} |")
+        lines.append(f"| SAM + SRM from the encoder cache (hit) | {_ms(e['cache_hit']['median_s'])} ms |")
+    if "calls" in r:
+        c = r["calls"]
+        for task in ("tryon", "tryoff"):
+            t = c[task]
+            lines.append(f"| `{task}` {c['person_px'][0]}×{c['person_px'][1]}, {c['steps']} steps: CFG batched / sequential "
+                         f"| {_ms(t['batched']['median_s'])} / {_ms(t['sequential']['median_s'])} ms "
+                         f"(sequential ×{_x(t['sequential_over_batched'], 2)}); peak extra "
+                         f"{_mb(t['batched']['peak_extra_bytes'])} / {_mb(t['sequential']['peak_extra_bytes'])} MB |")
+    mem = r.get("memory", {})
+    lines.append(f"| parameters ({r['dtype']}) | {r['parameters'] / 1e6:,.1f} M, {_gb(r['parameters_bytes'])} GB |")
+    if "estimate" in mem:
+        e = mem["estimate"]
+        phases = ", ".join(f"{k} {_gb(v)}" for k, v in e["phases_bytes"].items() if k != "held_features")
+        lines.append(f"| estimated peak GPU memory, {e['person'][0]}×{e['person'][1]} try-on, {e['dtype']}, CFG batched "
+                     f"| {_gb(e['total_bytes'])} GB = parameters {_gb(e['parameters_bytes'])} + activations "
+                     f"{_gb(e['activation_peak_bytes'])} (per phase: {phases}) |")
+    if "measured_tryon" in mem:
+        t = mem["measured_tryon"]
+        lines.append(f"| measured {t['person'][0]}×{t['person'][1]} try-on, {t['dtype']}, {t['steps']} steps "
+                     f"| {_ms(t['seconds'])} ms, peak {_gb(t['peak_bytes'])} GB ({t['peak_kind']}) |")
+    lines += ["", "| target | value | met |", "|---|---:|---|"]
+    for name, t in r["targets"].items():
+        lines.append(f"| {name} | {_x(t['value'])} | {'–' if t['ok'] is None else ('yes' if t['ok'] else 'no')} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,370 @@
+"""The benchmark itself: what is measured, on which inputs, and the JSON it returns.
+
+One denoising step is one UNet call of a guided sampler with its CFG branches batched: the UNet
+batch is 2 x `batch` rows, [unconditional | conditional], on the latent canvas of the given size.
+Contenders on the same inputs, interleaved (see `timing.round_robin`):
+
+- `backbone`: the bare 9-channel UNet, same weights, plain diffusers attention processors;
+- `twgtm`: extended attention on, K'/V' cached, the null (unconditional) rows skipped;
+- `twgtm_nocache`: K'/V' recomputed at every call;
+- `twgtm_noskip`: the extended branch also run (and multiplied by 0) on the null rows;
+- `backbone_classic`, `twgtm_classic`: the same with explicit-softmax attention instead of SDPA;
+- `encoders`: SAM + SRM once on the reference batch; `encoders_cache_hit`: the same through the
+  pipeline's encoder cache after a first call (the cost of hashing the image);
+- whole `tryon` / `tryoff` calls (`--steps` steps, guidance 2.5) with CFG batched vs sequential,
+  encoder cache off.
+The sd15 weights are random, built directly in the target dtype on the target device: the figures
+are of cost, not of quality.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from ..config import get_preset
+from ..model import TWGTM, build_model
+from ..pipeline import TWGTMPipeline
+from .flops import count_flops
+from .memory import PeakMemory, estimate_tryon_peak, measure_live_peak, tensor_bytes
+from .timing import Contender, Timing, round_robin, timed
+
+log = logging.getLogger("twgtm")
+
+SECTIONS = ("classic", "nocache", "noskip", "encoders", "calls", "flops", "estimate")
+DEFAULT_LATENTS = {"sd15": [(64, 96), (32, 48), (48, 72)], "demo": [(32, 48), (16, 24), (48, 72)],
+                   "tiny": [(8, 12), (4, 6), (16, 24)]}
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+GIB = 2 ** 30
+
+
+@dataclass
+class BenchSettings:
+    """What to measure; see `python -m twgtm.bench --help`."""
+
+    preset: str = "sd15"
+    latents: list = field(default_factory=list)  # [(h, w)], the first is the main size; [] = the preset's
+    batches: list = field(default_factory=lambda: [1])
+    device: str = "cpu"
+    dtype: str = "float32"
+    repeats: int = 3
+    warmup: int = 1
+    steps: int = 4
+    guidance: float = 2.5
+    attention: str = "sdpa"
+    channels_last: bool = False
+    compile: bool = False
+    threads: int | None = None
+    peak_tryon: tuple | None = None  # (H, W) person size of a measured whole try-on, or None
+    estimate: tuple | None = (1024, 768)  # person size of the estimated peak, or None
+    estimate_dtype: str = "bfloat16"
+    skip: tuple = ()
+    seed: int = 0
+
+    def resolved_latents(self) -> list[tuple[int, int]]:
+        """The latent sizes, main first."""
+        return [tuple(map(int, x)) for x in (self.latents or DEFAULT_LATENTS.get(self.preset, DEFAULT_LATENTS["sd15"]))]
+
+
+def build_random(preset: str, device: torch.device, dtype: torch.dtype) -> TWGTM:
+    """A TWGTM with random weights created directly in `dtype` on `device` (no float32 copy, no transfer)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            model = TWGTM(preset)
+    finally:
+        torch.set_default_dtype(previous)
+    return model.to(dtype=dtype).eval()
+
+
+def machine(device: torch.device) -> dict:
+    """Where the figures come from."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cpu_cores": os.cpu_count(), "arch": platform.machine(), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "python": platform.python_version(), "device": str(device)}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+        info["gpu_memory_bytes"] = torch.cuda.get_device_properties(device).total_memory
+    return info
+
+
+class _Steps:
+    """Inputs and contenders of one denoising step at one latent size and batch, for one model."""
+
+    def __init__(self, model: TWGTM, latent: tuple[int, int], batch: int, sam: torch.Tensor, srm: torch.Tensor | None,
+                 dtype: torch.dtype, seed: int):
+        self.model = model
+        device = next(model.parameters()).device
+        rows = 2 * batch
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(rows, 9, *latent, generator=g)
+        self.x = x.to(device, dtype) if device.type != "meta" else torch.empty(x.shape, device=device, dtype=dtype)
+        self.t = torch.full((rows,), 500, device=device)
+        self.sam = torch.cat([torch.zeros_like(sam), sam]).to(dtype)  # [null | conditional] context tokens
+        self.srm = srm
+        self.weight = torch.cat([torch.zeros(batch), torch.ones(batch)])  # the CFG SRM weights (plan built on the CPU)
+
+    def install(self) -> None:
+        """F_SRM and the CFG weights, as the sampler installs them once per call."""
+        self.model.set_reference(self.srm, self.weight)
+
+    def run(self) -> None:
+        """One UNet call."""
+        self.model.unet_step(self.x, self.t, self.sam)
+
+    @contextlib.contextmanager
+    def variant(self, backbone: bool = False, cache: bool = True, skip: bool = True, backend: str | None = None):
+        """Switch the model to one contender's configuration for the block, then back."""
+        model, ctx = self.model, self.model.context
+        saved = (model.attention_backend, ctx.cache_enabled, ctx.skip_null_rows)
+        if backend is not None and backend != model.attention_backend:
+            model.set_attention_backend(backend)
+        ctx.cache_enabled, ctx.skip_null_rows = cache, skip
+        try:
+            with model.plain_backbone() if backbone else contextlib.nullcontext():
+                yield
+        finally:
+            ctx.cache_enabled, ctx.skip_null_rows = saved[1], saved[2]
+            if model.attention_backend != saved[0]:
+                model.set_attention_backend(saved[0])
+
+    def contenders(self, names: list[str], other_backend: str) -> list[Contender]:
+        """The named step contenders (see the module docstring)."""
+        configs = {
+            "backbone": dict(backbone=True), "twgtm": {}, "twgtm_nocache": dict(cache=False),
+            "twgtm_noskip": dict(skip=False), "backbone_classic": dict(backbone=True, backend=other_backend),
+            "twgtm_classic": dict(backend=other_backend),
+        }
+        return [Contender(n, self.run, lambda c=configs[n]: self.variant(**c)) for n in names]
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
+def run_benchmark(s: BenchSettings) -> dict:
+    """Run everything `s` asks for; returns the JSON-ready result (see `report.markdown`)."""
+    device = torch.device(s.device)
+    dtype = DTYPES[s.dtype]
+    skip = set(s.skip)
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)  # random weights: keep denormals from distorting CPU timings
+    if s.threads:
+        torch.set_num_threads(int(s.threads))
+    latents = s.resolved_latents()
+    main, batches = latents[0], [int(b) for b in s.batches]
+    other_backend = "classic" if s.attention == "sdpa" else "sdpa"
+    torch.manual_seed(s.seed)
+    start = time.perf_counter()
+    model = build_random(s.preset, device, dtype)
+    build_s = time.perf_counter() - start
+    log.info("built %s on %s in %s in %.1f s", s.preset, device, s.dtype, build_s)
+    pipe = TWGTMPipeline(model, attention=s.attention, channels_last=s.channels_last, compile_unet=s.compile,
+                         encoder_cache=False)
+    config = model.config
+    meta = None
+    if "flops" not in skip:
+        meta = build_model(s.preset, device="meta").eval()
+        meta.set_attention_backend(s.attention)
+        meta.set_extended_attention(True)
+    result = {"machine": machine(device), "settings": {**asdict(s), "latents": [list(x) for x in latents]},
+              "preset": s.preset, "device": str(device), "dtype": s.dtype, "build_s": build_s,
+              "parameters": sum(p.numel() for p in model.parameters()), "parameters_bytes": tensor_bytes(model)}
+    f = config.vae_scale_factor
+    g = torch.Generator().manual_seed(s.seed)
+
+    def person_size(latent):
+        h, w = latent
+        return (h * f, w * f // 2) if config.concat_axis == "width" else (h * f // 2, w * f)
+
+    refs, feats = {}, {}
+    with torch.no_grad():
+        for b in batches:  # reference images and their features, one set per batch size
+            refs[b] = (torch.rand(b, 3, *person_size(main), generator=g) * 2 - 1).to(device)
+            ids, mask = model.tokenize(["upper"] * b, device=device)
+            feats[b] = model.encode_reference(refs[b].to(dtype), ids, mask)
+
+        # ---------------------------------------------------------------- denoising steps
+        steps = []
+        plan = [(main, b) for b in batches] + [(lat, batches[0]) for lat in latents[1:]]
+        for latent, b in plan:
+            is_main = (latent, b) == (main, batches[0])
+            names = ["backbone", "twgtm"]
+            if is_main:
+                names += [n for n, sec in (("twgtm_nocache", "nocache"), ("twgtm_noskip", "noskip")) if sec not in skip]
+                if "classic" not in skip:
+                    names += ["backbone_classic", "twgtm_classic"]
+            bench = _Steps(model, latent, b, feats[b].sam_tokens, feats[b].srm_tokens, dtype, s.seed)
+            bench.install()
+            contenders = bench.contenders(names, other_backend)
+            if is_main and "encoders" not in skip:
+                ids, mask = model.tokenize(["upper"] * b, device=device)
+                ref = refs[b].to(dtype)
+                contenders.append(Contender("encoders", lambda: model.encode_reference(ref, ids, mask)))
+                pipe.configure(encoder_cache=True)
+                pipe.encoder_cache.clear()
+                pipe.encode_reference(refs[b], ["upper"] * b, mode="bench")  # the first call fills the cache
+                contenders.append(Contender("encoders_cache_hit", lambda: pipe.encode_reference(refs[b], ["upper"] * b, mode="bench")))
+            log.info("step: latent %dx%d, batch %d (UNet batch %d): %s", *latent, b, 2 * b, ", ".join(c.name for c in contenders))
+            timings = round_robin(contenders, device, s.repeats, s.warmup, log=log.debug)
+            pipe.configure(encoder_cache=False)
+            model.context.clear()
+            row = {"latent": list(latent), "canvas_px": [latent[0] * f, latent[1] * f], "batch": b, "unet_batch": 2 * b,
+                   **{n: t.as_dict() for n, t in timings.items()}}
+            row["step_ratio"] = _ratio(timings["twgtm"].median, timings["backbone"].median)
+            for n in ("twgtm_nocache", "twgtm_noskip"):
+                if n in timings:
+                    row[n.replace("twgtm_", "") + "_ratio"] = _ratio(timings[n].median, timings["backbone"].median)
+            if "twgtm_classic" in timings:
+                row["classic_ratio"] = _ratio(timings["twgtm_classic"].median, timings["backbone_classic"].median)
+            if meta is not None:
+                row["flops"] = _step_flops(meta, latent, b, [n for n in names if not n.endswith("classic")], s.seed)
+                row["flop_ratio"] = _ratio(row["flops"]["twgtm"], row["flops"]["backbone"])
+            if "encoders" in timings:
+                row["encoders_backbone_steps"] = _ratio(timings["encoders"].median, timings["backbone"].median)
+            steps.append(row)
+            log.info("  backbone %.1f ms, twgtm %.1f ms, ratio %.3f", timings["backbone"].median * 1e3,
+                     timings["twgtm"].median * 1e3, row["step_ratio"])
+        result["steps"] = steps
+        main_row = steps[0]
+
+        # ---------------------------------------------------------------- reference encoders
+        if "encoders" in main_row:
+            enc = {"batch": batches[0], "reference_px": list(person_size(main)), "timing": main_row["encoders"],
+                   "backbone_steps": main_row["encoders_backbone_steps"], "cache_hit": main_row["encoders_cache_hit"]}
+            if "flops" not in skip:
+                ids, mask = model.tokenize(["upper"] * batches[0], device=device)
+                enc["flops"] = count_flops(lambda: model.encode_reference(refs[batches[0]].to(dtype), ids, mask), model)
+                enc["flop_backbone_steps"] = _ratio(enc["flops"], main_row["flops"]["backbone"])
+            result["encoders"] = enc
+
+        # ---------------------------------------------------------------- whole calls
+        if "calls" not in skip:
+            result["calls"] = _calls(pipe, person_size(main), batches[0], s, g)
+
+        # ---------------------------------------------------------------- memory
+        memory = {"parameters_bytes": result["parameters_bytes"],
+                  "step_peak_extra_bytes": {n: main_row[n]["peak_extra_bytes"] for n in ("backbone", "twgtm")},
+                  "peak_kind": "torch.cuda.max_memory_allocated" if device.type == "cuda" else "process RSS high-water mark"}
+        if "calls" in result:
+            memory["tryon_call_peak_extra_bytes"] = {k: result["calls"]["tryon"][k]["peak_extra_bytes"]
+                                                     for k in ("batched", "sequential")}
+        if s.estimate and "estimate" not in skip:
+            target = DTYPES[s.estimate_dtype]
+            ids, mask = model.tokenize(["upper"], device=device)
+            enc_bytes = measure_live_peak(lambda: model.encode_reference(refs[batches[0]][:1].to(dtype), ids, mask))
+            enc_bytes = int(enc_bytes * torch.finfo(target).bits / torch.finfo(dtype).bits)
+            memory["estimate"] = estimate_tryon_peak(config, height=s.estimate[0], width=s.estimate[1], dtype=target,
+                                                     encoder_activation_bytes=enc_bytes)
+        if s.peak_tryon:
+            memory["measured_tryon"] = _measured_tryon(pipe, s, g)
+        result["memory"] = memory
+
+    # -------------------------------------------------------------------- scaling and targets
+    by_size = [r for r in steps if r["batch"] == batches[0]]
+    result["scaling"] = {
+        "size": [{"latent": r["latent"], "cells": r["latent"][0] * r["latent"][1], "backbone_s": r["backbone"]["median_s"],
+                  "twgtm_s": r["twgtm"]["median_s"], "step_ratio": r["step_ratio"]}
+                 for r in sorted(by_size, key=lambda r: r["latent"][0] * r["latent"][1])],
+        "batch": [{"batch": r["batch"], "unet_batch": r["unet_batch"], "backbone_s": r["backbone"]["median_s"],
+                   "twgtm_s": r["twgtm"]["median_s"], "step_ratio": r["step_ratio"]}
+                  for r in steps if r["latent"] == list(main)],
+    }
+    result["targets"] = _targets(result)
+    return result
+
+
+def _step_flops(meta: TWGTM, latent, batch: int, names: list[str], seed: int) -> dict:
+    """FLOPs of each step contender on the meta twin (K'/V' cached contenders counted after a first call)."""
+    cfg = meta.config
+    s_tokens = cfg.taskformer["num_queries"] + (cfg.srm_image_size[0] // 16) * (cfg.srm_image_size[1] // 16)
+    sam = torch.empty(batch, 1 + cfg.num_query_tokens, cfg.cross_attention_dim, device="meta")
+    srm = torch.empty(batch, s_tokens, cfg.srm_dim, device="meta")
+    bench = _Steps(meta, latent, batch, sam, srm, torch.float32, seed)
+    bench.install()
+    out = {}
+    try:
+        with torch.no_grad():
+            bench.run()  # fills the K'/V' cache
+            for c in bench.contenders(names, "classic"):
+                with c.setup():
+                    out[c.name] = count_flops(c.run, meta)
+    finally:
+        meta.context.clear()
+    return out
+
+
+def _calls(pipe: TWGTMPipeline, person_px: tuple[int, int], batch: int, s: BenchSettings, g: torch.Generator) -> dict:
+    """Whole try-on and try-off calls, CFG batched vs sequential, interleaved."""
+    h, w = person_px
+    person = torch.rand(batch, 3, h, w, generator=g) * 2 - 1
+    garment = torch.rand(batch, 3, h, w, generator=g) * 2 - 1
+    mask = torch.zeros(batch, 1, h, w)
+    mask[:, :, h // 5: h * 3 // 4, w // 6: w * 5 // 6] = 1
+    kw = dict(steps=s.steps, guidance=s.guidance, size=(h, w), seed=s.seed)
+    contenders = [
+        Contender("tryon_batched", lambda: pipe.tryon(person, garment, mask, cfg_batched=True, **kw)),
+        Contender("tryon_sequential", lambda: pipe.tryon(person, garment, mask, cfg_batched=False, **kw)),
+        Contender("tryoff_batched", lambda: pipe.tryoff(person, mask_mode="full", cfg_batched=True, **kw)),
+        Contender("tryoff_sequential", lambda: pipe.tryoff(person, mask_mode="full", cfg_batched=False, **kw)),
+    ]
+    log.info("calls: person %dx%d, batch %d, %d steps: %s", h, w, batch, s.steps, ", ".join(c.name for c in contenders))
+    t = round_robin(contenders, pipe.device, s.repeats, s.warmup, log=log.debug)
+    out = {"person_px": [h, w], "batch": batch, "steps": s.steps, "guidance": s.guidance}
+    for task in ("tryon", "tryoff"):
+        batched, sequential = t[f"{task}_batched"], t[f"{task}_sequential"]
+        out[task] = {"batched": batched.as_dict(), "sequential": sequential.as_dict(),
+                     "sequential_over_batched": _ratio(sequential.median, batched.median)}
+    return out
+
+
+def _measured_tryon(pipe: TWGTMPipeline, s: BenchSettings, g: torch.Generator) -> dict:
+    """One whole try-on of a `peak_tryon`-sized person (CFG batched), its seconds and measured peak memory."""
+    h, w = s.peak_tryon
+    person = torch.rand(1, 3, h, w, generator=g) * 2 - 1
+    garment = torch.rand(1, 3, h, w, generator=g) * 2 - 1
+    mask = torch.zeros(1, 1, h, w)
+    mask[:, :, h // 5: h * 3 // 4, w // 6: w * 5 // 6] = 1
+    log.info("measured try-on: person %dx%d, %d steps", h, w, s.steps)
+
+    def call():
+        pipe.tryon(person, garment, mask, steps=s.steps, guidance=s.guidance, size=(h, w), seed=s.seed)
+    seconds, peak = timed(call, pipe.device)
+    return {"person": [h, w], "dtype": s.dtype, "steps": s.steps, "seconds": seconds, "peak_bytes": peak.peak,
+            "peak_extra_bytes": peak.extra, "peak_kind": "torch.cuda.max_memory_allocated"
+            if pipe.device.type == "cuda" else "process RSS high-water mark"}
+
+
+def _targets(r: dict) -> dict:
+    """The issue's targets, each with its value and whether it is met (None: not measured)."""
+    main = r["steps"][0]
+
+    def target(value, ok):
+        return {"value": value, "ok": None if value is None else bool(ok(value))}
+    t = {"step_ratio_le_1.10": target(main["step_ratio"], lambda v: v <= 1.10)}
+    if "flop_ratio" in main:
+        t["flop_ratio_le_1.10"] = target(main["flop_ratio"], lambda v: v <= 1.10)
+    if "encoders" in r:
+        t["encoders_le_1_backbone_step"] = target(r["encoders"]["backbone_steps"], lambda v: v <= 1.0)
+    if "calls" in r:
+        for task in ("tryon", "tryoff"):
+            t[f"{task}_cfg_batched_faster"] = target(r["calls"][task]["sequential_over_batched"], lambda v: v > 1.0)
+    mem = r.get("memory", {})
+    if "estimate" in mem:
+        t["estimated_peak_lt_8GB"] = target(mem["estimate"]["total_bytes"] / 1e9, lambda v: v < 8.0)
+    if "measured_tryon" in mem and r["device"].startswith("cuda"):
+        t["measured_peak_lt_8GB"] = target(mem["measured_tryon"]["peak_bytes"] / 1e9, lambda v: v < 8.0)
+    return t
