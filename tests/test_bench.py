@@ -171,21 +171,27 @@ def test_cfg_batched_sequential_and_null_row_skip_agree(pipe):
     assert torch.allclose(batched, sequential, atol=1e-5), (batched - sequential).abs().max()
 
 
-def test_training_drop_weights_skip_rows():
-    """Training's per-item drop (weight 0) gives the same noise prediction with and without the skip."""
+@pytest.mark.parametrize("dropped", [[True, False, True], [False, True, False]])  # kept rows: a slice / an index
+def test_training_drop_weights_skip_rows(dropped):
+    """Training's per-item drop (weight 0) gives the same prediction and gradients with and without the skip."""
     model = _model(3)
     model.set_stage(2)
     x, t = torch.randn(3, 9, 8, 12), torch.tensor([100, 500, 900])
     ref = _images(3, 32, 32)
     ids, am = model.tokenize(["upper"] * 3)
-    drop = torch.tensor([True, False, True])
-    outs = []
+    drop = torch.tensor(dropped)
+    zll = next(iter(model.extended_attention.values())).zll.weight
+    outs, grads = [], []
     for skip in (True, False):
         model.context.skip_null_rows = skip
         with torch.no_grad():
             outs.append(model(x, t, ref, ids, am, drop=drop).noise_pred)
+        model.zero_grad()
+        model(x, t, ref, ids, am, drop=drop).noise_pred.square().mean().backward()  # the training path
+        grads.append(zll.grad.clone())
     model.context.skip_null_rows = True
     assert torch.allclose(outs[0], outs[1], atol=1e-5)
+    assert torch.allclose(grads[0], grads[1], atol=1e-6) and grads[0].abs().sum() > 0
 
 
 # ------------------------------------------------------------------------------------------- encoder cache

@@ -93,10 +93,11 @@ class ReferenceContext:
     def row_plan(self, batch: int, token_batch: int, device) -> tuple:
         """Which rows of a UNet batch run the extended branch: (rows, token_rows, scale), each maybe None.
 
-        rows (n,) indexes the UNet batch (None = all rows); token_rows (n,) indexes K'/V' (None = K'/V'
-        as they are); scale (n,1,1) multiplies the branch (None = 1). The weights (B,) repeat along
-        the UNet batch as [w, w, ...]; K'/V' rows repeat the same way. Computed once per weights and
-        batch size (one device sync), then reused at every step and block.
+        rows picks rows of the UNet batch: None = all, a slice when they are contiguous (the
+        conditional half of a CFG batch), else an index tensor (n,); token_rows (n,) indexes K'/V'
+        (None = K'/V' as they are); scale (n,1,1) multiplies the branch (None = 1). The weights (B,)
+        repeat along the UNet batch as [w, w, ...]; K'/V' rows repeat the same way. Computed once per
+        weights and batch size (one device sync), then reused at every step and block.
         """
         key = (batch, token_batch, self.skip_null_rows, str(device))
         plan = self._plans.get(key)
@@ -116,8 +117,14 @@ class ReferenceContext:
         scale = None
         if weight is not None and not bool((weight[rows] == 1).all()):
             scale = weight[rows].to(device).view(-1, 1, 1)
+        if rows.numel() == batch:
+            picked = None
+        elif rows.numel() and torch.equal(rows, torch.arange(int(rows[0]), int(rows[0]) + rows.numel())):
+            picked = slice(int(rows[0]), int(rows[0]) + rows.numel())
+        else:
+            picked = rows.to(device)
         plan = (
-            None if rows.numel() == batch else rows.to(device),
+            picked,
             None if torch.equal(token_rows, torch.arange(token_batch)) else token_rows.to(device),
             scale,
         )
@@ -176,18 +183,34 @@ class ExtendedAttnProcessor:
         if ctx.active:
             k_ref, v_ref = ctx.key_value(self.name, self.module, attn.heads)  # (Br,h,S,d)
             rows, token_rows, scale = ctx.row_plan(b, k_ref.shape[0], query.device)
-            if rows is None or rows.numel():
-                q = query if rows is None else query.index_select(0, rows)  # (n,h,L,d)
+            if not (isinstance(rows, torch.Tensor) and rows.numel() == 0):
+                if rows is None:
+                    q = query
+                else:
+                    q = query[rows] if isinstance(rows, slice) else query.index_select(0, rows)  # (n,h,L,d)
                 if token_rows is not None:
                     k_ref, v_ref = k_ref.index_select(0, token_rows), v_ref.index_select(0, token_rows)
                 cross = attend(q, k_ref.to(query.dtype), v_ref.to(query.dtype), backend=self.backend)
                 cross = self.module.zll(cross.transpose(1, 2).reshape(q.shape[0], -1, attn.heads * head_dim))  # (n,L,C)
                 if scale is not None:
                     cross = cross * scale.to(cross.dtype)
-                out = out + cross if rows is None else out.index_add(0, rows, cross.to(out.dtype))
+                out = _add_rows(out, rows, cross.to(out.dtype))
         if attn.residual_connection:
             out = out + residual
         return out / attn.rescale_output_factor
+
+
+def _add_rows(out: torch.Tensor, rows, cross: torch.Tensor) -> torch.Tensor:
+    """out[rows] + cross: in place when no gradient is recorded (`out` is a fresh projection output)."""
+    inplace = not torch.is_grad_enabled()
+    if rows is None:
+        return out.add_(cross) if inplace else out + cross
+    if isinstance(rows, slice):
+        if inplace:
+            out[rows] += cross
+            return out
+        return torch.cat([out[: rows.start], out[rows] + cross, out[rows.stop:]])
+    return out.index_add_(0, rows, cross) if inplace else out.index_add(0, rows, cross)
 
 
 class PassThroughProcessor:

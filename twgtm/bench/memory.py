@@ -1,10 +1,13 @@
 """Memory: measured peaks (CPU RSS, CUDA allocator) and an estimate of a try-on's peak GPU memory.
 
-Measured peaks. On CUDA: `torch.cuda.reset_peak_memory_stats` before, `max_memory_allocated`
-after (the caching allocator's allocated bytes, not its reserve). On the CPU: the process's
-resident-set high-water mark `VmHWM` from `/proc/self/status`, reset before each measurement by
-writing "5" to `/proc/self/clear_refs` (Linux); where that is refused, the figure is the
-high-water mark of the whole process and `resettable` says so.
+Measured peaks (one untimed run per contender, after the timed ones). On CUDA:
+`torch.cuda.reset_peak_memory_stats` before, `max_memory_allocated` after (the caching
+allocator's allocated bytes, not its reserve). On the CPU: the process's resident-set high-water
+mark `VmHWM` from `/proc/self/status`, reset before the run by writing "5" to
+`/proc/self/clear_refs` (Linux); where that is refused, the figure is the high-water mark of the
+whole process and `resettable` says so. So that RSS follows the live tensors, glibc's malloc is
+told (mallopt) to serve every block over 128 KiB by mmap and to give it back on free, and is
+trimmed before the run; otherwise freed memory stays resident and is reused unseen.
 
 Estimated peak (`estimate_tryon_peak`). The model is built on the meta device in the target
 dtype (no memory, no compute) and one try-on is replayed phase by phase -- VAE encoding of the
@@ -27,6 +30,8 @@ a whole try-on call at the same size (`--peak-tryon`), which checks the estimate
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import itertools
 from pathlib import Path
 
@@ -69,6 +74,25 @@ def reset_rss_peak() -> bool:
         return True
     except OSError:
         return False
+
+
+_M_MMAP_THRESHOLD = -3
+
+
+@contextlib.contextmanager
+def rss_follows_tensors():
+    """glibc only: big blocks mmapped and returned on free, heap trimmed; restored to 32 MiB after."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        ok = libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024) == 1
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        libc, ok = None, False
+    try:
+        yield ok
+    finally:
+        if ok:
+            libc.mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024)
 
 
 class PeakMemory:

@@ -32,7 +32,7 @@ def markdown(r: dict) -> str:
             f"| {s['latent'][0]}×{s['latent'][1]} ({s['canvas_px'][0]}×{s['canvas_px'][1]}) | {s['batch']} ({s['unet_batch']}) "
             f"| {_ms(s['backbone']['median_s'])} | {_ms(s['twgtm']['median_s'])} | {_x(s['step_ratio'])} "
             f"| {_x(s.get('flop_ratio'), 4)} | {_x(s.get('nocache_ratio'))} | {_x(s.get('noskip_ratio'))} "
-            f"| {_mb(s['backbone']['peak_extra_bytes'])} / {_mb(s['twgtm']['peak_extra_bytes'])} |")
+            f"| {_mb(s['backbone'].get('peak_extra_bytes'))} / {_mb(s['twgtm'].get('peak_extra_bytes'))} |")
     lines += ["", "| figure | value |", "|---|---|"]
     main = r["steps"][0]
     if "twgtm_classic" in main:
@@ -48,10 +48,13 @@ def markdown(r: dict) -> str:
         c = r["calls"]
         for task in ("tryon", "tryoff"):
             t = c[task]
+            peak = ""
+            if "peak_extra_bytes" in t["batched"]:
+                peak = (f"; peak extra {_mb(t['batched']['peak_extra_bytes'])} / "
+                        f"{_mb(t['sequential']['peak_extra_bytes'])} MB")
             lines.append(f"| `{task}` {c['person_px'][0]}×{c['person_px'][1]}, {c['steps']} steps: CFG batched / sequential "
                          f"| {_ms(t['batched']['median_s'])} / {_ms(t['sequential']['median_s'])} ms "
-                         f"(sequential ×{_x(t['sequential_over_batched'], 2)}); peak extra "
-                         f"{_mb(t['batched']['peak_extra_bytes'])} / {_mb(t['sequential']['peak_extra_bytes'])} MB |")
+                         f"(sequential ×{_x(t['sequential_over_batched'], 2)}){peak} |")
     mem = r.get("memory", {})
     lines.append(f"| parameters ({r['dtype']}) | {r['parameters'] / 1e6:,.1f} M, {_gb(r['parameters_bytes'])} GB |")
     if "estimate" in mem:

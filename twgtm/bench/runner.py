@@ -31,8 +31,8 @@ from ..config import get_preset
 from ..model import TWGTM, build_model
 from ..pipeline import TWGTMPipeline
 from .flops import count_flops
-from .memory import PeakMemory, estimate_tryon_peak, measure_live_peak, tensor_bytes
-from .timing import Contender, Timing, round_robin, timed
+from .memory import PeakMemory, estimate_tryon_peak, measure_live_peak, rss_follows_tensors, tensor_bytes
+from .timing import Contender, memory_pass, round_robin, timed, synchronize
 
 log = logging.getLogger("twgtm")
 
@@ -220,6 +220,7 @@ def run_benchmark(s: BenchSettings) -> dict:
                 contenders.append(Contender("encoders_cache_hit", lambda: pipe.encode_reference(refs[b], ["upper"] * b, mode="bench")))
             log.info("step: latent %dx%d, batch %d (UNet batch %d): %s", *latent, b, 2 * b, ", ".join(c.name for c in contenders))
             timings = round_robin(contenders, device, s.repeats, s.warmup, log=log.debug)
+            memory_pass([c for c in contenders if c.name in ("backbone", "twgtm")], timings, device)
             pipe.configure(encoder_cache=False)
             model.context.clear()
             row = {"latent": list(latent), "canvas_px": [latent[0] * f, latent[1] * f], "batch": b, "unet_batch": 2 * b,
@@ -258,7 +259,8 @@ def run_benchmark(s: BenchSettings) -> dict:
         # ---------------------------------------------------------------- memory
         memory = {"parameters_bytes": result["parameters_bytes"],
                   "step_peak_extra_bytes": {n: main_row[n]["peak_extra_bytes"] for n in ("backbone", "twgtm")},
-                  "peak_kind": "torch.cuda.max_memory_allocated" if device.type == "cuda" else "process RSS high-water mark"}
+                  "peak_kind": "torch.cuda.max_memory_allocated" if device.type == "cuda" else "process RSS high-water mark",
+                  "peak_extra_means": "peak minus the bytes in use just before the run (activations, not weights)"}
         if "calls" in result:
             memory["tryon_call_peak_extra_bytes"] = {k: result["calls"]["tryon"][k]["peak_extra_bytes"]
                                                      for k in ("batched", "sequential")}
@@ -323,6 +325,10 @@ def _calls(pipe: TWGTMPipeline, person_px: tuple[int, int], batch: int, s: Bench
     ]
     log.info("calls: person %dx%d, batch %d, %d steps: %s", h, w, batch, s.steps, ", ".join(c.name for c in contenders))
     t = round_robin(contenders, pipe.device, s.repeats, s.warmup, log=log.debug)
+    one = dict(kw, steps=1)  # the peak does not depend on the number of steps
+    memory_pass([Contender("tryon_batched", lambda: pipe.tryon(person, garment, mask, cfg_batched=True, **one)),
+                 Contender("tryon_sequential", lambda: pipe.tryon(person, garment, mask, cfg_batched=False, **one))],
+                t, pipe.device)
     out = {"person_px": [h, w], "batch": batch, "steps": s.steps, "guidance": s.guidance}
     for task in ("tryon", "tryoff"):
         batched, sequential = t[f"{task}_batched"], t[f"{task}_sequential"]
@@ -342,7 +348,10 @@ def _measured_tryon(pipe: TWGTMPipeline, s: BenchSettings, g: torch.Generator) -
 
     def call():
         pipe.tryon(person, garment, mask, steps=s.steps, guidance=s.guidance, size=(h, w), seed=s.seed)
-    seconds, peak = timed(call, pipe.device)
+    synchronize(pipe.device)
+    with rss_follows_tensors() if pipe.device.type == "cpu" else contextlib.nullcontext():
+        with PeakMemory(pipe.device) as peak:
+            seconds = timed(call, pipe.device)
     return {"person": [h, w], "dtype": s.dtype, "steps": s.steps, "seconds": seconds, "peak_bytes": peak.peak,
             "peak_extra_bytes": peak.extra, "peak_kind": "torch.cuda.max_memory_allocated"
             if pipe.device.type == "cuda" else "process RSS high-water mark"}

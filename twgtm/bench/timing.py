@@ -14,7 +14,7 @@ from typing import Callable
 
 import torch
 
-from .memory import PeakMemory
+from .memory import PeakMemory, rss_follows_tensors
 
 
 def synchronize(device: torch.device) -> None:
@@ -34,12 +34,12 @@ class Contender:
 
 @dataclass
 class Timing:
-    """The repeats of one contender: seconds of each run and the peak memory above its start."""
+    """The repeats of one contender: seconds of each run; peak memory of one more run (`memory_pass`)."""
 
     name: str
     seconds: list = field(default_factory=list)
-    peak_extra_bytes: int = 0
-    peak_bytes: int = 0
+    peak_extra_bytes: int | None = None
+    peak_bytes: int | None = None
 
     @property
     def median(self) -> float:
@@ -47,20 +47,39 @@ class Timing:
         return statistics.median(self.seconds)
 
     def as_dict(self) -> dict:
-        """JSON-ready summary."""
-        return {"median_s": self.median, "min_s": min(self.seconds), "max_s": max(self.seconds),
-                "repeats": len(self.seconds), "peak_extra_bytes": self.peak_extra_bytes, "peak_bytes": self.peak_bytes}
+        """JSON-ready summary (peaks only for contenders that had a memory pass)."""
+        d = {"median_s": self.median, "min_s": min(self.seconds), "max_s": max(self.seconds), "repeats": len(self.seconds)}
+        if self.peak_bytes is not None:
+            d.update(peak_bytes=self.peak_bytes, peak_extra_bytes=self.peak_extra_bytes)
+        return d
 
 
-def timed(fn: Callable[[], object], device: torch.device) -> tuple[float, PeakMemory]:
-    """Run `fn` once between device synchronisations; (seconds, its PeakMemory)."""
+def timed(fn: Callable[[], object], device: torch.device) -> float:
+    """Seconds of running `fn` once, between device synchronisations."""
     synchronize(device)
-    with PeakMemory(device) as peak:
-        start = time.perf_counter()
-        fn()
-        synchronize(device)
-        seconds = time.perf_counter() - start
-    return seconds, peak
+    start = time.perf_counter()
+    fn()
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def peak_memory(fn: Callable[[], object], device: torch.device) -> PeakMemory:
+    """Run `fn` once and measure its peak memory (see `memory`); untimed."""
+    synchronize(device)
+    with rss_follows_tensors() if device.type == "cpu" else contextlib.nullcontext():
+        with PeakMemory(device) as peak:
+            fn()
+            synchronize(device)
+    return peak
+
+
+def memory_pass(contenders: list[Contender], timings: dict[str, Timing], device: torch.device) -> None:
+    """One more, untimed run of each contender, recording its peak memory in `timings`."""
+    for c in contenders:
+        with c.setup():
+            peak = peak_memory(c.run, device)
+        t = timings.setdefault(c.name, Timing(c.name))
+        t.peak_bytes, t.peak_extra_bytes = peak.peak, peak.extra
 
 
 def round_robin(contenders: list[Contender], device: torch.device, repeats: int, warmup: int = 1,
@@ -76,11 +95,8 @@ def round_robin(contenders: list[Contender], device: torch.device, repeats: int,
     for r in range(max(1, repeats)):
         for c in contenders[r % n:] + contenders[:r % n]:
             with c.setup():
-                seconds, peak = timed(c.run, device)
-            t = results[c.name]
-            t.seconds.append(seconds)
-            t.peak_extra_bytes = max(t.peak_extra_bytes, peak.extra)
-            t.peak_bytes = max(t.peak_bytes, peak.peak)
+                seconds = timed(c.run, device)
+            results[c.name].seconds.append(seconds)
             if log is not None:
                 log(f"  {c.name}: {seconds * 1e3:.1f} ms (repeat {r + 1}/{repeats})")
     return results
