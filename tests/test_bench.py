@@ -337,3 +337,20 @@ def test_estimate_close_to_a_real_run():
     real = measure_live_peak(lambda: pipe.tryon(person, person, mask, steps=1, size=(h, w)))
     est = estimate_tryon_peak(pipe.config, height=h, width=w, dtype=torch.float32)
     assert 0.7 < est["activation_peak_bytes"] / real < 1.2, (est["activation_peak_bytes"], real)
+
+
+def test_a_failing_part_is_recorded_and_the_rest_still_runs(monkeypatch):
+    from twgtm.bench import runner
+    from twgtm.bench.report import markdown
+
+    def broken(*a, **k):
+        raise RuntimeError("out of memory (simulated)")
+    monkeypatch.setattr(runner, "_measured_tryon", broken)
+    saved = []
+    s = runner.BenchSettings(preset="tiny", latents=[(8, 12)], repeats=1, warmup=0, steps=1, peak_tryon=(64, 48),
+                             skip=("classic", "nocache", "noskip", "estimate"), threads=1)
+    r = runner.run_benchmark(s, progress=lambda res: saved.append(json.dumps(res)))
+    assert r["errors"] == {"measured_tryon": "RuntimeError: out of memory (simulated)"}
+    assert r["steps"][0]["step_ratio"] > 0 and r["calls"]["tryon"]["batched"]["median_s"] > 0
+    assert len(saved) >= 4 and json.loads(saved[-1]) == json.loads(json.dumps(r))
+    assert "measured_tryon failed" in markdown(r)

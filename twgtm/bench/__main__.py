@@ -37,6 +37,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
     p.add_argument("--repeats", type=int, default=3, help="timed repeats per contender (median reported)")
+    p.add_argument("--call-repeats", type=int, default=None, help="timed repeats of the whole calls (default: --repeats)")
     p.add_argument("--warmup", type=int, default=1, help="untimed rounds before timing")
     p.add_argument("--steps", type=int, default=4, help="denoising steps of the whole try-on / try-off calls")
     p.add_argument("--guidance", type=float, default=2.5)
@@ -73,18 +74,21 @@ def main(argv=None) -> int:
             parser().error(f"argument --peak-tryon: {exc}")
     settings = BenchSettings(
         preset=args.preset, latents=list(args.latent or []), batches=args.batch, device=args.device, dtype=args.dtype,
-        repeats=args.repeats, warmup=args.warmup, steps=args.steps, guidance=args.guidance, attention=args.attention,
+        repeats=args.repeats, call_repeats=args.call_repeats, warmup=args.warmup, steps=args.steps,
+        guidance=args.guidance, attention=args.attention,
         channels_last=args.channels_last, compile=args.compile, threads=args.threads, peak_tryon=peak,
         estimate=args.estimate, estimate_dtype=args.estimate_dtype, skip=tuple(args.skip), seed=args.seed,
     )
-    result = run_benchmark(settings)
+    def save(result):  # after every part, so that a run cut short still leaves its figures
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(result, indent=1) + "\n")
+
+    result = run_benchmark(settings, progress=save)
     text = json.dumps(result, indent=1)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
     print(markdown(result))
     print(text)
-    return 0
+    return 1 if result.get("errors") else 0
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ def markdown(r: dict) -> str:
     m = r["machine"]
     where = m.get("gpu") or f"{m['cpu']} ({m['cpu_cores']} cores, {m['torch_threads']} torch threads)"
     lines = [f"**TWGTM benchmark** — preset `{r['preset']}`, {r['device']} {r['dtype']}, {where}, torch {m['torch']}; "
-             f"random weights built in {r['build_s']:.1f} s; median of {r['settings']['repeats']} interleaved repeats.", ""]
+             f"random weights built in {r['build_s']:.1f} s; median of {r['settings']['repeats']} interleaved repeats"
+             f"{'' if not r['settings'].get('call_repeats') else ' (' + str(r['settings']['call_repeats']) + ' for whole calls)'}.", ""]
     lines += ["| latent (canvas px) | batch (UNet rows) | backbone ms | TWGTM ms | step ratio | FLOP ratio "
               "| K′/V′ recomputed | null rows not skipped | peak extra MB (backbone / TWGTM) |",
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -34,7 +35,7 @@ def markdown(r: dict) -> str:
             f"| {_x(s.get('flop_ratio'), 4)} | {_x(s.get('nocache_ratio'))} | {_x(s.get('noskip_ratio'))} "
             f"| {_mb(s['backbone'].get('peak_extra_bytes'))} / {_mb(s['twgtm'].get('peak_extra_bytes'))} |")
     lines += ["", "| figure | value |", "|---|---|"]
-    main = r["steps"][0]
+    main = r["steps"][0] if r["steps"] else {}
     if "twgtm_classic" in main:
         lines.append(f"| classic attention instead of SDPA: backbone / TWGTM step | {_ms(main['backbone_classic']['median_s'])} / "
                      f"{_ms(main['twgtm_classic']['median_s'])} ms (×{_x(main['twgtm_classic']['median_s'] / main['twgtm']['median_s'], 2)} the SDPA TWGTM step) |")
@@ -70,4 +71,6 @@ def markdown(r: dict) -> str:
     lines += ["", "| target | value | met |", "|---|---:|---|"]
     for name, t in r["targets"].items():
         lines.append(f"| {name} | {_x(t['value'])} | {'–' if t['ok'] is None else ('yes' if t['ok'] else 'no')} |")
+    for name, error in r.get("errors", {}).items():
+        lines.append(f"\n**{name} failed:** {error}")
     return "\n".join(lines) + "\n"

@@ -27,7 +27,6 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from ..config import get_preset
 from ..model import TWGTM, build_model
 from ..pipeline import TWGTMPipeline
 from .flops import count_flops
@@ -53,6 +52,7 @@ class BenchSettings:
     device: str = "cpu"
     dtype: str = "float32"
     repeats: int = 3
+    call_repeats: int | None = None  # repeats of the whole calls; None = `repeats`
     warmup: int = 1
     steps: int = 4
     guidance: float = 2.5
@@ -155,8 +155,24 @@ def _ratio(a: float, b: float) -> float | None:
     return a / b if b else None
 
 
-def run_benchmark(s: BenchSettings) -> dict:
-    """Run everything `s` asks for; returns the JSON-ready result (see `report.markdown`)."""
+@contextlib.contextmanager
+def _section(result: dict, name: str, progress):
+    """Run one part of the benchmark; an error is logged and recorded, and the other parts still run."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - one broken part must not cost the whole run (a short GPU window)
+        log.exception("section %s failed", name)
+        result.setdefault("errors", {})[name] = f"{type(exc).__name__}: {exc}"
+    if progress is not None:
+        progress(result)
+
+
+def run_benchmark(s: BenchSettings, progress=None) -> dict:
+    """Run everything `s` asks for; returns the JSON-ready result (see `report.markdown`).
+
+    Order: steps (with the encoders), memory (estimate, measured try-on), whole calls. `progress`,
+    when given, is called with the result so far after each part (the CLI saves it to --json).
+    """
     device = torch.device(s.device)
     dtype = DTYPES[s.dtype]
     skip = set(s.skip)
@@ -170,6 +186,7 @@ def run_benchmark(s: BenchSettings) -> dict:
     torch.manual_seed(s.seed)
     start = time.perf_counter()
     model = build_random(s.preset, device, dtype)
+    synchronize(device)
     build_s = time.perf_counter() - start
     log.info("built %s on %s in %s in %.1f s", s.preset, device, s.dtype, build_s)
     pipe = TWGTMPipeline(model, attention=s.attention, channels_last=s.channels_last, compile_unet=s.compile,
@@ -182,7 +199,8 @@ def run_benchmark(s: BenchSettings) -> dict:
         meta.set_extended_attention(True)
     result = {"machine": machine(device), "settings": {**asdict(s), "latents": [list(x) for x in latents]},
               "preset": s.preset, "device": str(device), "dtype": s.dtype, "build_s": build_s,
-              "parameters": sum(p.numel() for p in model.parameters()), "parameters_bytes": tensor_bytes(model)}
+              "parameters": sum(p.numel() for p in model.parameters()), "parameters_bytes": tensor_bytes(model),
+              "steps": []}
     f = config.vae_scale_factor
     g = torch.Generator().manual_seed(s.seed)
 
@@ -198,84 +216,53 @@ def run_benchmark(s: BenchSettings) -> dict:
             feats[b] = model.encode_reference(refs[b].to(dtype), ids, mask)
 
         # ---------------------------------------------------------------- denoising steps
-        steps = []
         plan = [(main, b) for b in batches] + [(lat, batches[0]) for lat in latents[1:]]
         for latent, b in plan:
-            is_main = (latent, b) == (main, batches[0])
-            names = ["backbone", "twgtm"]
-            if is_main:
-                names += [n for n, sec in (("twgtm_nocache", "nocache"), ("twgtm_noskip", "noskip")) if sec not in skip]
-                if "classic" not in skip:
-                    names += ["backbone_classic", "twgtm_classic"]
-            bench = _Steps(model, latent, b, feats[b].sam_tokens, feats[b].srm_tokens, dtype, s.seed)
-            bench.install()
-            contenders = bench.contenders(names, other_backend)
-            if is_main and "encoders" not in skip:
-                ids, mask = model.tokenize(["upper"] * b, device=device)
-                ref = refs[b].to(dtype)
-                contenders.append(Contender("encoders", lambda: model.encode_reference(ref, ids, mask)))
-                pipe.configure(encoder_cache=True)
-                pipe.encoder_cache.clear()
-                pipe.encode_reference(refs[b], ["upper"] * b, mode="bench")  # the first call fills the cache
-                contenders.append(Contender("encoders_cache_hit", lambda: pipe.encode_reference(refs[b], ["upper"] * b, mode="bench")))
-            log.info("step: latent %dx%d, batch %d (UNet batch %d): %s", *latent, b, 2 * b, ", ".join(c.name for c in contenders))
-            timings = round_robin(contenders, device, s.repeats, s.warmup, log=log.debug)
-            memory_pass([c for c in contenders if c.name in ("backbone", "twgtm")], timings, device)
-            pipe.configure(encoder_cache=False)
-            model.context.clear()
-            row = {"latent": list(latent), "canvas_px": [latent[0] * f, latent[1] * f], "batch": b, "unet_batch": 2 * b,
-                   **{n: t.as_dict() for n, t in timings.items()}}
-            row["step_ratio"] = _ratio(timings["twgtm"].median, timings["backbone"].median)
-            for n in ("twgtm_nocache", "twgtm_noskip"):
-                if n in timings:
-                    row[n.replace("twgtm_", "") + "_ratio"] = _ratio(timings[n].median, timings["backbone"].median)
-            if "twgtm_classic" in timings:
-                row["classic_ratio"] = _ratio(timings["twgtm_classic"].median, timings["backbone_classic"].median)
-            if meta is not None:
-                row["flops"] = _step_flops(meta, latent, b, [n for n in names if not n.endswith("classic")], s.seed)
-                row["flop_ratio"] = _ratio(row["flops"]["twgtm"], row["flops"]["backbone"])
-            if "encoders" in timings:
-                row["encoders_backbone_steps"] = _ratio(timings["encoders"].median, timings["backbone"].median)
-            steps.append(row)
-            log.info("  backbone %.1f ms, twgtm %.1f ms, ratio %.3f", timings["backbone"].median * 1e3,
-                     timings["twgtm"].median * 1e3, row["step_ratio"])
-        result["steps"] = steps
-        main_row = steps[0]
+            with _section(result, f"steps {latent[0]}x{latent[1]} batch {b}", progress):
+                result["steps"].append(_step_row(model, pipe, meta, latent, b, (latent, b) == plan[0], refs[b], feats[b],
+                                                 s, dtype, other_backend, f))
+        first = result["steps"][0] if result["steps"] else {}
+        main_row = first if (first.get("latent"), first.get("batch")) == (list(main), batches[0]) else {}
 
         # ---------------------------------------------------------------- reference encoders
         if "encoders" in main_row:
-            enc = {"batch": batches[0], "reference_px": list(person_size(main)), "timing": main_row["encoders"],
-                   "backbone_steps": main_row["encoders_backbone_steps"], "cache_hit": main_row["encoders_cache_hit"]}
-            if "flops" not in skip:
-                ids, mask = model.tokenize(["upper"] * batches[0], device=device)
-                enc["flops"] = count_flops(lambda: model.encode_reference(refs[batches[0]].to(dtype), ids, mask), model)
-                enc["flop_backbone_steps"] = _ratio(enc["flops"], main_row["flops"]["backbone"])
-            result["encoders"] = enc
+            with _section(result, "encoders", progress):
+                enc = {"batch": batches[0], "reference_px": list(person_size(main)), "timing": main_row["encoders"],
+                       "backbone_steps": main_row["encoders_backbone_steps"], "cache_hit": main_row["encoders_cache_hit"]}
+                result["encoders"] = enc
+                if "flops" not in skip and "flops" in main_row:
+                    ids, mask = model.tokenize(["upper"] * batches[0], device=device)
+                    enc["flops"] = count_flops(lambda: model.encode_reference(refs[batches[0]].to(dtype), ids, mask), model)
+                    enc["flop_backbone_steps"] = _ratio(enc["flops"], main_row["flops"]["backbone"])
+
+        # ---------------------------------------------------------------- memory
+        memory = result["memory"] = {
+            "parameters_bytes": result["parameters_bytes"],
+            "peak_kind": "torch.cuda.max_memory_allocated" if device.type == "cuda" else "process RSS high-water mark",
+            "peak_extra_means": "peak minus the bytes in use just before the run (activations, not weights)"}
+        if main_row:
+            memory["step_peak_extra_bytes"] = {n: main_row[n].get("peak_extra_bytes") for n in ("backbone", "twgtm")}
+        if s.estimate and "estimate" not in skip:
+            with _section(result, "estimate", progress):
+                target = DTYPES[s.estimate_dtype]
+                ids, mask = model.tokenize(["upper"], device=device)
+                enc_bytes = measure_live_peak(lambda: model.encode_reference(refs[batches[0]][:1].to(dtype), ids, mask))
+                enc_bytes = int(enc_bytes * torch.finfo(target).bits / torch.finfo(dtype).bits)
+                memory["estimate"] = estimate_tryon_peak(config, height=s.estimate[0], width=s.estimate[1], dtype=target,
+                                                         encoder_activation_bytes=enc_bytes)
+        if s.peak_tryon:
+            with _section(result, "measured_tryon", progress):
+                memory["measured_tryon"] = _measured_tryon(pipe, s, g)
 
         # ---------------------------------------------------------------- whole calls
         if "calls" not in skip:
-            result["calls"] = _calls(pipe, person_size(main), batches[0], s, g)
-
-        # ---------------------------------------------------------------- memory
-        memory = {"parameters_bytes": result["parameters_bytes"],
-                  "step_peak_extra_bytes": {n: main_row[n]["peak_extra_bytes"] for n in ("backbone", "twgtm")},
-                  "peak_kind": "torch.cuda.max_memory_allocated" if device.type == "cuda" else "process RSS high-water mark",
-                  "peak_extra_means": "peak minus the bytes in use just before the run (activations, not weights)"}
-        if "calls" in result:
-            memory["tryon_call_peak_extra_bytes"] = {k: result["calls"]["tryon"][k]["peak_extra_bytes"]
-                                                     for k in ("batched", "sequential")}
-        if s.estimate and "estimate" not in skip:
-            target = DTYPES[s.estimate_dtype]
-            ids, mask = model.tokenize(["upper"], device=device)
-            enc_bytes = measure_live_peak(lambda: model.encode_reference(refs[batches[0]][:1].to(dtype), ids, mask))
-            enc_bytes = int(enc_bytes * torch.finfo(target).bits / torch.finfo(dtype).bits)
-            memory["estimate"] = estimate_tryon_peak(config, height=s.estimate[0], width=s.estimate[1], dtype=target,
-                                                     encoder_activation_bytes=enc_bytes)
-        if s.peak_tryon:
-            memory["measured_tryon"] = _measured_tryon(pipe, s, g)
-        result["memory"] = memory
+            with _section(result, "calls", progress):
+                result["calls"] = _calls(pipe, person_size(main), batches[0], s, g)
+                memory["tryon_call_peak_extra_bytes"] = {k: result["calls"]["tryon"][k].get("peak_extra_bytes")
+                                                         for k in ("batched", "sequential")}
 
     # -------------------------------------------------------------------- scaling and targets
+    steps = result["steps"]
     by_size = [r for r in steps if r["batch"] == batches[0]]
     result["scaling"] = {
         "size": [{"latent": r["latent"], "cells": r["latent"][0] * r["latent"][1], "backbone_s": r["backbone"]["median_s"],
@@ -286,7 +273,59 @@ def run_benchmark(s: BenchSettings) -> dict:
                   for r in steps if r["latent"] == list(main)],
     }
     result["targets"] = _targets(result)
+    if progress is not None:
+        progress(result)
     return result
+
+
+def _step_row(model, pipe, meta, latent, b, is_main, ref, feats, s: BenchSettings, dtype, other_backend, f) -> dict:
+    """Time (and count, and measure) the step contenders at one latent size and batch."""
+    device = next(model.parameters()).device
+    skip = set(s.skip)
+    names = ["backbone", "twgtm"]
+    if is_main:
+        names += [n for n, sec in (("twgtm_nocache", "nocache"), ("twgtm_noskip", "noskip")) if sec not in skip]
+        if "classic" not in skip:
+            names += ["backbone_classic", "twgtm_classic"]
+    bench = _Steps(model, latent, b, feats.sam_tokens, feats.srm_tokens, dtype, s.seed)
+    bench.install()
+    contenders = bench.contenders(names, other_backend)
+    prompts = ["upper"] * b
+    if is_main and "encoders" not in skip:
+        ids, mask = model.tokenize(prompts, device=device)
+        ref_d = ref.to(dtype)
+        contenders.append(Contender("encoders", lambda: model.encode_reference(ref_d, ids, mask)))
+        pipe.configure(encoder_cache=True)
+        pipe.encoder_cache.clear()
+        pipe.encode_reference(ref, prompts, mode="bench")  # the first call fills the cache
+        contenders.append(Contender("encoders_cache_hit", lambda: pipe.encode_reference(ref, prompts, mode="bench")))
+    log.info("step: latent %dx%d, batch %d (UNet batch %d): %s", *latent, b, 2 * b, ", ".join(c.name for c in contenders))
+    try:
+        timings = round_robin(contenders, device, s.repeats, s.warmup, log=log.debug)
+        memory_pass([c for c in contenders if c.name in ("backbone", "twgtm")], timings, device)
+    finally:
+        pipe.configure(encoder_cache=False)
+        model.context.clear()
+    row = {"latent": list(latent), "canvas_px": [latent[0] * f, latent[1] * f], "batch": b, "unet_batch": 2 * b,
+           **{n: t.as_dict() for n, t in timings.items()}}
+    row["step_ratio"] = _ratio(timings["twgtm"].median, timings["backbone"].median)
+    for n in ("twgtm_nocache", "twgtm_noskip"):
+        if n in timings:
+            row[n.replace("twgtm_", "") + "_ratio"] = _ratio(timings[n].median, timings["backbone"].median)
+    if "twgtm_classic" in timings:
+        row["classic_ratio"] = _ratio(timings["twgtm_classic"].median, timings["backbone_classic"].median)
+    if "encoders" in timings:
+        row["encoders_backbone_steps"] = _ratio(timings["encoders"].median, timings["backbone"].median)
+    log.info("  backbone %.1f ms, twgtm %.1f ms, ratio %.3f", timings["backbone"].median * 1e3,
+             timings["twgtm"].median * 1e3, row["step_ratio"])
+    if meta is not None:
+        try:
+            row["flops"] = _step_flops(meta, latent, b, [n for n in names if not n.endswith("classic")], s.seed)
+            row["flop_ratio"] = _ratio(row["flops"]["twgtm"], row["flops"]["backbone"])
+        except Exception as exc:  # noqa: BLE001 - keep the timings
+            log.exception("FLOP count failed")
+            row["flops_error"] = f"{type(exc).__name__}: {exc}"
+    return row
 
 
 def _step_flops(meta: TWGTM, latent, batch: int, names: list[str], seed: int) -> dict:
@@ -324,7 +363,7 @@ def _calls(pipe: TWGTMPipeline, person_px: tuple[int, int], batch: int, s: Bench
         Contender("tryoff_sequential", lambda: pipe.tryoff(person, mask_mode="full", cfg_batched=False, **kw)),
     ]
     log.info("calls: person %dx%d, batch %d, %d steps: %s", h, w, batch, s.steps, ", ".join(c.name for c in contenders))
-    t = round_robin(contenders, pipe.device, s.repeats, s.warmup, log=log.debug)
+    t = round_robin(contenders, pipe.device, s.call_repeats or s.repeats, s.warmup, log=log.debug)
     one = dict(kw, steps=1)  # the peak does not depend on the number of steps
     memory_pass([Contender("tryon_batched", lambda: pipe.tryon(person, garment, mask, cfg_batched=True, **one)),
                  Contender("tryon_sequential", lambda: pipe.tryon(person, garment, mask, cfg_batched=False, **one))],
@@ -359,11 +398,11 @@ def _measured_tryon(pipe: TWGTMPipeline, s: BenchSettings, g: torch.Generator) -
 
 def _targets(r: dict) -> dict:
     """The issue's targets, each with its value and whether it is met (None: not measured)."""
-    main = r["steps"][0]
+    main = r["steps"][0] if r["steps"] else {}
 
     def target(value, ok):
         return {"value": value, "ok": None if value is None else bool(ok(value))}
-    t = {"step_ratio_le_1.10": target(main["step_ratio"], lambda v: v <= 1.10)}
+    t = {"step_ratio_le_1.10": target(main.get("step_ratio"), lambda v: v <= 1.10)}
     if "flop_ratio" in main:
         t["flop_ratio_le_1.10"] = target(main["flop_ratio"], lambda v: v <= 1.10)
     if "encoders" in r:
