@@ -90,6 +90,8 @@ def test_cli_tiny_emits_table_and_json(tmp_path):
     est = r["memory"]["estimate"]
     assert est["person"] == [1024, 768] and est["latent"] == [128, 192] and est["dtype"] == "bfloat16"
     assert est["total_bytes"] > est["parameters_bytes"] > 0 and est["activation_peak_bytes"] > 0
+    tiled = r["memory"]["estimate_vae_tiling"]
+    assert tiled["vae_tiling"] and tiled["phases_bytes"]["vae_encode"] < est["phases_bytes"]["vae_encode"]
     assert r["memory"]["parameters_bytes"] > 0
     assert set(r["targets"]) >= {"step_ratio_le_1.10", "encoders_le_1_backbone_step", "tryon_cfg_batched_faster",
                                  "estimated_peak_lt_8GB"}
@@ -350,7 +352,8 @@ def test_a_failing_part_is_recorded_and_the_rest_still_runs(monkeypatch):
     s = runner.BenchSettings(preset="tiny", latents=[(8, 12)], repeats=1, warmup=0, steps=1, peak_tryon=(64, 48),
                              skip=("classic", "nocache", "noskip", "estimate"), threads=1)
     r = runner.run_benchmark(s, progress=lambda res: saved.append(json.dumps(res)))
-    assert r["errors"] == {"measured_tryon": "RuntimeError: out of memory (simulated)"}
+    assert r["errors"] == {"measured_tryon": "RuntimeError: out of memory (simulated)",
+                           "measured_tryon_vae_tiling": "RuntimeError: out of memory (simulated)"}
     assert r["steps"][0]["step_ratio"] > 0 and r["calls"]["tryon"]["batched"]["median_s"] > 0
     assert len(saved) >= 4 and json.loads(saved[-1]) == json.loads(json.dumps(r))
     assert "measured_tryon failed" in markdown(r)

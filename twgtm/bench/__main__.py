@@ -79,6 +79,7 @@ def main(argv=None) -> int:
         channels_last=args.channels_last, compile=args.compile, threads=args.threads, peak_tryon=peak,
         estimate=args.estimate, estimate_dtype=args.estimate_dtype, skip=tuple(args.skip), seed=args.seed,
     )
+
     def save(result):  # after every part, so that a run cut short still leaves its figures
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)

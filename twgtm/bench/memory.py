@@ -208,15 +208,18 @@ def measure_live_peak(fn) -> int:
 
 def estimate_tryon_peak(config, *, height: int = 1024, width: int = 768, batch: int = 1,
                         dtype: torch.dtype = torch.bfloat16, cfg: bool = True, cfg_batched: bool = True,
-                        encoder_activation_bytes: int = 0) -> dict:
+                        vae_tiling: bool = False, encoder_activation_bytes: int = 0) -> dict:
     """Estimated peak GPU bytes of one try-on of a `height` x `width` person (see the module docstring).
 
+    `vae_tiling`: the VAE encodes and decodes tile by tile (the pipeline's `vae_tiling` option).
     `encoder_activation_bytes`: the reference encoders' own activation peak in `dtype` (measured
     on a real model by the caller). Returns the parts and the total in bytes.
     """
     from ..model import build_model
 
     model = build_model(config, device="meta", dtype=dtype).eval()
+    if vae_tiling:
+        model.vae.enable_tiling()
     model.set_attention_backend("sdpa")
     model.set_extended_attention(True)
     params = tensor_bytes(model)
@@ -257,7 +260,7 @@ def estimate_tryon_peak(config, *, height: int = 1024, width: int = 768, batch: 
     activations = max(tracker.peak, phases["encoders"])
     return {
         "person": [height, width], "canvas": list(canvas), "latent": [h, w], "batch": batch, "dtype": str(dtype).removeprefix("torch."),
-        "unet_batch": rows, "parameters_bytes": params, "activation_peak_bytes": activations,
+        "unet_batch": rows, "vae_tiling": vae_tiling, "parameters_bytes": params, "activation_peak_bytes": activations,
         "phases_bytes": phases, "total_bytes": params + activations,
         "method": "meta-device replay with live-storage accounting, fused attention assumed (twgtm/bench/memory.py)",
     }

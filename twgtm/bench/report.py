@@ -18,6 +18,15 @@ def _gb(x) -> str:
     return "–" if x is None else f"{x / 1e9:.2f}"
 
 
+def _variant(step: dict, name: str) -> str:
+    """Time ratio to the backbone, and the FLOP ratio in brackets, of a TWGTM variant."""
+    if f"{name}_ratio" not in step:
+        return "–"
+    flops = step.get("flops", {})
+    bracket = f" ({flops[f'twgtm_{name}'] / flops['backbone']:.4f})" if f"twgtm_{name}" in flops else ""
+    return f"{step[f'{name}_ratio']:.3f}{bracket}"
+
+
 def markdown(r: dict) -> str:
     """Tables of per-step costs, the other figures, and the targets."""
     m = r["machine"]
@@ -26,13 +35,13 @@ def markdown(r: dict) -> str:
              f"random weights built in {r['build_s']:.1f} s; median of {r['settings']['repeats']} interleaved repeats"
              f"{'' if not r['settings'].get('call_repeats') else ' (' + str(r['settings']['call_repeats']) + ' for whole calls)'}.", ""]
     lines += ["| latent (canvas px) | batch (UNet rows) | backbone ms | TWGTM ms | step ratio | FLOP ratio "
-              "| K′/V′ recomputed | null rows not skipped | peak extra MB (backbone / TWGTM) |",
+              "| K′/V′ recomputed: ratio (FLOPs) | null rows not skipped: ratio (FLOPs) | peak extra MB (backbone / TWGTM) |",
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for s in r["steps"]:
         lines.append(
             f"| {s['latent'][0]}×{s['latent'][1]} ({s['canvas_px'][0]}×{s['canvas_px'][1]}) | {s['batch']} ({s['unet_batch']}) "
             f"| {_ms(s['backbone']['median_s'])} | {_ms(s['twgtm']['median_s'])} | {_x(s['step_ratio'])} "
-            f"| {_x(s.get('flop_ratio'), 4)} | {_x(s.get('nocache_ratio'))} | {_x(s.get('noskip_ratio'))} "
+            f"| {_x(s.get('flop_ratio'), 4)} | {_variant(s, 'nocache')} | {_variant(s, 'noskip')} "
             f"| {_mb(s['backbone'].get('peak_extra_bytes'))} / {_mb(s['twgtm'].get('peak_extra_bytes'))} |")
     lines += ["", "| figure | value |", "|---|---|"]
     main = r["steps"][0] if r["steps"] else {}
@@ -58,16 +67,19 @@ def markdown(r: dict) -> str:
                          f"(sequential ×{_x(t['sequential_over_batched'], 2)}){peak} |")
     mem = r.get("memory", {})
     lines.append(f"| parameters ({r['dtype']}) | {r['parameters'] / 1e6:,.1f} M, {_gb(r['parameters_bytes'])} GB |")
-    if "estimate" in mem:
-        e = mem["estimate"]
-        phases = ", ".join(f"{k} {_gb(v)}" for k, v in e["phases_bytes"].items() if k != "held_features")
-        lines.append(f"| estimated peak GPU memory, {e['person'][0]}×{e['person'][1]} try-on, {e['dtype']}, CFG batched "
-                     f"| {_gb(e['total_bytes'])} GB = parameters {_gb(e['parameters_bytes'])} + activations "
-                     f"{_gb(e['activation_peak_bytes'])} (per phase: {phases}) |")
-    if "measured_tryon" in mem:
-        t = mem["measured_tryon"]
-        lines.append(f"| measured {t['person'][0]}×{t['person'][1]} try-on, {t['dtype']}, {t['steps']} steps "
-                     f"| {_ms(t['seconds'])} ms, peak {_gb(t['peak_bytes'])} GB ({t['peak_kind']}) |")
+    for key in ("estimate", "estimate_vae_tiling"):
+        if key in mem:
+            e = mem[key]
+            phases = ", ".join(f"{k} {_gb(v)}" for k, v in e["phases_bytes"].items() if k != "held_features")
+            lines.append(f"| estimated peak GPU memory, {e['person'][0]}×{e['person'][1]} try-on, {e['dtype']}, CFG batched"
+                         f"{', VAE tiling' if e.get('vae_tiling') else ''} | {_gb(e['total_bytes'])} GB = parameters "
+                         f"{_gb(e['parameters_bytes'])} + activations {_gb(e['activation_peak_bytes'])} (per phase: {phases}) |")
+    for key in ("measured_tryon", "measured_tryon_vae_tiling"):
+        if key in mem:
+            t = mem[key]
+            lines.append(f"| measured {t['person'][0]}×{t['person'][1]} try-on, {t['dtype']}, {t['steps']} steps"
+                         f"{', VAE tiling' if t.get('vae_tiling') else ''} | {_ms(t['seconds'])} ms, peak "
+                         f"{_gb(t['peak_bytes'])} GB ({t['peak_kind']}) |")
     lines += ["", "| target | value | met |", "|---|---:|---|"]
     for name, t in r["targets"].items():
         lines.append(f"| {name} | {_x(t['value'])} | {'–' if t['ok'] is None else ('yes' if t['ok'] else 'no')} |")

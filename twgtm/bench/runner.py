@@ -248,11 +248,18 @@ def run_benchmark(s: BenchSettings, progress=None) -> dict:
                 ids, mask = model.tokenize(["upper"], device=device)
                 enc_bytes = measure_live_peak(lambda: model.encode_reference(refs[batches[0]][:1].to(dtype), ids, mask))
                 enc_bytes = int(enc_bytes * torch.finfo(target).bits / torch.finfo(dtype).bits)
-                memory["estimate"] = estimate_tryon_peak(config, height=s.estimate[0], width=s.estimate[1], dtype=target,
-                                                         encoder_activation_bytes=enc_bytes)
+                for key, tiling in (("estimate", False), ("estimate_vae_tiling", True)):
+                    memory[key] = estimate_tryon_peak(config, height=s.estimate[0], width=s.estimate[1], dtype=target,
+                                                      vae_tiling=tiling, encoder_activation_bytes=enc_bytes)
         if s.peak_tryon:
             with _section(result, "measured_tryon", progress):
                 memory["measured_tryon"] = _measured_tryon(pipe, s, g)
+            with _section(result, "measured_tryon_vae_tiling", progress):
+                pipe.configure(vae_tiling=True)
+                try:
+                    memory["measured_tryon_vae_tiling"] = _measured_tryon(pipe, s, g)
+                finally:
+                    pipe.configure(vae_tiling=False)
 
         # ---------------------------------------------------------------- whole calls
         if "calls" not in skip:
@@ -391,7 +398,8 @@ def _measured_tryon(pipe: TWGTMPipeline, s: BenchSettings, g: torch.Generator) -
     with rss_follows_tensors() if pipe.device.type == "cpu" else contextlib.nullcontext():
         with PeakMemory(pipe.device) as peak:
             seconds = timed(call, pipe.device)
-    return {"person": [h, w], "dtype": s.dtype, "steps": s.steps, "seconds": seconds, "peak_bytes": peak.peak,
+    return {"person": [h, w], "dtype": s.dtype, "steps": s.steps, "vae_tiling": bool(pipe.options["vae_tiling"]),
+            "seconds": seconds, "peak_bytes": peak.peak,
             "peak_extra_bytes": peak.extra, "peak_kind": "torch.cuda.max_memory_allocated"
             if pipe.device.type == "cuda" else "process RSS high-water mark"}
 
@@ -415,4 +423,6 @@ def _targets(r: dict) -> dict:
         t["estimated_peak_lt_8GB"] = target(mem["estimate"]["total_bytes"] / 1e9, lambda v: v < 8.0)
     if "measured_tryon" in mem and r["device"].startswith("cuda"):
         t["measured_peak_lt_8GB"] = target(mem["measured_tryon"]["peak_bytes"] / 1e9, lambda v: v < 8.0)
+    if "measured_tryon_vae_tiling" in mem and r["device"].startswith("cuda"):
+        t["measured_peak_vae_tiling_lt_8GB"] = target(mem["measured_tryon_vae_tiling"]["peak_bytes"] / 1e9, lambda v: v < 8.0)
     return t
