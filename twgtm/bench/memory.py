@@ -259,7 +259,8 @@ def estimate_tryon_peak(config, *, height: int = 1024, width: int = 768, batch: 
     phases["encoders"] = phases.get("held_features", 0) + int(encoder_activation_bytes)
     activations = max(tracker.peak, phases["encoders"])
     return {
-        "person": [height, width], "canvas": list(canvas), "latent": [h, w], "batch": batch, "dtype": str(dtype).removeprefix("torch."),
+        "person": [height, width], "canvas": list(canvas), "latent": [h, w], "batch": batch,
+        "dtype": str(dtype).removeprefix("torch."),
         "unet_batch": rows, "vae_tiling": vae_tiling, "parameters_bytes": params, "activation_peak_bytes": activations,
         "phases_bytes": phases, "total_bytes": params + activations,
         "method": "meta-device replay with live-storage accounting, fused attention assumed (twgtm/bench/memory.py)",

@@ -31,9 +31,10 @@ def markdown(r: dict) -> str:
     """Tables of per-step costs, the other figures, and the targets."""
     m = r["machine"]
     where = m.get("gpu") or f"{m['cpu']} ({m['cpu_cores']} cores, {m['torch_threads']} torch threads)"
+    calls = r["settings"].get("call_repeats")
     lines = [f"**TWGTM benchmark** — preset `{r['preset']}`, {r['device']} {r['dtype']}, {where}, torch {m['torch']}; "
              f"random weights built in {r['build_s']:.1f} s; median of {r['settings']['repeats']} interleaved repeats"
-             f"{'' if not r['settings'].get('call_repeats') else ' (' + str(r['settings']['call_repeats']) + ' for whole calls)'}.", ""]
+             f"{f' ({calls} for whole calls)' if calls else ''}.", ""]
     lines += ["| latent (canvas px) | batch (UNet rows) | backbone ms | TWGTM ms | step ratio | FLOP ratio "
               "| K′/V′ recomputed: ratio (FLOPs) | null rows not skipped: ratio (FLOPs) | peak extra MB (backbone / TWGTM) |",
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -46,8 +47,10 @@ def markdown(r: dict) -> str:
     lines += ["", "| figure | value |", "|---|---|"]
     main = r["steps"][0] if r["steps"] else {}
     if "twgtm_classic" in main:
-        lines.append(f"| classic attention instead of SDPA: backbone / TWGTM step | {_ms(main['backbone_classic']['median_s'])} / "
-                     f"{_ms(main['twgtm_classic']['median_s'])} ms (×{_x(main['twgtm_classic']['median_s'] / main['twgtm']['median_s'], 2)} the SDPA TWGTM step) |")
+        classic = main["twgtm_classic"]["median_s"]
+        lines.append(f"| classic attention instead of SDPA: backbone / TWGTM step "
+                     f"| {_ms(main['backbone_classic']['median_s'])} / {_ms(classic)} ms "
+                     f"(×{_x(classic / main['twgtm']['median_s'], 2)} the SDPA TWGTM step) |")
     if "encoders" in r:
         e = r["encoders"]
         flops = f", {_x(e.get('flop_backbone_steps'), 2)} in FLOPs" if "flop_backbone_steps" in e else ""
