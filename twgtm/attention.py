@@ -90,8 +90,12 @@ class ReferenceContext:
         self.weight = weight
         self._plans.clear()
 
-    def row_plan(self, batch: int, token_batch: int, device) -> tuple:
+    def row_plan(self, batch: int, token_batch: int, device, skip: bool | None = None) -> tuple:
         """Which rows of a UNet batch run the extended branch: (rows, token_rows, scale), each maybe None.
+
+        `skip` (default `skip_null_rows`): leave out the rows whose weight is 0. The processor skips
+        only when no gradient is recorded: in training every row keeps the branch (multiplied by its
+        weight), so its weights take part in every step even when a whole batch is dropped (DDP).
 
         rows picks rows of the UNet batch: None = all, a slice when they are contiguous (the
         conditional half of a CFG batch), else an index tensor (n,); token_rows (n,) indexes K'/V'
@@ -99,7 +103,8 @@ class ReferenceContext:
         repeat along the UNet batch as [w, w, ...]; K'/V' rows repeat the same way. Computed once per
         weights and batch size (one device sync), then reused at every step and block.
         """
-        key = (batch, token_batch, self.skip_null_rows, str(device))
+        skip = self.skip_null_rows if skip is None else bool(skip)
+        key = (batch, token_batch, skip, str(device))
         plan = self._plans.get(key)
         if plan is not None:
             return plan
@@ -111,7 +116,7 @@ class ReferenceContext:
                 raise ValueError(f"SRM weights for {self.weight.shape[0]} items do not divide the UNet batch {batch}")
             weight = self.weight.detach().float().cpu().repeat(batch // self.weight.shape[0])  # (batch,)
         rows = torch.arange(batch)
-        if weight is not None and self.skip_null_rows:
+        if weight is not None and skip:
             rows = rows[weight != 0]
         token_rows = rows % token_batch
         scale = None
@@ -182,7 +187,8 @@ class ExtendedAttnProcessor:
         ctx = self.context
         if ctx.active:
             k_ref, v_ref = ctx.key_value(self.name, self.module, attn.heads)  # (Br,h,S,d)
-            rows, token_rows, scale = ctx.row_plan(b, k_ref.shape[0], query.device)
+            skip = ctx.skip_null_rows and not torch.is_grad_enabled()
+            rows, token_rows, scale = ctx.row_plan(b, k_ref.shape[0], query.device, skip)
             if not (isinstance(rows, torch.Tensor) and rows.numel() == 0):
                 if rows is None:
                     q = query

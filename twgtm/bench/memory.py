@@ -12,9 +12,9 @@ trimmed before the run; otherwise freed memory stays resident and is reused unse
 Estimated peak (`estimate_tryon_peak`). The model is built on the meta device in the target
 dtype (no memory, no compute) and one try-on is replayed phase by phase -- VAE encoding of the
 masked canvas, one denoising step with the CFG batch and the K'/V' cache, VAE decoding of the
-target half -- under `LiveBytes`, a dispatch mode that adds the bytes of every new storage an
-operator returns and subtracts them when the storage is freed (a weak reference per storage). The
-peak live bytes plus the parameter and buffer bytes is the estimate. Two assumptions, both those
+whole canvas (the pipeline keeps its target half) -- under `LiveBytes`, a dispatch mode that adds
+the bytes of every new storage an operator returns and subtracts them when the storage is freed (a
+weak reference per storage). The peak live bytes plus the parameter and buffer bytes is the estimate. Two assumptions, both those
 of PyTorch on a recent NVIDIA GPU in bf16/fp16: attention uses a fused kernel (flash or
 memory-efficient) that never holds the L x S score matrix, which the replay models by replacing
 `scaled_dot_product_attention` with a stand-in that only allocates its output; and kernel
@@ -252,9 +252,10 @@ def estimate_tryon_peak(config, *, height: int = 1024, width: int = 768, batch: 
         del x, eps, batch_masked, batch_mask, batch_sam
         model.context.clear()
         tracker.phase("vae_decode")
-        target = latents[..., : w // 2] if config.concat_axis == "width" else latents[..., : h // 2, :]
-        image = model.decode(target).float()
-        del image
+        image = model.decode(latents).float()  # the whole canvas, as the pipeline decodes it
+        half = image.shape[-1] // 2 if config.concat_axis == "width" else image.shape[-2] // 2
+        target = image[..., :half] if config.concat_axis == "width" else image[..., :half, :]
+        del image, target
     phases = dict(tracker.phases)
     phases["encoders"] = phases.get("held_features", 0) + int(encoder_activation_bytes)
     activations = max(tracker.peak, phases["encoders"])
