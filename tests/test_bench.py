@@ -117,7 +117,7 @@ def test_sdpa_and_classic_attention_agree(pipe):
     pipe.configure(attention="sdpa")
     assert {type(p).__name__ for p in model.unet.attn_processors.values()} == {"ExtendedAttnProcessor", "AttnProcessor2_0"}
     assert torch.equal(_tryon(pipe), sdpa)
-    with pytest.raises(ValueError, match="sdpa"):
+    with pytest.raises(ConfigError, match="sdpa"):
         model.set_attention_backend("flash9")
 
 

@@ -16,13 +16,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .errors import ConfigError
+
 ATTENTION_BACKENDS = ("sdpa", "classic")
 
 
 def check_backend(backend: str) -> str:
-    """`backend` if it is a known attention backend, else a ValueError that names the choices."""
+    """`backend` if it is a known attention backend, else a ConfigError that names the choices."""
     if backend not in ATTENTION_BACKENDS:
-        raise ValueError(f"attention backend must be one of {ATTENTION_BACKENDS}, got {backend!r}")
+        raise ConfigError(f"attention backend must be one of {ATTENTION_BACKENDS}, got {backend!r}; "
+                          "use 'sdpa' (fused, the default) or 'classic' (explicit softmax)")
     return backend
 
 

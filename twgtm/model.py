@@ -126,16 +126,17 @@ class TWGTM(nn.Module):
         """"sdpa" (PyTorch's fused scaled_dot_product_attention, the default) or "classic" (explicit softmax).
 
         Applies to every UNet attention: the extended processors and the plain diffusers ones
-        (AttnProcessor2_0 for "sdpa", AttnProcessor for "classic"). Outputs agree to rounding.
+        (AttnProcessor2_0 for "sdpa", AttnProcessor for "classic"); other processors are kept.
+        Outputs agree to rounding.
         """
         self.attention_backend = check_backend(backend)
         processors = {}
         for name, proc in self.unet.attn_processors.items():
             if isinstance(proc, ExtendedAttnProcessor):
                 proc.backend = backend
-                processors[name] = proc
-            else:
-                processors[name] = self._plain_processor(name)
+            elif isinstance(proc, (AttnProcessor, AttnProcessor2_0)):
+                proc = self._plain_processor(name)
+            processors[name] = proc
         self.unet.set_attn_processor(processors)
 
     def set_kv_cache(self, enabled: bool) -> None:
@@ -151,7 +152,8 @@ class TWGTM(nn.Module):
         benchmark's reference point; with ZLL = 0 both give the same output.
         """
         saved = self.unet.attn_processors
-        self.unet.set_attn_processor({name: self._plain_processor(name) for name in saved})
+        self.unet.set_attn_processor({name: self._plain_processor(name) if isinstance(proc, ExtendedAttnProcessor) else proc
+                                      for name, proc in saved.items()})
         try:
             yield self.unet
         finally:
