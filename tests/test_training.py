@@ -222,3 +222,25 @@ def test_decoder_only_vae_stage_keeps_the_latents(toy_root, tmp_path):
     assert all(torch.equal(before[k], after[k]) for k in after if k.startswith(("encoder.", "quant_conv.")))
     assert any(not torch.equal(before[k], after[k]) for k in after if k.startswith("decoder."))
     assert trainer.model.latent_scale == scale
+
+
+def test_on_the_fly_batches_match_the_cache_and_train_with_accumulation(toy_root, tmp_path):
+    from training.data import OnTheFly
+    from twgtm.data import build_dataset
+    from twgtm.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model("tiny").eval()
+    dataset = build_dataset("toy", toy_root, size=(64, 48))
+    cached = LatentCache(model, dataset, 2, 9, show_progress=False).batch([3, 1], "cpu")
+    fresh = OnTheFly(model, dataset, 2, 9).batch([3, 1], "cpu")
+    assert cached["prompt"] == fresh["prompt"]
+    for key in ("vton_x0", "vtoff_masked", "vtoff_mask", "person", "garment_mask"):
+        assert torch.allclose(cached[key], fresh[key], atol=1e-2), key  # the cache stores fp16 / uint8
+    config = tiny_config(toy_root, tmp_path / "run", "data.cache_latents=false", "train.grad_accum=2",
+                         "stages.vae.steps=0", "stages.stage2.steps=0", "validate.count=0")
+    trainer = Trainer(config, show_progress=False)
+    before = {k: v.clone() for k, v in trainer.model.unet.state_dict().items()}
+    trainer.run()
+    assert trainer.step == 2
+    assert any(not torch.equal(before[k], v) for k, v in trainer.model.unet.state_dict().items())
