@@ -104,3 +104,20 @@ def browser_env():
         return ensure_browser()
     except EnvSetupError as exc:
         pytest.fail(f"Cannot set up the browser: {exc}", pytrace=False)
+
+
+@pytest.fixture
+def encoder_calls(monkeypatch):
+    """`encoder_calls(model)` wraps model.sam / model.srm to count their calls; returns the live counts dict."""
+    def install(model) -> dict:
+        calls = {"sam": 0, "srm": 0}
+        for part in calls:
+            module = getattr(model, part)
+            original = module.forward
+
+            def counted(*args, _original=original, _part=part, **kwargs):
+                calls[_part] += 1
+                return _original(*args, **kwargs)
+            monkeypatch.setattr(module, "forward", counted)
+        return calls
+    return install

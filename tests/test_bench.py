@@ -210,17 +210,9 @@ def test_training_drop_weights_and_null_row_skip(dropped):
 
 
 # ------------------------------------------------------------------------------------------- encoder cache
-def test_encoder_cache_hits_skip_encoders_and_misses_on_change(pipe, monkeypatch):
+def test_encoder_cache_hits_skip_encoders_and_misses_on_change(pipe, encoder_calls):
     model = pipe.model
-    calls = {"sam": 0, "srm": 0}
-    for part in ("sam", "srm"):
-        module = getattr(model, part)
-        orig = module.forward
-
-        def counted(*a, _orig=orig, _part=part, **k):
-            calls[_part] += 1
-            return _orig(*a, **k)
-        monkeypatch.setattr(module, "forward", counted)
+    calls = encoder_calls(model)
     person, garment, mask = _images(1, 48, 32), _images(1, 48, 32, seed=1), _mask(1, 48, 32)
     pipe.encoder_cache.clear()
     first = pipe.tryon(person, garment, mask, **FAST).images

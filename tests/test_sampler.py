@@ -85,17 +85,9 @@ def test_repaint_keeps_pixels_outside_mask(pipe):
 
 
 @pytest.mark.parametrize("steps", [1, 4])
-def test_encoders_and_kv_once_per_call(pipe, steps, monkeypatch):
+def test_encoders_and_kv_once_per_call(pipe, steps, encoder_calls):
     model = pipe.model
-    calls = {"sam": 0, "srm": 0}
-    for part in ("sam", "srm"):
-        module = getattr(model, part)
-        orig = module.forward
-
-        def counted(*a, _orig=orig, _part=part, **k):
-            calls[_part] += 1
-            return _orig(*a, **k)
-        monkeypatch.setattr(module, "forward", counted)
+    calls = encoder_calls(model)
     blocks = len(model.extended_attention)
     assert blocks > 0
     for task in ("tryon", "tryoff"):

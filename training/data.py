@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from twgtm import canvas as cv
 from twgtm.data import build_dataset
+from twgtm.errors import DataError, TWGTMError
 from twgtm.masks import square_mask
 from twgtm.model import TWGTM
 
@@ -32,10 +33,10 @@ def build_datasets(config: dict) -> tuple[Dataset, Dataset | None]:
     kwargs = {"size": tuple(data["size"]), "categories": data["categories"]}
     train = build_dataset(data["dataset"], data["root"], split="train", **kwargs)
     if len(train) == 0:
-        raise ValueError(f"the training split of {data['root']} holds no samples; check the pairs file")
+        raise DataError(f"the training split of {data['root']} holds no samples; check its train pairs file")
     try:
         val = build_dataset(data["dataset"], data["root"], split=data["validation_split"], **kwargs)
-    except Exception as err:  # a data set without a test split still trains, without validation images
+    except TWGTMError as err:  # a data set without a test split still trains, without validation images
         log.warning("no validation images: %s", err)
         val = None
     return train, val

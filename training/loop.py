@@ -333,8 +333,7 @@ class Trainer:
     def _train_diffusion(self, stage: Stage) -> None:
         model, acc, train, cfg = self.model, self.accelerator, self.config["train"], self.config
         number = stage.number
-        names = model.set_stage(number, train_encoders=bool(cfg["model"]["train_encoders"]))
-        model.vae.requires_grad_(False)
+        names = model.set_stage(number, train_encoders=bool(cfg["model"]["train_encoders"]))  # VAE frozen
         params = [p for n, p in model.named_parameters() if p.requires_grad]
         optimizer, lr_scheduler = self._optimizer(params, stage)
         ema = EMA(model, names, float(train["ema_decay"])) if float(train["ema_decay"]) > 0 else None

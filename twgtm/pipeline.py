@@ -3,7 +3,7 @@
 Every call: letterbox the person to the working size (a multiple of `config.pixel_multiple`),
 build the canvas, run SAM/SRM once and install F_SRM once (K'/V' cached for all steps), denoise
 with a diffusers scheduler and classifier-free guidance (both branches in one batch), decode the
-target half, crop and resize it back to the input size.
+whole canvas and keep its target half, crop and resize it back to the input size.
 
 Speed and memory switches (`TWGTMPipeline(..., **options)` or `configure(**options)`; the
 benchmark `python -m twgtm.bench` measures each): attention backend, CFG branches batched or
