@@ -184,6 +184,19 @@ def test_masked_attention_empty_mask_is_full_attention():
     assert torch.isfinite(attn(q, kv, kv, m)).all()
 
 
+def test_garment_mask_head_knows_positions(model):
+    """TFQ_0 lies in the flat garment's frame: on a uniform image (the same features everywhere) the
+    mask logits still vary over the image, through the position code on H1."""
+    image = torch.full((1, 3, 64, 48), 0.3)
+    ids, am = model.tokenize(["upper"])
+    with torch.no_grad():
+        sam = model.sam(image, ids, am)
+        out = model.srm(image, sam.qformer_tokens, with_tokens=False)
+        h1 = model.srm.proj[0](model.srm.backbone(image)[0])
+    assert h1.std(dim=(2, 3)).max() < 1e-4  # the Swin features alone are the same at every position
+    assert out.garment_mask_logits.std() > 1e-3
+
+
 def test_kv_cache_matches_recompute():
     torch.manual_seed(4)
     model = build_model("tiny").eval()

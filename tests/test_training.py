@@ -136,32 +136,36 @@ def test_phased_run_trains_each_stage_its_parts_and_exports(toy_root, tmp_path):
     trainer = Trainer(config, show_progress=False)
     initial = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     exported = trainer.run()
-    assert trainer.step == 6
+    assert trainer.step == 8
     found = ckpt.list_checkpoints(out)
-    assert [p.name for p in found] == ["step-000002", "step-000004", "step-000006"]
+    assert [p.name for p in found] == ["step-000002", "step-000004", "step-000006", "step-000008"]
     stages = [json.loads((p / "state.json").read_text())["stage"] for p in found]
-    assert stages == ["vae", "stage1", "stage2"]
+    assert stages == ["vae", "stage1", "stage2", "srm"]
 
     def changed(before: dict, after: dict, part: str) -> bool:
         return any(not torch.equal(before[k], after[k]) for k in after if part_of(k) == part)
 
-    after_vae, after_1, after_2 = (weights(p / "model.safetensors") for p in found)
+    after_vae, after_1, after_2, after_srm = (weights(p / "model.safetensors") for p in found)
     assert changed(initial, after_vae, "vae") and not changed(initial, after_vae, "unet")
     assert json.loads((found[0] / "state.json").read_text())["latent_scale"] != 1.0  # latent scale calibrated
     assert changed(after_vae, after_1, "unet") and changed(after_vae, after_1, "taskformer")
     assert not changed(after_vae, after_1, "vae")
     assert not changed(after_vae, after_1, "extended_attention")  # stage 1: extended attention off
     assert changed(after_1, after_2, "extended_attention") and changed(after_1, after_2, "srm_decoder")
+    # srm: the SRM alone (Swin, TaskFormer, decoder); SAM and the UNet keep their weights
+    assert changed(after_2, after_srm, "taskformer") and changed(after_2, after_srm, "swin")
+    for part in ("unet", "clip", "qformer", "extended_attention", "vae"):
+        assert not changed(after_2, after_srm, part), part
     assert sorted(p.name for p in (out / "validation").iterdir()) == ["step-000004.png", "step-000006.png"]
     assert any((out / "logs").iterdir())  # TensorBoard events
     model = load_checkpoint(exported)
     assert model.latent_scale == pytest.approx(json.loads((found[-1] / "state.json").read_text())["latent_scale"])
     final = model.state_dict()
-    assert all(torch.equal(final[k], v) for k, v in after_2.items())
+    assert all(torch.equal(final[k], v) for k, v in after_srm.items())
 
 
 def test_resume_continues_at_the_saved_step_with_identical_state(toy_root, tmp_path):
-    overrides = ("stages.vae.steps=0", "stages.stage1.steps=4", "stages.stage2.steps=0", "checkpoint.every=2",
+    overrides = ("stages.vae.steps=0", "stages.stage1.steps=4", "stages.stage2.steps=0", "stages.srm.steps=0", "checkpoint.every=2",
                  "checkpoint.keep=5", "validate.count=0")
     full = Trainer(tiny_config(toy_root, tmp_path / "a", *overrides), show_progress=False)
     full.run()
@@ -181,7 +185,7 @@ def test_resume_continues_at_the_saved_step_with_identical_state(toy_root, tmp_p
 
 def test_a_save_killed_mid_write_leaves_the_last_checkpoint_loadable(toy_root, tmp_path, monkeypatch):
     out = tmp_path / "run"
-    overrides = ("stages.vae.steps=0", "stages.stage1.steps=4", "stages.stage2.steps=0", "checkpoint.every=2",
+    overrides = ("stages.vae.steps=0", "stages.stage1.steps=4", "stages.stage2.steps=0", "stages.srm.steps=0", "checkpoint.every=2",
                  "validate.count=0")
     trainer = Trainer(tiny_config(toy_root, out, *overrides), show_progress=False)
 
@@ -211,9 +215,41 @@ def test_a_save_killed_mid_write_leaves_the_last_checkpoint_loadable(toy_root, t
         ckpt.resolve_resume(str(out / "checkpoints" / ".tmp-step-000004-1"), out)
 
 
+def test_srm_stage_resumes_with_its_teacher_and_holds_the_srm_tokens(toy_root, tmp_path):
+    overrides = ("stages.vae.steps=0", "stages.stage1.steps=0", "stages.stage2.steps=0", "stages.srm.steps=4",
+                 "checkpoint.every=2", "checkpoint.keep=5", "stages.srm.lr=0.01")
+    full = Trainer(tiny_config(toy_root, tmp_path / "a", *overrides), show_progress=False)
+    start = {k: v.clone() for k, v in full.model.srm.state_dict().items()}
+    full.run()
+    step2 = tmp_path / "a" / "checkpoints" / "step-000002"
+    teacher = ckpt.load_extra(step2, "srm_teacher")
+    assert all(torch.equal(teacher[k], start[k]) for k in start)  # the weights the stage started from
+    shutil.copytree(step2, tmp_path / "b" / "checkpoints" / "step-000002")
+    resumed = Trainer(tiny_config(toy_root, tmp_path / "b", *overrides, "resume=latest"), show_progress=False)
+    resumed.run()
+    a = weights(tmp_path / "a" / "checkpoints" / "step-000004" / "model.safetensors")
+    b = weights(tmp_path / "b" / "checkpoints" / "step-000004" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    (step2 / "srm_teacher.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="srm_teacher"):
+        Trainer(tiny_config(toy_root, tmp_path / "c", *overrides, f"resume={step2}"), show_progress=False).run()
+    # the distillation term holds F_SRM: with a large weight the tokens move less than without it
+    moved = {}
+    for weight in (0.0, 100.0):
+        run = Trainer(tiny_config(toy_root, tmp_path / f"d{weight}", *overrides, "checkpoint.every=0",
+                                  f"stages.srm.distill_weight={weight}"), show_progress=False)
+        batch = torch.stack([run.train_set[i]["person"] for i in range(4)])
+        ids, attn = run.model.tokenize(["upper"] * 4)
+        before = run.model.encode_reference(batch, ids, attn, with_srm_tokens=True).srm_tokens
+        run.run()
+        after = run.model.eval().encode_reference(batch, ids, attn, with_srm_tokens=True).srm_tokens
+        moved[weight] = (after - before).pow(2).mean().item()
+    assert moved[100.0] < moved[0.0]
+
+
 def test_decoder_only_vae_stage_keeps_the_latents(toy_root, tmp_path):
     config = tiny_config(toy_root, tmp_path / "run", "stages.vae.train=decoder", "stages.stage1.steps=0",
-                         "stages.stage2.steps=0", "validate.count=0")
+                         "stages.stage2.steps=0", "stages.srm.steps=0", "validate.count=0")
     trainer = Trainer(config, show_progress=False)
     before = {k: v.clone() for k, v in trainer.model.vae.state_dict().items()}
     scale = trainer.model.latent_scale
@@ -238,7 +274,7 @@ def test_on_the_fly_batches_match_the_cache_and_train_with_accumulation(toy_root
     for key in ("vton_x0", "vtoff_masked", "vtoff_mask", "person", "garment_mask"):
         assert torch.allclose(cached[key], fresh[key], atol=1e-2), key  # the cache stores fp16 / uint8
     config = tiny_config(toy_root, tmp_path / "run", "data.cache_latents=false", "train.grad_accum=2",
-                         "stages.vae.steps=0", "stages.stage2.steps=0", "validate.count=0")
+                         "stages.vae.steps=0", "stages.stage2.steps=0", "stages.srm.steps=0", "validate.count=0")
     trainer = Trainer(config, show_progress=False)
     before = {k: v.clone() for k, v in trainer.model.unet.state_dict().items()}
     trainer.run()

@@ -3,6 +3,7 @@
     <output_dir>/checkpoints/step-000500/
         model.safetensors      every part (a TWGTM checkpoint: loads with twgtm.checkpoint)
         ema.safetensors        the stage's EMA weights (when EMA is on)
+        <name>.safetensors     other tensors a stage needs to resume (the srm stage's teacher)
         optimizer.pt           optimiser and LR-scheduler state (tensors and numbers only)
         state.json             step, stage, config
 
@@ -60,7 +61,7 @@ def resolve_resume(resume, output_dir) -> Path | None:
 
 
 def save_training_checkpoint(output_dir, step: int, model, state: dict, optimizer=None, lr_scheduler=None,
-                             ema=None, keep: int = 3) -> Path:
+                             ema=None, keep: int = 3, extra: dict | None = None) -> Path:
     """Write checkpoint `step` atomically, then delete all but the newest `keep`."""
     root = checkpoint_root(output_dir)
     final = root / f"step-{step:06d}"
@@ -73,6 +74,8 @@ def save_training_checkpoint(output_dir, step: int, model, state: dict, optimize
         ema_state = ema.state_dict()
         save_file({k: v.contiguous() for k, v in ema_state["shadow"].items()}, str(tmp / "ema.safetensors"),
                   metadata={"updates": str(ema_state["updates"]), "decay": str(ema_state["decay"])})
+    for name, tensors in (extra or {}).items():
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp / f"{name}.safetensors"))
     if optimizer is not None:
         torch.save({"optimizer": optimizer.state_dict(),
                     "lr_scheduler": lr_scheduler.state_dict() if lr_scheduler is not None else None},
@@ -127,6 +130,14 @@ def load_stage_state(path: Path, optimizer, lr_scheduler, ema) -> None:
         with safe_open(str(file), framework="pt") as handle:
             updates = int((handle.metadata() or {}).get("updates", "0"))
         ema.load_state_dict({"shadow": load_file(str(file)), "updates": updates})
+
+
+def load_extra(path: Path, name: str) -> dict:
+    """The tensors a stage saved as `<name>.safetensors` in checkpoint folder `path`."""
+    file = Path(path) / f"{name}.safetensors"
+    if not file.is_file():
+        raise CheckpointError(f"{file} is missing: this checkpoint cannot resume its stage (it needs {name})")
+    return load_file(str(file))
 
 
 def set_latent_scale(model, scale: float) -> None:

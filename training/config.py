@@ -53,6 +53,9 @@ DEFAULTS: dict = {
         "stage1": {"steps": 1000, "lr": None, "mask_loss_weight": 0.1, "dice_weight": 1.0, "bce_weight": 1.0,
                    "max_minutes": None},
         "stage2": {"steps": 1000, "lr": None, "square_kernel": 9, "max_minutes": None},
+        # no UNet: refines TFQ_0 with the mask loss, F_SRM held to the stage's starting values
+        "srm": {"steps": 0, "lr": None, "tryoff_fraction": 0.75, "distill_weight": 1.0, "dice_weight": 1.0,
+                "bce_weight": 1.0, "max_minutes": None},
     },
     "checkpoint": {"every": 500, "keep": 3},
     "validate": {"every": 500, "count": 4, "steps": 20, "guidance": 2.5},

@@ -5,11 +5,15 @@ Stages run in order, numbered by one global step counter:
             `stages.vae.train=decoder` sharpens only the decoder of a trained model (its latents stay)
     stage1  mask-guided inpainting for both tasks + λ(λ'·Dice + λ''·BCE) on TFQ_0, extended attention off
     stage2  square masks for try-off, extended attention on, noise loss only
-At the end of a diffusion stage its EMA weights become the model's weights.
+    srm     (optional, no UNet) refine the flat-garment mask head TFQ_0: the SRM trains on the mask loss
+            alone while its F_SRM tokens are held to those of the stage's starting weights (distillation),
+            so the UNet's conditioning stays what it was trained with
+At the end of a diffusion or srm stage its EMA weights become the model's weights.
 """
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import math
 import time
@@ -25,18 +29,18 @@ from tqdm.auto import tqdm
 from twgtm import canvas as cv
 from twgtm.base_weights import load_clip, load_unet_vae
 from twgtm.checkpoint import load_checkpoint, save_checkpoint
-from twgtm.model import TWGTM, build_model
+from twgtm.model import TWGTM, build_model, part_of
 from twgtm.schedulers import SD15_NOISE
 
 from . import checkpointing as ckpt
 from .data import EpochOrder, LatentCache, OnTheFly, assemble, build_datasets, pixel_batch, pixel_loader, step_generator
 from .ema import EMA
-from .losses import mask_loss, noise_loss
+from .losses import mask_loss, noise_loss, srm_mask_loss
 from .validate import save_grid, validation_grid
 
 log = logging.getLogger("twgtm")
 
-STAGE_ORDER = ("vae", "stage1", "stage2")
+STAGE_ORDER = ("vae", "stage1", "stage2", "srm")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -53,7 +57,7 @@ class Stage:
 
     @property
     def number(self) -> int:
-        return STAGE_ORDER.index(self.name)  # vae 0, stage1 1, stage2 2
+        return STAGE_ORDER.index(self.name)  # vae 0, stage1 1, stage2 2, srm 3
 
 
 def stage_plan(config: dict) -> list[Stage]:
@@ -164,6 +168,19 @@ class VAETrainer(nn.Module):
         return recon, posterior.kl().mean()
 
 
+class SRMTrainer(nn.Module):
+    """The srm stage's forward: frozen SAM (F_QF) then the SRM on a batch of reference images."""
+
+    def __init__(self, model: TWGTM):
+        super().__init__()
+        self.sam, self.srm = model.sam, model.srm
+
+    def forward(self, reference: torch.Tensor, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor):
+        with torch.no_grad():
+            qformer_tokens = self.sam(reference, prompt_ids, prompt_mask).qformer_tokens
+        return qformer_tokens, self.srm(reference, qformer_tokens, with_tokens=True)
+
+
 def build_training_model(config: dict) -> TWGTM:
     """The model: a preset with random weights, then `init` (a TWGTM checkpoint) and the base parts."""
     spec = config["model"]
@@ -213,11 +230,11 @@ class Trainer:
     def _state(self, stage: Stage) -> dict:
         return {"stage": stage.name, "latent_scale": self.model.latent_scale, "config": self.config}
 
-    def _save(self, stage: Stage, optimizer=None, lr_scheduler=None, ema=None) -> None:
+    def _save(self, stage: Stage, optimizer=None, lr_scheduler=None, ema=None, extra=None) -> None:
         self.accelerator.wait_for_everyone()
         if self.is_main:
             ckpt.save_training_checkpoint(self.output_dir, self.step, self.model, self._state(stage), optimizer,
-                                          lr_scheduler, ema, keep=self.config["checkpoint"]["keep"])
+                                          lr_scheduler, ema, keep=self.config["checkpoint"]["keep"], extra=extra)
         self.accelerator.wait_for_everyone()
 
     def _optimizer(self, params, stage: Stage):
@@ -241,10 +258,10 @@ class Trainer:
         return tqdm(total=stage.steps, initial=self.step - stage.start, desc=stage.name,
                     disable=not (self.is_main and self.show_progress), dynamic_ncols=True)
 
-    def _periodic(self, stage: Stage, optimizer, lr_scheduler, ema) -> None:
+    def _periodic(self, stage: Stage, optimizer, lr_scheduler, ema, extra=None) -> None:
         every = int(self.config["checkpoint"]["every"])
         if every > 0 and self.step % every == 0 and self.step < stage.end:
-            self._save(stage, optimizer, lr_scheduler, ema)
+            self._save(stage, optimizer, lr_scheduler, ema, extra)
 
     # ----- stages ------------------------------------------------------------------------------
     def run(self) -> Path:
@@ -253,6 +270,8 @@ class Trainer:
                 continue
             if stage.name == "vae":
                 self._train_vae(stage)
+            elif stage.name == "srm":
+                self._train_srm(stage)
             else:
                 self._train_diffusion(stage)
         return self.export()
@@ -399,6 +418,70 @@ class Trainer:
         bar.close()
         if ema is not None:
             ema.copy_to(model)
+        self._save(stage)
+
+    def _train_srm(self, stage: Stage) -> None:
+        model, acc, train, cfg = self.model, self.accelerator, self.config["train"], self.config
+        parts = ("taskformer", "srm_decoder") + (("swin",) if cfg["model"]["train_encoders"] else ())
+        names = []
+        for name, p in model.named_parameters():  # SAM (F_SAM, F_QF) and the UNet stay as they are
+            p.requires_grad_(part_of(name) in parts)
+            if p.requires_grad:
+                names.append(name)
+        params = [p for n, p in model.named_parameters() if p.requires_grad]
+        # The teacher is the SRM as the stage found it; a resumed run reads it back from its checkpoint.
+        teacher = copy.deepcopy(model.srm).requires_grad_(False).eval()
+        if self.resume_from is not None and stage.start < self.step < stage.end:
+            teacher.load_state_dict(ckpt.load_extra(self.resume_from, "srm_teacher"))
+        optimizer, lr_scheduler = self._optimizer(params, stage)
+        ema = EMA(model, names, float(train["ema_decay"])) if float(train["ema_decay"]) > 0 else None
+        self._resume_stage(stage, optimizer, lr_scheduler, ema)
+        trainer, optimizer = acc.prepare(SRMTrainer(model), optimizer)
+        settings = stage.settings
+        order = EpochOrder(len(self.train_set), int(cfg["seed"]) + stage.number)
+        batches = pixel_loader(self.train_set, order, self.step - stage.start, int(train["batch_size"]),
+                               acc.num_processes, acc.process_index, int(cfg["data"]["num_workers"]))
+        extra = {"srm_teacher": teacher.state_dict()}
+        bar = self._progress(stage)
+        model.eval()
+        model.srm.train()
+        while self.step < stage.end:
+            started = time.perf_counter()
+            self._seed_step()
+            batch = next(batches)
+            generator = step_generator(cfg["seed"], self.step, acc.process_index)
+            tryoff = torch.rand(batch["person"].shape[0], generator=generator) < float(settings["tryoff_fraction"])
+            reference = torch.where(tryoff.view(-1, 1, 1, 1), batch["person"], batch["garment"]).to(self.device)
+            target = batch["garment_mask"].to(self.device)
+            ids, attn = model.tokenize(list(batch["prompt"]), device=self.device)
+            qformer_tokens, out = trainer(reference, ids, attn)
+            m_loss = srm_mask_loss(out, target, float(settings["dice_weight"]), float(settings["bce_weight"]))
+            with torch.no_grad():
+                held = teacher(reference, qformer_tokens, with_tokens=True).tokens
+            d_loss = nn.functional.mse_loss(out.tokens.float(), held.float())
+            loss = m_loss + float(settings["distill_weight"]) * d_loss
+            acc.backward(loss)
+            if train["max_grad_norm"]:
+                acc.clip_grad_norm_(params, float(train["max_grad_norm"]))
+            optimizer.step()
+            lr_scheduler.step(time.perf_counter() - started)
+            optimizer.zero_grad(set_to_none=True)
+            if ema is not None:
+                ema.update(model)
+            self.step += 1
+            bar.update(1)
+            bar.set_postfix(mask=f"{m_loss.item():.4f}", distill=f"{d_loss.item():.5f}")
+            if self.step % int(cfg["log_every"]) == 0:
+                self.logger.scalars({"srm/loss": loss.item(), "srm/mask": m_loss.item(), "srm/distill": d_loss.item(),
+                                     "srm/lr": lr_scheduler.get_last_lr()[0]}, self.step)
+            if lr_scheduler.out_of_time:
+                log.info("stage srm: max_minutes reached at step %d; moving on", self.step)
+                self.step = stage.end
+            self._periodic(stage, optimizer, lr_scheduler, ema, extra)
+        bar.close()
+        if ema is not None:
+            ema.copy_to(model)
+        model.eval()
         self._save(stage)
 
     def _maybe_validate(self, stage: Stage, ema) -> None:

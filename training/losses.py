@@ -23,3 +23,12 @@ def mask_loss(logits: torch.Tensor, mask: torch.Tensor, dice_weight: float = 1.0
     target = (F.interpolate(mask.float(), size=logits.shape[-2:], mode="area") > 0.5).float()
     bce = F.binary_cross_entropy_with_logits(logits.float(), target)
     return dice_weight * dice_loss(logits, target) + bce_weight * bce
+
+
+def srm_mask_loss(out, mask: torch.Tensor, dice_weight: float = 1.0, bce_weight: float = 1.0) -> torch.Tensor:
+    """The srm stage's mask loss: the last TaskFormer unit's TFQ_0, plus half the mean over the earlier units."""
+    loss = mask_loss(out.garment_mask_logits, mask, dice_weight, bce_weight)
+    earlier = out.unit_mask_logits[:-1]
+    if earlier:
+        loss = loss + 0.5 * sum(mask_loss(u, mask, dice_weight, bce_weight) for u in earlier) / len(earlier)
+    return loss

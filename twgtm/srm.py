@@ -76,6 +76,10 @@ class SpatialRefinement(nn.Module):
     def forward(self, image: torch.Tensor, qformer_tokens: torch.Tensor, with_tokens: bool = True) -> SRMOutput:
         """Reference image (B,3,H,W) and F_QF (B,N,Dq) -> SRMOutput; `with_tokens=False` skips the decoder."""
         h1, h2, h3 = (p(f) for p, f in zip(self.proj, self.backbone(image)))  # each (B,D,h,w)
+        # H1 carries a fixed position code: the mask heads read it pixel by pixel, and the flat garment's
+        # shape (TFQ_0) lies in the garment image's frame, not where the garment sits on the person.
+        pos1 = sine_position_2d(*h1.shape[-2:], h1.shape[1], device=h1.device, dtype=h1.dtype)  # (h1*w1,D)
+        h1 = h1 + pos1.t().reshape(1, -1, *h1.shape[-2:])
         tf = self.taskformer(qformer_tokens, h1, h2, h3)
         tokens = self.decoder(tf.queries, tf.task_maps, h3) if with_tokens else None
         return SRMOutput(tokens=tokens, garment_mask_logits=tf.garment_mask_logits[-1], unit_mask_logits=tf.garment_mask_logits)
