@@ -78,6 +78,7 @@ def test_prints_table_and_json_with_every_score(toy_run):
                   "VTOFF garment-mask IoU", "copy input", "mean baseline"):
         assert label in table
     assert report["n"] == N_TEST and report["size"] == list(SIZE) and report["mode"] == "paired"
+    assert report["repaint"] is True and "VTON repaint on" in table  # the baselines keep the outside too
     ranges = {"ssim": (-1.0, 1.0), "colour_error": (0.0, 255.0), "mask_iou": (0.0, 1.0)}
     for task, metrics in (("tryon", ("ssim", "colour_error")), ("tryoff", ("ssim", "mask_iou"))):
         for metric in metrics:
