@@ -1,5 +1,6 @@
 """Checkpoints: save -> load gives identical samples; each bad file gets its clear error; base parts load."""
 import json
+import os
 
 import pytest
 import torch
@@ -50,6 +51,9 @@ def test_round_trip_gives_identical_samples(saved):
     for a, b in zip(_sample(model), _sample(loaded)):
         assert torch.equal(a, b)
     assert json.loads(read_metadata(path)["config"])["name"] == "tiny"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not safetensors' private 0600
 
 
 def test_missing_file_names_the_folder(tmp_path):

@@ -26,6 +26,12 @@ FORMAT_VERSION = 1
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save_checkpoint(model: TWGTM, path: str | os.PathLike, parts: list[str] | None = None,
                     metadata: dict | None = None, dtype: torch.dtype | None = None) -> Path:
     """Write the model's weights (all parts, or only `parts`) atomically to a .safetensors file."""
@@ -49,6 +55,7 @@ def save_checkpoint(model: TWGTM, path: str | os.PathLike, parts: list[str] | No
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=meta)
+    os.chmod(tmp, 0o666 & ~_umask())  # safetensors writes 0600; a model file is as readable as any other
     os.replace(tmp, path)  # atomic: a kill mid-write leaves the old file intact
     return path
 
