@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -31,6 +32,10 @@ def test_run_demo_writes_grid(tmp_path):
     assert grid.size == (48 * len(COLUMNS), 14 + 64 * 2)
     for name in ("tryon_0", "tryoff_1", "roundtrip_1"):
         assert Image.open(tmp_path / f"{name}.png").size == (48, 64)
+    a, _ = demo_examples(1, (64, 48))[0]  # try-on repaints: person A's pixels outside the mask are kept
+    outside = a["agnostic_mask"] < 0.5
+    tryon = np.asarray(Image.open(tmp_path / "tryon_0.png").convert("RGB")).astype(int)
+    assert np.abs(tryon[outside] - a["person"][outside].astype(int)).max() <= 1
 
 
 def test_demo_cli(tmp_path):

@@ -59,9 +59,9 @@ def run_demo(pipeline: TWGTMPipeline, out: str | Path, *, count: int = 3, steps:
     mask_b = torch.cat([_tensor(b["agnostic_mask"]) for _, b in pairs])
     garment_b = torch.cat([_tensor(b["cloth"]) for _, b in pairs])
     common = dict(prompt="upper", seed=seed, steps=steps, guidance=guidance, callback=callback)
-    tryon = pipeline.tryon(person_a, garment_b, mask_a, **common).images
+    tryon = pipeline.tryon(person_a, garment_b, mask_a, repaint=True, **common).images  # the person kept outside
     tryoff = pipeline.tryoff(person_a, **common).images
-    roundtrip = pipeline.roundtrip(person_a, person_b, mask_b=mask_b, **common).dressed.images
+    roundtrip = pipeline.roundtrip(person_a, person_b, mask_b=mask_b, repaint=True, **common).dressed.images
     rows = [person_a, garment_b, tryon, garment_a, tryoff, person_b, roundtrip]
     h, w = size
     label_h = 14
