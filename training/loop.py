@@ -423,12 +423,10 @@ class Trainer:
     def _train_srm(self, stage: Stage) -> None:
         model, acc, train, cfg = self.model, self.accelerator, self.config["train"], self.config
         parts = ("taskformer", "srm_decoder") + (("swin",) if cfg["model"]["train_encoders"] else ())
-        names = []
         for name, p in model.named_parameters():  # SAM (F_SAM, F_QF) and the UNet stay as they are
             p.requires_grad_(part_of(name) in parts)
-            if p.requires_grad:
-                names.append(name)
-        params = [p for n, p in model.named_parameters() if p.requires_grad]
+        names = [name for name, p in model.named_parameters() if p.requires_grad]
+        params = [p for p in model.parameters() if p.requires_grad]
         # The teacher is the SRM as the stage found it; a resumed run reads it back from its checkpoint.
         teacher = copy.deepcopy(model.srm).requires_grad_(False).eval()
         if self.resume_from is not None and stage.start < self.step < stage.end:
