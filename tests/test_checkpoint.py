@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from twgtm.base_weights import load_clip, load_unet_vae, shipped_config
+from twgtm.base_weights import load_clip, load_swin, load_unet_vae, shipped_config
 from twgtm.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from twgtm.config import get_preset
 from twgtm.errors import CheckpointError
@@ -167,6 +167,46 @@ def test_clip_from_transformers_folder(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(src.sam.clip.state_dict().values(), dst.sam.clip.state_dict().values()))
     with pytest.raises(CheckpointError, match="config.json"):
         load_clip(dst, tmp_path)
+
+
+def test_swin_from_timm_file_and_folder(tmp_path):
+    import timm
+
+    _, dst = _tiny_pair()
+    spec = dict(get_preset("tiny").swin)
+    torch.manual_seed(4)
+    plain = timm.create_model(spec.pop("name"), pretrained=False, **spec)  # timm's own key layout
+    state = {k: v.contiguous() for k, v in plain.state_dict().items()}
+    save_file(state, str(tmp_path / "model.safetensors"))
+    load_swin(dst, tmp_path / "model.safetensors")
+    net = dst.srm.backbone.net.state_dict()
+    for i in range(3):  # stages 1-3 land in the features_only backbone
+        key = f"layers.{i}.blocks.0.attn.qkv.weight"
+        assert torch.equal(net[key.replace(f"layers.{i}", f"layers_{i}")], state[key])
+    assert torch.equal(net["patch_embed.proj.weight"], state["patch_embed.proj.weight"])
+    # at the tiny SRM size timm shrinks stage 3's window; its bias table is resized to fit
+    table = "layers.2.blocks.0.attn.relative_position_bias_table"
+    assert net[table.replace("layers.2", "layers_2")].shape[0] < state[table].shape[0]
+    assert torch.equal(net["layers_0.blocks.0.attn.relative_position_bias_table"],
+                       state["layers.0.blocks.0.attn.relative_position_bias_table"])
+    load_swin(dst, tmp_path)  # the folder holding model.safetensors
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="no model.safetensors"):
+        load_swin(dst, tmp_path / "empty")
+    del state["layers.1.blocks.0.attn.qkv.weight"]
+    save_file(state, str(tmp_path / "partial.safetensors"))
+    with pytest.raises(CheckpointError, match=r"partial.safetensors.*\n.*missing keys: layers_1.blocks.0.attn.qkv.weight"):
+        load_swin(dst, tmp_path / "partial.safetensors")
+
+
+def test_sd15_training_without_pretrained_encoders_warns(tmp_path, caplog):
+    from training.config import load_config
+    from training.loop import build_training_model
+
+    config = load_config(None, ["model.preset=tiny", "data.root=/somewhere"])
+    with caplog.at_level("WARNING", logger="twgtm"):
+        build_training_model(config)
+    assert "model.clip is not set" in caplog.text and "model.swin is not set" in caplog.text
 
 
 def test_shipped_configs_match_sd15_preset():

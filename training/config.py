@@ -21,6 +21,7 @@ DEFAULTS: dict = {
         "init": None,  # a TWGTM .safetensors checkpoint to start from
         "base": None,  # sd15: a diffusers SD1.5-inpainting folder or an original .safetensors file (UNet + VAE)
         "clip": None,  # sd15: a transformers CLIPVisionModelWithProjection folder
+        "swin": None,  # sd15: timm's swin_base_patch4_window7_224 .safetensors (or its folder) for the SRM
         "train_encoders": False,  # from-scratch presets: also train the CLIP image encoder and Swin
     },
     "data": {

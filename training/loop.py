@@ -27,7 +27,7 @@ from diffusers import DDPMScheduler
 from tqdm.auto import tqdm
 
 from twgtm import canvas as cv
-from twgtm.base_weights import load_clip, load_unet_vae
+from twgtm.base_weights import load_clip, load_swin, load_unet_vae
 from twgtm.checkpoint import load_checkpoint, save_checkpoint
 from twgtm.model import TWGTM, build_model, part_of
 from twgtm.schedulers import SD15_NOISE
@@ -191,6 +191,13 @@ def build_training_model(config: dict) -> TWGTM:
         load_unet_vae(model, spec["base"])
     if spec["clip"]:
         load_clip(model, spec["clip"])
+    if spec["swin"]:
+        load_swin(model, spec["swin"])
+    if not spec["train_encoders"] and not spec["init"]:
+        for key, what in (("clip", "the CLIP image encoder"), ("swin", "the SRM's Swin backbone")):
+            if not spec[key]:
+                log.warning("model.%s is not set and model.train_encoders is off: %s keeps its random weights "
+                            "and stays frozen; give its pretrained weights (see the config's comments)", key, what)
     return model
 
 

@@ -4,7 +4,10 @@
 - one original-format (LDM/CompVis) .safetensors file: `model.diffusion_model.*` (UNet) and
   `first_stage_model.*` (VAE), converted with diffusers' own key converters and the model's config
   (for sd15 that equals the configs shipped in twgtm/configs/), so nothing is fetched from a hub;
-- a transformers `save_pretrained` folder for the CLIP image encoder (`CLIPVisionModelWithProjection`).
+- a transformers `save_pretrained` folder for the CLIP image encoder (`CLIPVisionModelWithProjection`);
+- a timm Swin `.safetensors` file (or a folder holding `model.safetensors`, as timm's hub folders
+  do) for the SRM backbone: stages 1-3 are kept, the last stage, the final norm and the head dropped;
+  relative-position tables are resized where timm shrank a window to fit the SRM's image size.
 Every load names missing, unexpected and mis-shaped keys.
 """
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 from pathlib import Path
 
 from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint
+from timm.layers import resize_rel_pos_bias_table
 
 from .checkpoint import check_keys, read_safetensors
 from .errors import CheckpointError
@@ -102,3 +106,25 @@ def load_clip(model: TWGTM, folder: str | os.PathLike) -> None:
         raise CheckpointError(f"the CLIP image encoder in {folder} could not be read ({err}); it needs model.safetensors") from err
     _load_module(model.sam.clip, clip.state_dict(), f"CLIP folder {folder}")
     log.info("loaded the CLIP image encoder from %s", folder)
+
+
+def load_swin(model: TWGTM, source: str | os.PathLike) -> None:
+    """Load the SRM's Swin backbone from a timm Swin state dict (a .safetensors file or a folder with one)."""
+    source = Path(source)
+    file = source / "model.safetensors" if source.is_dir() else source
+    if source.is_dir() and not file.is_file():
+        raise CheckpointError(f"no model.safetensors in {source}; give timm's Swin weights file "
+                              f"(e.g. {model.config.swin['name']}) or the folder that holds it")
+    state = read_safetensors(file, "Swin weights")
+    net = model.srm.backbone.net  # timm features_only: stage i is `layers_i`
+    renamed = {("layers_" + k[len("layers."):]) if k.startswith("layers.") else k: v for k, v in state.items()}
+    expected = net.state_dict()
+    kept = {k: v for k, v in renamed.items() if k in expected}  # later stages, norm and head are not used
+    for key, table in kept.items():  # timm shrinks windows that exceed a small image's feature maps
+        if key.endswith("relative_position_bias_table") and table.shape != expected[key].shape:
+            old = round((table.shape[0] ** 0.5 + 1) / 2)
+            if (2 * old - 1) ** 2 == table.shape[0] and table.shape[1] == expected[key].shape[1]:
+                window = tuple(net.get_submodule(key.rsplit(".", 1)[0]).window_size)
+                kept[key] = resize_rel_pos_bias_table(table, window, tuple(expected[key].shape), (old, old))
+    _load_module(net, kept, f"{file.name} (folder {file.parent}) as {model.config.swin['name']}")
+    log.info("loaded the Swin backbone from %s", file)
