@@ -270,6 +270,29 @@ class Trainer:
         if every > 0 and self.step % every == 0 and self.step < stage.end:
             self._save(stage, optimizer, lr_scheduler, ema, extra)
 
+    def _optimizer_step(self, stage: Stage, params, optimizer, lr_scheduler, ema, started: float, bar,
+                        losses: dict) -> None:
+        """Clip, step, schedule and average; count the step; progress bar and TensorBoard (`losses` by
+        name, 'loss' first); a stage out of time ends here."""
+        clip = self.config["train"]["max_grad_norm"]
+        if clip:
+            self.accelerator.clip_grad_norm_(params, float(clip))
+        optimizer.step()
+        lr_scheduler.step(time.perf_counter() - started)
+        optimizer.zero_grad(set_to_none=True)
+        if ema is not None:
+            ema.update(self.model)
+        self.step += 1
+        lr = lr_scheduler.get_last_lr()[0]
+        bar.update(1)
+        bar.set_postfix(loss=f"{losses['loss']:.4f}", lr=f"{lr:.2e}")
+        if self.step % int(self.config["log_every"]) == 0:
+            self.logger.scalars({**{f"{stage.name}/{k}": v for k, v in losses.items()}, f"{stage.name}/lr": lr},
+                                self.step)
+        if lr_scheduler.out_of_time:
+            log.info("stage %s: max_minutes reached at step %d; moving on", stage.name, self.step)
+            self.step = stage.end
+
     # ----- stages ------------------------------------------------------------------------------
     def run(self) -> Path:
         for stage in self.plan:
@@ -284,7 +307,7 @@ class Trainer:
         return self.export()
 
     def _train_vae(self, stage: Stage) -> None:
-        model, acc, train = self.model, self.accelerator, self.config["train"]
+        model, acc = self.model, self.accelerator
         model.requires_grad_(False)
         decoder_only = stage.settings["train"] == "decoder"
         parts = [model.vae.decoder, model.vae.post_quant_conv] if decoder_only else [model.vae]
@@ -310,20 +333,8 @@ class Trainer:
             rec_loss = (recon.float() - pixels).abs().mean() + ((recon.float() - pixels) ** 2).mean()
             loss = rec_loss + float(stage.settings["kl_weight"]) * kl
             acc.backward(loss)
-            if train["max_grad_norm"]:
-                acc.clip_grad_norm_(params, float(train["max_grad_norm"]))
-            optimizer.step()
-            lr_scheduler.step(time.perf_counter() - started)
-            optimizer.zero_grad(set_to_none=True)
-            self.step += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-            if self.step % int(self.config["log_every"]) == 0:
-                self.logger.scalars({"vae/loss": loss.item(), "vae/recon": rec_loss.item(), "vae/kl": kl.item()},
-                                    self.step)
-            if lr_scheduler.out_of_time:
-                log.info("stage vae: max_minutes reached at step %d; moving on", self.step)
-                self.step = stage.end
+            self._optimizer_step(stage, params, optimizer, lr_scheduler, None, started, bar,
+                                 {"loss": loss.item(), "recon": rec_loss.item(), "kl": kl.item()})
             self._periodic(stage, optimizer, lr_scheduler, None)
         bar.close()
         model.vae.eval()
@@ -403,23 +414,8 @@ class Trainer:
                     acc.backward(loss / accum)
                 logs["loss"] += loss.item() / accum
                 logs["noise"] += n_loss.item() / accum
-            if train["max_grad_norm"]:
-                acc.clip_grad_norm_(params, float(train["max_grad_norm"]))
-            optimizer.step()
-            lr_scheduler.step(time.perf_counter() - started)
-            optimizer.zero_grad(set_to_none=True)
-            if ema is not None:
-                ema.update(model)
-            self.step += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{lr_scheduler.get_last_lr()[0]:.2e}")
-            if self.step % int(cfg["log_every"]) == 0:
-                scalars = {f"{stage.name}/{k}": v for k, v in logs.items() if k != "mask" or mask_weight > 0}
-                scalars[f"{stage.name}/lr"] = lr_scheduler.get_last_lr()[0]
-                self.logger.scalars(scalars, self.step)
-            if lr_scheduler.out_of_time:
-                log.info("stage %s: max_minutes reached at step %d; moving on", stage.name, self.step)
-                self.step = stage.end
+            self._optimizer_step(stage, params, optimizer, lr_scheduler, ema, started, bar,
+                                 {k: v for k, v in logs.items() if k != "mask" or mask_weight > 0})
             self._maybe_validate(stage, ema)
             self._periodic(stage, optimizer, lr_scheduler, ema)
         bar.close()
@@ -466,22 +462,8 @@ class Trainer:
             d_loss = nn.functional.mse_loss(out.tokens.float(), held.float())
             loss = m_loss + float(settings["distill_weight"]) * d_loss
             acc.backward(loss)
-            if train["max_grad_norm"]:
-                acc.clip_grad_norm_(params, float(train["max_grad_norm"]))
-            optimizer.step()
-            lr_scheduler.step(time.perf_counter() - started)
-            optimizer.zero_grad(set_to_none=True)
-            if ema is not None:
-                ema.update(model)
-            self.step += 1
-            bar.update(1)
-            bar.set_postfix(mask=f"{m_loss.item():.4f}", distill=f"{d_loss.item():.5f}")
-            if self.step % int(cfg["log_every"]) == 0:
-                self.logger.scalars({"srm/loss": loss.item(), "srm/mask": m_loss.item(), "srm/distill": d_loss.item(),
-                                     "srm/lr": lr_scheduler.get_last_lr()[0]}, self.step)
-            if lr_scheduler.out_of_time:
-                log.info("stage srm: max_minutes reached at step %d; moving on", self.step)
-                self.step = stage.end
+            self._optimizer_step(stage, params, optimizer, lr_scheduler, ema, started, bar,
+                                 {"loss": loss.item(), "mask": m_loss.item(), "distill": d_loss.item()})
             self._periodic(stage, optimizer, lr_scheduler, ema, extra)
         bar.close()
         if ema is not None:
