@@ -121,3 +121,14 @@ def encoder_calls(monkeypatch):
             monkeypatch.setattr(module, "forward", counted)
         return calls
     return install
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models on shared cores: one intra-op thread avoids OpenMP spin contention."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

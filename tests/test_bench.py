@@ -20,12 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FAST = dict(steps=2, guidance=2.5)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(seed=0):

@@ -16,12 +16,7 @@ from twgtm.pipeline import TWGTMPipeline
 from .ldm_keys import unet_to_ldm, vae_to_ldm
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

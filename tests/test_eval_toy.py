@@ -23,15 +23,6 @@ N_TEST = 4
 
 
 @pytest.fixture(scope="module")
-def one_thread():
-    """Tiny models on shared cores: one intra-op thread avoids OpenMP spin contention (10x slower otherwise)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
 def toy_run(tmp_path_factory, one_thread):
     """A 4-train / 4-test wardrobe, a random tiny checkpoint, and one CLI run: (data, stdout, report, json file)."""
     root = tmp_path_factory.mktemp("toy_eval")

@@ -11,12 +11,7 @@ from twgtm.pipeline import TWGTMPipeline
 from twgtm.profiles import load_profile, profile_config
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class ModuleProcessor(torch.nn.Module):
