@@ -51,9 +51,9 @@ def no_network(monkeypatch):
 
 
 # ---------------------------------------------------------------- a real ComfyUI server and browser
-# Fixtures for end-to-end tests (see tests/comfy_env.py): they install ComfyUI 0.3.75, Chromium
+# Fixtures for end-to-end tests (see tests/comfy/comfy_env.py): they install ComfyUI 0.3.75, Chromium
 # and playwright-core themselves on first use. Browser tests skip only with TWGTM_SKIP_BROWSER=1.
-from .comfy_env import REPO, EnvSetupError, ComfyServer, ensure_browser, ensure_comfyui  # noqa: E402
+from .comfy.comfy_env import REPO, EnvSetupError, ComfyServer, ensure_browser, ensure_comfyui  # noqa: E402
 
 
 def pytest_configure(config):
@@ -95,7 +95,7 @@ def comfy_server(comfyui_dir, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def browser_env():
-    """(chromium path, node_modules dir) for tests/browser/*.mjs; skipped only with TWGTM_SKIP_BROWSER=1."""
+    """(chromium path, node_modules dir) for tests/comfy/browser/*.mjs; skipped only with TWGTM_SKIP_BROWSER=1."""
     import os
 
     if os.environ.get("TWGTM_SKIP_BROWSER") == "1":

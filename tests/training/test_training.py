@@ -20,7 +20,7 @@ from twgtm.data.toy import generate_toy_wardrobe
 from twgtm.errors import CheckpointError, ConfigError
 from twgtm.model import part_of
 
-CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
 
 
 @pytest.fixture(scope="module")

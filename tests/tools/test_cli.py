@@ -14,7 +14,7 @@ from twgtm.checkpoint import save_checkpoint
 from twgtm.cli import main
 from twgtm.model import build_model
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 H, W = 45, 33
 
 

@@ -16,7 +16,7 @@ from twgtm.errors import ConfigError
 from twgtm.model import build_model
 from twgtm.pipeline import TWGTMPipeline
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FAST = dict(steps=2, guidance=2.5)
 
 

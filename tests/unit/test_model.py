@@ -16,7 +16,7 @@ from twgtm import canvas
 from twgtm.model import PARTS, TWGTM, build_model, part_of
 from twgtm.taskformer import MultiHeadAttention, attention_mask_from_probs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from twgtm.demo import COLUMNS, demo_examples, run_demo
 from twgtm.model import build_model
 from twgtm.pipeline import TWGTMPipeline
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_examples_are_deterministic_upper_garments():

@@ -1,4 +1,4 @@
-"""tests/workflow_api.py: UI-format workflow -> API format, against a hand-made /object_info."""
+"""tests/comfy/workflow_api.py: UI-format workflow -> API format, against a hand-made /object_info."""
 import json
 from pathlib import Path
 
@@ -78,7 +78,7 @@ def test_muted_dropped_bypass_and_unknown_raise():
 
 
 def test_shipped_workflows_are_ui_format():
-    for path in sorted((Path(__file__).resolve().parents[1] / "workflows").glob("*.json")):
+    for path in sorted((Path(__file__).resolve().parents[2] / "workflows").glob("*.json")):
         workflow = json.loads(path.read_text())
         assert {"nodes", "links"} <= set(workflow), path.name
         node_ids = {node["id"] for node in workflow["nodes"]}

@@ -13,7 +13,7 @@ from twgtm.errors import CheckpointError
 from twgtm.model import build_model
 from twgtm.pipeline import TWGTMPipeline
 
-from .ldm_keys import unet_to_ldm, vae_to_ldm
+from ..support.ldm_keys import unet_to_ldm, vae_to_ldm
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

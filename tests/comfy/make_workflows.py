@@ -1,6 +1,6 @@
 """Write the shipped UI-format workflows (workflows/*.json) from compact specs and a server's /object_info.
 
-    python -m tests.make_workflows            # starts a ComfyUI server (tests/comfy_env.py) for /object_info
+    python -m tests.comfy.make_workflows           # starts a ComfyUI server (tests/comfy/comfy_env.py) for /object_info
 
 The output follows the format the ComfyUI frontend saves (see workflows/mask_to_bbox.json): every
 input of a node (sockets and widgets, required then optional), widget values in order (a seed
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .workflow_api import widget_inputs
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WORKFLOW_DIR = REPO / "workflows"
 DEMO = "twgtm-demo.safetensors"
 SAMPLING = {"scheduler": "ddim", "steps": 30, "guidance": 2.5, "seed": 42}

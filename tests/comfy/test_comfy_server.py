@@ -135,7 +135,7 @@ def test_frontend_runs_mask_to_bbox_workflow(comfy_server, browser_env, pack_dir
     entry = comfy_server.wait(report["prompt_id"], timeout=10)
     _check_output(comfy_server, entry, pack_dir, _margin(workflow))
 
-    # The frontend's own UI -> API conversion agrees with tests/workflow_api.py.
+    # The frontend's own UI -> API conversion agrees with tests/comfy/workflow_api.py.
     frontend = json.loads((tmp_path / "api.json").read_text())
     ours = convert(workflow, comfy_server.object_info())
     assert {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in frontend.items()} == ours

@@ -32,7 +32,7 @@ import uuid
 import zipfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".cache"
 COMFY_DIR = CACHE / "comfyui"
 NODE_DIR = CACHE / "node"
@@ -441,7 +441,7 @@ def load_custom_node_in_subprocess(comfy_dir: Path, module_path: Path, timeout: 
 
 def run_browser_workflow(url: str, workflow: Path, screenshot: Path, *, api_out: Path | None = None,
                          saved_out: Path | None = None, click: bool = True, timeout: float = 120) -> dict:
-    """Run tests/browser/run_workflow.mjs (frontend in headless Chromium); return its JSON report.
+    """Run tests/comfy/browser/run_workflow.mjs (frontend in headless Chromium); return its JSON report.
 
     Raises EnvSetupError with the script's output when it fails.
     """
@@ -449,7 +449,7 @@ def run_browser_workflow(url: str, workflow: Path, screenshot: Path, *, api_out:
     node = shutil.which("node")
     if node is None:
         raise EnvSetupError("node is missing: install Node.js, or set TWGTM_SKIP_BROWSER=1.")
-    cmd = [node, str(REPO / "tests" / "browser" / "run_workflow.mjs"), "--url", url, "--workflow", str(workflow),
+    cmd = [node, str(Path(__file__).resolve().parent / "browser" / "run_workflow.mjs"), "--url", url, "--workflow", str(workflow),
            "--screenshot", str(screenshot), "--chromium", str(chromium), "--timeout", str(int(timeout))]
     if api_out:
         cmd += ["--api-out", str(api_out)]
