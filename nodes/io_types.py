@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..twgtm.prompts import CATEGORY_PROMPTS
-from ..twgtm.schedulers import MAX_STEPS, SCHEDULERS
+from ..twgtm.model.prompts import CATEGORY_PROMPTS
+from ..twgtm.sampling.schedulers import MAX_STEPS, SCHEDULERS
 
 CATEGORY = "TWGTM"
 # A ComfyUI ModelPatcher around a twgtm.model.TWGTM (see nodes/runtime.py).

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..twgtm.images import category_box
+from ..twgtm.pixels import category_box
 from ..twgtm.masks import mask_to_bbox
 from .convert import image_to_pixels, mask_to_tensor, tensor_to_mask
 from .io_types import GARMENT_CATEGORIES

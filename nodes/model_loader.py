@@ -10,10 +10,10 @@ import comfy.model_management as mm
 import folder_paths
 from comfy_api.latest import io
 
-from ..twgtm.base_weights import load_unet_vae
-from ..twgtm.checkpoint import check_keys, load_checkpoint, read_metadata, read_safetensors
+from ..twgtm.weights.base_parts import load_unet_vae
+from ..twgtm.weights.checkpoint import check_keys, load_checkpoint, read_metadata, read_safetensors
 from ..twgtm.errors import CheckpointError
-from ..twgtm.model import PARTS, TWGTM
+from ..twgtm.model.network import PARTS, TWGTM
 from .folders import list_weights, weights_path
 from .io_types import CATEGORY, TWGTMModel
 from .runtime import auto_dtype, wrap_model

@@ -7,9 +7,9 @@ import torch
 from comfy_api.latest import io
 
 from ..twgtm.errors import InputError
-from ..twgtm.images import Letterbox, letterbox, plan_letterbox, resize, unletterbox
+from ..twgtm.pixels import Letterbox, letterbox, plan_letterbox, resize, unletterbox
 from ..twgtm.masks import mask_to_bbox
-from ..twgtm.model import ReferenceFeatures
+from ..twgtm.model.network import ReferenceFeatures
 from .convert import image_to_pixels
 from .io_types import CATEGORY, TWGTMReference, garment_inputs, model_input, resolve_prompt
 from .runtime import mask_output, pipeline_for

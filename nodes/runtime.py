@@ -17,7 +17,7 @@ import comfy.model_management as mm
 import comfy.model_patcher
 import comfy.utils
 
-from ..twgtm.pipeline import TWGTMPipeline
+from ..twgtm.sampling.pipeline import TWGTMPipeline
 from .convert import pixels_to_image, tensor_to_mask
 
 logger = logging.getLogger("twgtm")

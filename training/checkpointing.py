@@ -1,7 +1,7 @@
 """Resumable training checkpoints, written atomically and kept to a limit.
 
     <output_dir>/checkpoints/step-000500/
-        model.safetensors      every part (a TWGTM checkpoint: loads with twgtm.checkpoint)
+        model.safetensors      every part (a TWGTM checkpoint: loads with twgtm.weights.checkpoint)
         ema.safetensors        the stage's EMA weights (when EMA is on)
         <name>.safetensors     other tensors a stage needs to resume (the srm stage's teacher)
         optimizer.pt           optimiser and LR-scheduler state (tensors and numbers only)
@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from twgtm.checkpoint import load_checkpoint, save_checkpoint
+from twgtm.weights.checkpoint import load_checkpoint, save_checkpoint
 from twgtm.errors import CheckpointError
 
 log = logging.getLogger("twgtm")

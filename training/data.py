@@ -18,7 +18,7 @@ from twgtm import canvas as cv
 from twgtm.data import build_dataset
 from twgtm.errors import DataError, TWGTMError
 from twgtm.masks import square_mask
-from twgtm.model import TWGTM
+from twgtm.model.network import TWGTM
 
 log = logging.getLogger("twgtm")
 

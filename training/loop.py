@@ -27,10 +27,10 @@ from diffusers import DDPMScheduler
 from tqdm.auto import tqdm
 
 from twgtm import canvas as cv
-from twgtm.base_weights import load_clip, load_swin, load_unet_vae
-from twgtm.checkpoint import load_checkpoint, save_checkpoint
-from twgtm.model import TWGTM, build_model, part_of
-from twgtm.schedulers import SD15_NOISE
+from twgtm.weights.base_parts import load_clip, load_swin, load_unet_vae
+from twgtm.weights.checkpoint import load_checkpoint, save_checkpoint
+from twgtm.model.network import TWGTM, build_model, part_of
+from twgtm.sampling.schedulers import SD15_NOISE
 
 from . import checkpointing as ckpt
 from .data import EpochOrder, LatentCache, OnTheFly, assemble, build_datasets, pixel_batch, pixel_loader, step_generator

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 from torch.utils.data import default_collate
 
-from twgtm.pipeline import TWGTMPipeline
+from twgtm.sampling.pipeline import TWGTMPipeline
 
 COLUMNS = ("person", "garment", "try-on", "try-off")
 

@@ -25,7 +25,7 @@ def _info(parser: argparse.ArgumentParser):
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     def run(args):
-        from .model import build_model
+        from .model.network import build_model
 
         model = build_model(args.preset, device="meta")
         counts = model.parameter_counts()
@@ -47,7 +47,7 @@ DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 def _sampling_args(parser: argparse.ArgumentParser, repaint: bool) -> None:
     """Options shared by tryon, tryoff and roundtrip."""
-    from .schedulers import SCHEDULERS
+    from .sampling.schedulers import SCHEDULERS
 
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--category", choices=["upper", "lower", "dress"], help="garment category (default upper)")
@@ -70,10 +70,10 @@ def _load_pipeline(args):
     """The pipeline for --checkpoint, or for the demo model; a clear error when neither exists."""
     import torch
 
-    from .checkpoint import load_checkpoint
+    from .weights.checkpoint import load_checkpoint
     from .errors import CheckpointError
     from .paths import DEMO_CHECKPOINT
-    from .pipeline import TWGTMPipeline
+    from .sampling.pipeline import TWGTMPipeline
 
     path = args.checkpoint
     if path is None:
@@ -87,7 +87,7 @@ def _load_pipeline(args):
 
 def _mask_for(path, person, what: str):
     """Read a mask file; one of another size than the person is resized to it, with a warning."""
-    from .images import load_mask, resize
+    from .pixels import load_mask, resize
 
     mask = load_mask(path, what)
     if mask.shape[-2:] != person.shape[-2:]:
@@ -128,7 +128,7 @@ def _tryon(parser: argparse.ArgumentParser):
     _sampling_args(parser, repaint=True)
 
     def run(args):
-        from .images import category_box, load_image, save_image
+        from .pixels import category_box, load_image, save_image
 
         person, garment = load_image(args.person, "person"), load_image(args.garment, "garment")
         if args.mask:
@@ -155,7 +155,7 @@ def _tryoff(parser: argparse.ArgumentParser):
     _sampling_args(parser, repaint=False)
 
     def run(args):
-        from .images import load_image, save_image
+        from .pixels import load_image, save_image
 
         person = load_image(args.person, "person")
         mask = _mask_for(args.mask, person, "mask") if args.mask else None
@@ -179,7 +179,7 @@ def _roundtrip(parser: argparse.ArgumentParser):
     _sampling_args(parser, repaint=True)
 
     def run(args):
-        from .images import load_image, save_image
+        from .pixels import load_image, save_image
 
         person_a, person_b = load_image(args.person, "person"), load_image(args.target, "target")
         mask_b = _mask_for(args.target_mask, person_b, "target mask") if args.target_mask else None

@@ -13,7 +13,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from .data.toy.wardrobe import render_sample
-from .pipeline import TWGTMPipeline
+from .sampling.pipeline import TWGTMPipeline
 
 log = logging.getLogger("twgtm")
 

@@ -10,4 +10,4 @@ PACK_ROOT = PACKAGE_DIR.parent
 # the environment variable TWGTM_DEMO_CHECKPOINT points it elsewhere.
 DEMO_CHECKPOINT = Path(os.environ.get("TWGTM_DEMO_CHECKPOINT", PACK_ROOT / "weights" / "twgtm-demo.safetensors"))
 # Configs of the SD1.5-inpainting UNet and VAE, shipped so that no hub access is needed.
-CONFIG_DIR = PACKAGE_DIR / "configs"
+CONFIG_DIR = PACKAGE_DIR / "weights" / "configs"

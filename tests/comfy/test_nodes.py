@@ -49,8 +49,8 @@ EXPECTED = {
 @pytest.fixture(scope="module")
 def server(comfy_server, pack_dir):
     """The server with a tiny checkpoint named like the demo model and the example images uploaded."""
-    from twgtm.checkpoint import save_checkpoint
-    from twgtm.model import build_model
+    from twgtm.weights.checkpoint import save_checkpoint
+    from twgtm.model.network import build_model
 
     if USE_DEMO:
         if not (pack_dir / "weights" / DEMO).is_file():
@@ -199,8 +199,8 @@ def test_errors_carry_our_message_and_server_keeps_serving(server, pack_dir):
     assert "CheckpointError" in message and "no_such_model.safetensors" in message, message
     assert str(server.models_dir) in message  # says where to put the file
 
-    from twgtm.checkpoint import save_checkpoint
-    from twgtm.model import build_model
+    from twgtm.weights.checkpoint import save_checkpoint
+    from twgtm.model.network import build_model
 
     partial = copy.deepcopy(good)  # a small checkpoint without its frozen base parts, and none chosen
     save_checkpoint(build_model("tiny"), server.models_dir / "partial.safetensors",

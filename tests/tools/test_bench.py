@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from twgtm.attention import ExtendedAttnProcessor
+from twgtm.model.attention import ExtendedAttnProcessor
 from twgtm.bench.memory import LiveBytes, estimate_tryon_peak, measure_live_peak, tensor_bytes
-from twgtm.config import get_preset
-from twgtm.encoder_cache import EncoderCache, tensor_digest
+from twgtm.model.config import get_preset
+from twgtm.sampling.encoder_cache import EncoderCache, tensor_digest
 from twgtm.errors import ConfigError
-from twgtm.model import build_model
-from twgtm.pipeline import TWGTMPipeline
+from twgtm.model.network import build_model
+from twgtm.sampling.pipeline import TWGTMPipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = dict(steps=2, guidance=2.5)

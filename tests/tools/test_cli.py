@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from twgtm.checkpoint import save_checkpoint
+from twgtm.weights.checkpoint import save_checkpoint
 from twgtm.cli import main
-from twgtm.model import build_model
+from twgtm.model.network import build_model
 
 ROOT = Path(__file__).resolve().parents[2]
 H, W = 45, 33

@@ -8,10 +8,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from twgtm.checkpoint import save_checkpoint
+from twgtm.weights.checkpoint import save_checkpoint
 from twgtm.demo import COLUMNS, demo_examples, run_demo
-from twgtm.model import build_model
-from twgtm.pipeline import TWGTMPipeline
+from twgtm.model.network import build_model
+from twgtm.sampling.pipeline import TWGTMPipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,14 +9,14 @@ import pytest
 import torch
 from PIL import Image
 
-from twgtm.checkpoint import save_checkpoint
+from twgtm.weights.checkpoint import save_checkpoint
 from twgtm.data.toy import generate_toy_wardrobe
 from twgtm.errors import ConfigError
 from twgtm.eval import evaluate_folders
 from twgtm.eval.__main__ import main as eval_main
 from twgtm.eval.dataset import evaluate_dataset
 from twgtm.metrics.suite import DEFAULT_METRICS, METRICS
-from twgtm.model import build_model
+from twgtm.model.network import build_model
 
 SIZE = (48, 32)
 DISTRIBUTION = [name for name in DEFAULT_METRICS if METRICS[name].features is not None]

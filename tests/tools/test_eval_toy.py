@@ -10,13 +10,13 @@ import pytest
 import torch
 from PIL import Image
 
-from twgtm.checkpoint import save_checkpoint
+from twgtm.weights.checkpoint import save_checkpoint
 from twgtm.data.toy import generate_toy_wardrobe
 from twgtm.eval.baselines import garment_mean_colour, masked_person, mean_colour_fill, mean_image
 from twgtm.eval.region_scores import colour_error, mask_iou, summarize
 from twgtm.eval.toy import main as toy_main
 from twgtm.metrics.ssim import ssim
-from twgtm.model import build_model
+from twgtm.model.network import build_model
 
 SIZE = (48, 32)
 N_TEST = 4

@@ -15,10 +15,10 @@ from training.data import EpochOrder, LatentCache, assemble, step_generator
 from training.loop import StageSchedule, Trainer
 from training.losses import dice_loss, mask_loss
 from training.run import main as run_main
-from twgtm.checkpoint import load_checkpoint
+from twgtm.weights.checkpoint import load_checkpoint
 from twgtm.data.toy import generate_toy_wardrobe
 from twgtm.errors import CheckpointError, ConfigError
-from twgtm.model import part_of
+from twgtm.model.network import part_of
 
 CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
 
@@ -87,7 +87,7 @@ def test_mask_losses():
 def test_batches_mix_tasks_drop_conditions_and_use_stage_masks(toy_root):
     from diffusers import DDPMScheduler
     from twgtm.data import build_dataset
-    from twgtm.model import build_model
+    from twgtm.model.network import build_model
 
     torch.manual_seed(0)
     model = build_model("tiny").eval()
@@ -263,7 +263,7 @@ def test_decoder_only_vae_stage_keeps_the_latents(toy_root, tmp_path):
 def test_on_the_fly_batches_match_the_cache_and_train_with_accumulation(toy_root, tmp_path):
     from training.data import OnTheFly
     from twgtm.data import build_dataset
-    from twgtm.model import build_model
+    from twgtm.model.network import build_model
 
     torch.manual_seed(0)
     model = build_model("tiny").eval()

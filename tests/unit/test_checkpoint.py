@@ -6,12 +6,12 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from twgtm.base_weights import load_clip, load_swin, load_unet_vae, shipped_config
-from twgtm.checkpoint import load_checkpoint, read_metadata, save_checkpoint
-from twgtm.config import get_preset
+from twgtm.weights.base_parts import load_clip, load_swin, load_unet_vae, shipped_config
+from twgtm.weights.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from twgtm.model.config import get_preset
 from twgtm.errors import CheckpointError
-from twgtm.model import build_model
-from twgtm.pipeline import TWGTMPipeline
+from twgtm.model.network import build_model
+from twgtm.sampling.pipeline import TWGTMPipeline
 
 from ..support.ldm_keys import unet_to_ldm, vae_to_ldm
 

@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from diffusers import UNet2DConditionModel
 
 from twgtm import canvas
-from twgtm.model import PARTS, TWGTM, build_model, part_of
-from twgtm.taskformer import MultiHeadAttention, attention_mask_from_probs
+from twgtm.model.network import PARTS, TWGTM, build_model, part_of
+from twgtm.model.taskformer import MultiHeadAttention, attention_mask_from_probs
 
 ROOT = Path(__file__).resolve().parents[2]
 

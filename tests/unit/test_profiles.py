@@ -4,11 +4,11 @@ import torch
 from diffusers import UNet2DConditionModel
 from safetensors.torch import save_file
 
-from twgtm.attention import PassThroughProcessor
+from twgtm.model.attention import PassThroughProcessor
 from twgtm.errors import CheckpointError, ConfigError
-from twgtm.model import TWGTM
-from twgtm.pipeline import TWGTMPipeline
-from twgtm.profiles import load_profile, profile_config
+from twgtm.model.network import TWGTM
+from twgtm.sampling.pipeline import TWGTMPipeline
+from twgtm.families.profiles import load_profile, profile_config
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -6,8 +6,8 @@ import torch
 
 from twgtm.errors import ConfigError, InputError
 from twgtm.masks import mask_to_bbox
-from twgtm.model import build_model
-from twgtm.pipeline import SamplingCancelled, TWGTMPipeline
+from twgtm.model.network import build_model
+from twgtm.sampling.pipeline import SamplingCancelled, TWGTMPipeline
 
 FAST = dict(steps=2, guidance=2.0)
 
@@ -182,7 +182,7 @@ def test_bf16_runs():
 
 
 def test_steps_out_of_range_is_a_clear_error():
-    from twgtm.schedulers import MAX_STEPS
+    from twgtm.sampling.schedulers import MAX_STEPS
 
     torch.manual_seed(0)
     pipe = TWGTMPipeline(build_model("tiny").eval())

@@ -215,7 +215,7 @@ def estimate_tryon_peak(config, *, height: int = 1024, width: int = 768, batch: 
     `encoder_activation_bytes`: the reference encoders' own activation peak in `dtype` (measured
     on a real model by the caller). Returns the parts and the total in bytes.
     """
-    from ..model import build_model
+    from ..model.network import build_model
 
     model = build_model(config, device="meta", dtype=dtype).eval()
     if vae_tiling:

@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from ..model import TWGTM, build_model
-from ..pipeline import TWGTMPipeline
+from ..model.network import TWGTM, build_model
+from ..sampling.pipeline import TWGTMPipeline
 from .flops import count_flops
 from .memory import PeakMemory, estimate_tryon_peak, measure_live_peak, rss_follows_tensors, tensor_bytes
 from .timing import Contender, memory_pass, round_robin, timed, synchronize

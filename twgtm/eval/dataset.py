@@ -25,7 +25,7 @@ import torch
 
 from ..data import build_dataset
 from ..errors import ConfigError, DataError
-from ..images import save_image
+from ..pixels import save_image
 from ..metrics.suite import METRICS, evaluate_pairs, parse_metric_names, skipped
 from .folders import IMAGE_SUFFIXES, load_image
 from .region_scores import mask_iou, summarize

@@ -27,8 +27,8 @@ def parse_dtype(name: str | torch.dtype) -> torch.dtype:
 
 def load_pipeline(checkpoint: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
     """A TWGTMPipeline on `device` / `dtype` for a TWGTM .safetensors checkpoint."""
-    from ..checkpoint import load_checkpoint
-    from ..pipeline import TWGTMPipeline
+    from ..weights.checkpoint import load_checkpoint
+    from ..sampling.pipeline import TWGTMPipeline
 
     model = load_checkpoint(checkpoint)
     log.info("loaded %s (preset %s)", checkpoint, model.config.name)

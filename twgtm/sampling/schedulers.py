@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler, UniPCMultistepScheduler
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 # The noise schedule SD1.5 (and so SD1.5-inpainting, CatVTON, TryOffAnyone) was trained with.
 SD15_NOISE = dict(

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import InputError
+from ..errors import InputError
 
 CATEGORY_PROMPTS = {"upper": "upper garment", "lower": "lower garment", "dress": "dress"}
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2

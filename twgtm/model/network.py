@@ -19,7 +19,7 @@ from .attention import (
     self_attention_names,
 )
 from .config import TWGTMConfig, get_preset
-from .errors import ConfigError
+from ..errors import ConfigError
 from .prompts import tokenize
 from .sam import SemanticAbstraction
 from .srm import SpatialRefinement

@@ -18,13 +18,13 @@ from typing import Callable
 
 import torch
 
-from . import canvas as cv
+from .. import canvas as cv
 from .encoder_cache import shared_cache
-from .errors import ConfigError, InputError, TWGTMError
-from .images import Letterbox, category_box, fit_into, letterbox, plan_letterbox, resize, unletterbox
-from .masks import blur_mask, mask_to_bbox
-from .model import TWGTM, ReferenceFeatures
-from .prompts import CATEGORY_PROMPTS
+from ..errors import ConfigError, InputError, TWGTMError
+from ..pixels import Letterbox, category_box, fit_into, letterbox, plan_letterbox, resize, unletterbox
+from ..masks import blur_mask, mask_to_bbox
+from ..model.network import TWGTM, ReferenceFeatures
+from ..model.prompts import CATEGORY_PROMPTS
 from .schedulers import MAX_STEPS, make_scheduler
 
 log = logging.getLogger("twgtm")
@@ -165,7 +165,7 @@ class TWGTMPipeline:
         kv_cache: compute K'/V' once per call (default) or at every step.
         skip_null_rows: skip the extended branch for the unconditional CFG rows (default on).
         encoder_cache: reuse SAM/SRM outputs across calls with the same reference image, prompt
-            and mode (an LRU on the model, see twgtm.encoder_cache); an int sets its size.
+            and mode (an LRU on the model, see twgtm.sampling.encoder_cache); an int sets its size.
         vae_slicing / vae_tiling: decode / encode one item / one tile at a time (big canvases).
         channels_last: UNet and VAE in channels-last memory format (faster convolutions on GPUs).
         compile_unet: `torch.compile` the UNet in place (first call compiles; off by default).

@@ -27,11 +27,11 @@ from typing import Callable
 
 import torch
 
-from .base_weights import load_unet_vae
-from .checkpoint import check_keys, read_safetensors
-from .config import TWGTMConfig, get_preset
-from .errors import CheckpointError, ConfigError
-from .model import TWGTM
+from ..weights.base_parts import load_unet_vae
+from ..weights.checkpoint import check_keys, read_safetensors
+from ..model.config import TWGTMConfig, get_preset
+from ..errors import CheckpointError, ConfigError
+from ..model.network import TWGTM
 
 log = logging.getLogger("twgtm")
 

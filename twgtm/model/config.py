@@ -5,7 +5,7 @@ import copy
 import json
 from dataclasses import asdict, dataclass, field, fields
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 CONCAT_AXES = ("width", "height")
 
@@ -17,7 +17,7 @@ class TWGTMConfig:
     The nested dicts are keyword arguments of the library classes that build each part:
     `unet` of diffusers `UNet2DConditionModel`, `vae` of diffusers `AutoencoderKL`, `clip` of
     transformers `CLIPVisionConfig`, `qformer` of transformers `InstructBlipQFormerConfig`,
-    `swin` of timm's Swin (`name` plus overrides), `taskformer` of `twgtm.taskformer.TaskFormer`.
+    `swin` of timm's Swin (`name` plus overrides), `taskformer` of `twgtm.model.taskformer.TaskFormer`.
     """
 
     name: str

@@ -3,7 +3,7 @@
 - a diffusers folder: `<root>/unet/` and `<root>/vae/`, each config.json + diffusion_pytorch_model.safetensors;
 - one original-format (LDM/CompVis) .safetensors file: `model.diffusion_model.*` (UNet) and
   `first_stage_model.*` (VAE), converted with diffusers' own key converters and the model's config
-  (for sd15 that equals the configs shipped in twgtm/configs/), so nothing is fetched from a hub;
+  (for sd15 that equals the configs shipped in twgtm/weights/configs/), so nothing is fetched from a hub;
 - a transformers `save_pretrained` folder for the CLIP image encoder (`CLIPVisionModelWithProjection`);
 - a timm Swin `.safetensors` file (or a folder holding `model.safetensors`, as timm's hub folders
   do) for the SRM backbone: stages 1-3 are kept, the last stage, the final norm and the head dropped;
@@ -21,9 +21,9 @@ from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint, con
 from timm.layers import resize_rel_pos_bias_table
 
 from .checkpoint import check_keys, read_safetensors
-from .errors import CheckpointError
-from .model import TWGTM
-from .paths import CONFIG_DIR
+from ..errors import CheckpointError
+from ..model.network import TWGTM
+from ..paths import CONFIG_DIR
 
 log = logging.getLogger("twgtm")
 

@@ -15,9 +15,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .config import TWGTMConfig
-from .errors import CheckpointError
-from .model import PARTS, TWGTM, part_of
+from ..model.config import TWGTMConfig
+from ..errors import CheckpointError
+from ..model.network import PARTS, TWGTM, part_of
 
 log = logging.getLogger("twgtm")
 

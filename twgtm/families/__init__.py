@@ -1,0 +1,1 @@
+"""Model families beyond TWGTM's own checkpoints: profiles for public weights (CatVTON, TryOffAnyone)."""

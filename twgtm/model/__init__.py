@@ -1,0 +1,1 @@
+"""The network: configuration and presets, the TWGTM module, extended attention, SAM, SRM/TaskFormer, prompts."""

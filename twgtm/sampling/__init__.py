@@ -1,0 +1,1 @@
+"""Sampling: task preparation, the denoising loop, schedulers, speed settings and the encoder cache."""
