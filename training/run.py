@@ -25,8 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("accelerate").setLevel(logging.WARNING)  # its per-file save / load lines
     from .config import load_config
-    from .loop import Trainer
+    from .trainer import Trainer
 
     try:
         config = load_config(args.config, args.overrides)
