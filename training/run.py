@@ -31,11 +31,13 @@ def main(argv=None) -> int:
 
     try:
         config = load_config(args.config, args.overrides)
-        path = Trainer(config, show_progress=not args.no_progress).run()
+        trainer = Trainer(config, show_progress=not args.no_progress)
+        path = trainer.run()
     except TWGTMError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"trained model: {path}")
+    if trainer.accelerator.is_main_process:
+        print(f"trained model: {path}")
     return 0
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from accelerate.utils import load as accelerate_load
 from safetensors.torch import load_file
 
 from training import checkpointing as ckpt
@@ -371,3 +372,23 @@ def test_on_the_fly_batches_match_the_cache_and_train_with_accumulation(toy_root
     trainer.run()
     assert trainer.step == 2
     assert any(not torch.equal(before[k], v) for k, v in trainer.model.unet.state_dict().items())
+
+
+def test_accumulated_steps_step_the_optimiser_once_and_resume_identically(toy_root, tmp_path):
+    overrides = ("train.grad_accum=2", "train.batch_size=2", "stages.vae.steps=0", "stages.stage1.steps=2",
+                 "stages.stage2.steps=0", "stages.srm.steps=0", "checkpoint.every=1", "checkpoint.keep=5",
+                 "validate.count=0")
+    full = Trainer(tiny_config(toy_root, tmp_path / "a", *overrides), show_progress=False)
+    full.run()
+    step1 = tmp_path / "a" / "checkpoints" / "step-000001"
+    optimizer = torch.load(step1 / "optimizer.bin", weights_only=True)
+    assert all(int(s["step"]) == 1 for s in optimizer["state"].values())  # two micro-batches, one AdamW step
+    rng = accelerate_load(step1 / "random_states_0.pkl")  # torch.load(weights_only=True), as resuming reads it
+    assert rng["step"] == 2  # accelerate counted both micro-batches
+    shutil.copytree(step1, tmp_path / "b" / "checkpoints" / "step-000001")
+    resumed = Trainer(tiny_config(toy_root, tmp_path / "b", *overrides, "resume=latest"), show_progress=False)
+    assert resumed.step == 1
+    resumed.run()
+    a = weights(tmp_path / "a" / "checkpoints" / "step-000002" / "model.safetensors")
+    b = weights(tmp_path / "b" / "checkpoints" / "step-000002" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
