@@ -232,3 +232,5 @@ def validate(config: TrainingConfig, sources: dict[str, str] | None = None) -> N
         require(steps >= 0, f"stages.{name}.steps", "0 or more", steps)
     require(config.stages.vae.batch_size >= 1, "stages.vae.batch_size", "at least 1", config.stages.vae.batch_size)
     require(config.log_every >= 1, "log_every", "at least 1", config.log_every)
+    require(data.num_workers >= 0, "data.num_workers", "0 or more (0 reads in the training process)", data.num_workers)
+    require(all(side > 0 for side in data.size), "data.size", "two positive sides [H, W]", list(data.size))

@@ -54,6 +54,25 @@ def build_training_model(spec: ModelSection | TrainingConfig) -> TWGTM:
     return model
 
 
+def check_canvas_size(config: TrainingConfig, model: TWGTM) -> None:
+    """data.size must be a multiple of the model's latent stride (VAE and UNet down-sampling)."""
+    multiple, size = model.config.pixel_multiple, tuple(config.data.size)
+    if any(side % multiple for side in size):
+        fitting = [max(multiple, round(side / multiple) * multiple) for side in size]
+        raise ConfigError(f"data.size {list(size)} does not fit preset {config.model.preset!r}: both sides must be "
+                          f"multiples of {multiple} pixels; use e.g. data.size=[{fitting[0]},{fitting[1]}]")
+
+
+def make_output_dir(path: Path, is_main: bool) -> None:
+    """Create the run's folder (main process), or say which folder cannot be written."""
+    if not is_main:
+        return
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"output_dir {path} cannot be created ({err}); set output_dir to a writable folder") from err
+
+
 def make_accelerator(config: TrainingConfig) -> Accelerator:
     """accelerate's Accelerator for the config's mixed precision and gradient accumulation."""
     try:
@@ -78,7 +97,9 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         torch.manual_seed(config.seed)
+        make_output_dir(output_dir, accelerator.is_main_process)
         model = build_training_model(config).to(accelerator.device)
+        check_canvas_size(config, model)
         train_set, val_set = build_datasets(config.data)
         self.plan = stage_plan(config)
         resume_from = ckpt.resolve_resume(config.resume, output_dir)

@@ -110,6 +110,19 @@ def test_mistyped_file_values_name_the_file(tmp_path):
         load_config(path)
 
 
+def test_run_errors_are_twgtm_errors_that_say_what_to_do(toy_root, tmp_path, capsys):
+    (tmp_path / "a-file").write_text("")
+    base = ["--config", str(CONFIGS / "tiny.yaml"), "--no-progress", f"data.root={toy_root}", "train.threads=1",
+            f"output_dir={tmp_path / 'run'}"]
+    for override, message in (("data.size=[60,44]", "both sides must be multiples of 16 pixels; use e.g. data.size=[64,48]"),
+                              (f"output_dir={tmp_path / 'a-file' / 'run'}", "set output_dir to a writable folder"),
+                              ("model.init=/nope.safetensors", "checkpoint not found"),
+                              (f"resume={tmp_path}", "not a complete checkpoint folder"),
+                              ("data.num_workers=-1", "must be 0 or more")):
+        assert run_main([*base, override]) == 2, override
+        assert message in capsys.readouterr().err, override
+
+
 # ----- pieces ------------------------------------------------------------------------------------------
 def test_one_step_seed_drives_both_the_generator_and_the_global_rng():
     assert step_seed(3, 7, 1) == (3 * 1_000_003 + 7) * 131 + 1
