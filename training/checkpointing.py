@@ -213,7 +213,7 @@ class RunCheckpoints:
         verify_files(folder, read_state(folder))
         self.stage_state = stage_state
         try:
-            self.accelerator.load_state(str(folder))
+            self.accelerator.load_state(str(folder), load_kwargs={"weights_only": True})  # optimizer.bin
         except (ValueError, RuntimeError, KeyError, OSError) as err:
             raise CheckpointError(f"checkpoint {folder} does not fit this run ({err}); resume with the config it "
                                   f"was written with, or start afresh from its weights: "
