@@ -52,6 +52,7 @@ class EpochOrder:
         self._epoch, self._perm = -1, None
 
     def index(self, position: int) -> int:
+        """The data set index at sample `position` of the endless order."""
         epoch, offset = divmod(int(position), self.n)
         if epoch != self._epoch:
             self._perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 7919 + epoch))
@@ -162,6 +163,7 @@ class OnTheFly:
         self.n = len(dataset)
 
     def batch(self, indices: list[int], device) -> dict:
+        """The encoded canvases of `indices` on `device`."""
         out = encode_canvases(self.model, pixel_batch(self.dataset, indices), self.stage, self.square_kernel)
         return {k: v.to(device) if torch.is_tensor(v) else v for k, v in out.items()}
 
