@@ -1,83 +1,171 @@
-"""Training configuration: a YAML file over built-in defaults, plus dotted `key=value` overrides.
+"""Training configuration: typed sections, a YAML file over their defaults, dotted `key=value` overrides.
 
-Every key has a default here, so a config file names only what it changes; an unknown key is an
-error that lists the known ones (a typo never silently does nothing).
+Every key has a default here, so a config file names only what it changes. An unknown key, a
+value of the wrong type (a string where an integer is expected, a list of the wrong length) or an
+unknown choice is a ConfigError that names the key, the file (or the override) and what is
+expected, so a typo never silently does nothing and a wrong value never waits hours to fail.
 """
 from __future__ import annotations
 
-import copy
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, Optional
 
 import yaml
 
 from twgtm.errors import ConfigError
 
-DEFAULTS: dict = {
-    "output_dir": "runs/default",
-    "seed": 0,
-    "resume": None,  # None | "latest" | a checkpoint folder
-    "model": {
-        "preset": "demo",  # a twgtm size preset: sd15 | demo | tiny
-        "init": None,  # a TWGTM .safetensors checkpoint to start from
-        "base": None,  # sd15: a diffusers SD1.5-inpainting folder or an original .safetensors file (UNet + VAE)
-        "clip": None,  # sd15: a transformers CLIPVisionModelWithProjection folder
-        "swin": None,  # sd15: timm's swin_base_patch4_window7_224 .safetensors (or its folder) for the SRM
-        "train_encoders": False,  # from-scratch presets: also train the CLIP image encoder and Swin
-    },
-    "data": {
-        "dataset": "toy",  # toy | vitonhd | dresscode
-        "root": None,
-        "size": [128, 96],  # (H, W) of each canvas half
-        "categories": None,  # dresscode: a subset of upper / lower / dress
-        "cache_latents": True,  # encode the canvases once per stage (frozen VAE) and keep them in memory
-        "num_workers": 0,
-        "validation_split": "test",
-    },
-    "train": {
-        "batch_size": 8,  # per process
-        "grad_accum": 1,
-        "mixed_precision": "no",  # no | fp16 | bf16 (accelerate)
-        "lr": 1.0e-4,
-        "lr_schedule": "cosine",  # cosine | constant
-        "warmup_steps": 100,
-        "weight_decay": 0.0,
-        "max_grad_norm": 1.0,
-        "ema_decay": 0.999,  # 0 turns EMA off
-        "cfg_dropout": 0.1,  # probability of dropping the condition (classifier-free guidance)
-        "tryoff_fraction": 0.5,  # share of try-off items in every batch; the rest are try-on
-        "max_steps": None,  # cap on every stage's steps (quick checks)
-        "threads": 0,  # torch CPU threads; 0 = torch's default
-    },
-    "stages": {
-        "vae": {"steps": 0, "lr": 1.0e-3, "batch_size": 16, "kl_weight": 1.0e-6, "max_minutes": None,
-                "train": "all"},  # all | decoder (keeps a trained model's latents)
-        "stage1": {"steps": 1000, "lr": None, "mask_loss_weight": 0.1, "dice_weight": 1.0, "bce_weight": 1.0,
-                   "max_minutes": None},
-        "stage2": {"steps": 1000, "lr": None, "square_kernel": 9, "max_minutes": None},
-        # no UNet: refines TFQ_0 with the mask loss, F_SRM held to the stage's starting values
-        "srm": {"steps": 0, "lr": None, "tryoff_fraction": 0.75, "distill_weight": 1.0, "dice_weight": 1.0,
-                "bce_weight": 1.0, "max_minutes": None},
-    },
-    "checkpoint": {"every": 500, "keep": 3},
-    "validate": {"every": 500, "count": 4, "steps": 20, "guidance": 2.5},
-    "log_every": 10,
-    "export": {"path": None, "dtype": "float32"},  # path None = <output_dir>/model.safetensors
-}
+from .config_types import build_section, merge_mapping, section_fields, section_values
+
+CONFIG_DIR = Path(__file__).parent / "configs"
 
 
-def _merge(base: dict, update: dict, where: str) -> dict:
-    """`base` updated by `update`, recursively; unknown keys are an error naming the known ones."""
-    out = copy.deepcopy(base)
-    for key, value in update.items():
-        if key not in base:
-            raise ConfigError(f"unknown training config key {where}{key!r}; known keys here: {sorted(base)}")
-        if isinstance(base[key], dict):
-            if not isinstance(value, dict):
-                raise ConfigError(f"training config key {where}{key} must be a mapping, got {value!r}")
-            out[key] = _merge(base[key], value, f"{where}{key}.")
-        else:
-            out[key] = value
-    return out
+@dataclass
+class ModelSection:
+    """What to train: a size preset and where its starting weights come from."""
+
+    preset: str = "demo"  # a twgtm size preset: sd15 | demo | tiny
+    init: Optional[str] = None  # a TWGTM .safetensors checkpoint to start from
+    base: Optional[str] = None  # sd15: a diffusers SD1.5-inpainting folder or an original .safetensors (UNet + VAE)
+    clip: Optional[str] = None  # sd15: a transformers CLIPVisionModelWithProjection folder
+    swin: Optional[str] = None  # sd15: timm's swin_base_patch4_window7_224 .safetensors (or its folder) for the SRM
+    train_encoders: bool = False  # from-scratch presets: also train the CLIP image encoder and Swin
+
+
+@dataclass
+class DataSection:
+    """The data set and how its canvases reach the model."""
+
+    dataset: Literal["toy", "vitonhd", "dresscode"] = "toy"
+    root: Optional[str] = None
+    size: tuple[int, int] = (128, 96)  # (H, W) of each canvas half
+    categories: Optional[list[str]] = None  # dresscode: a subset of upper / lower / dress
+    cache_latents: bool = True  # encode the canvases once per stage (frozen VAE) and keep them in memory
+    num_workers: int = 0
+    validation_split: str = "test"
+
+
+@dataclass
+class TrainSection:
+    """Settings every stage shares."""
+
+    batch_size: int = 8  # per process
+    grad_accum: int = 1  # micro-batches per optimiser step (diffusion stages)
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"  # accelerate's
+    lr: float = 1.0e-4
+    lr_schedule: Literal["cosine", "constant"] = "cosine"
+    warmup_steps: int = 100
+    weight_decay: float = 0.0
+    max_grad_norm: Optional[float] = 1.0  # 0 or null: no clipping
+    ema_decay: float = 0.999  # 0 turns EMA off
+    cfg_dropout: float = 0.1  # probability of dropping the condition (classifier-free guidance)
+    tryoff_fraction: float = 0.5  # share of try-off items in every batch; the rest are try-on
+    max_steps: Optional[int] = None  # cap on every stage's steps (quick checks)
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+
+
+@dataclass
+class VAEStageSection:
+    """Stage vae: the small VAE of the from-scratch presets, or its decoder alone."""
+
+    steps: int = 0
+    lr: Optional[float] = 1.0e-3
+    batch_size: int = 16
+    kl_weight: float = 1.0e-6
+    max_minutes: Optional[float] = None
+    train: Literal["all", "decoder"] = "all"  # decoder keeps a trained model's latents
+
+
+@dataclass
+class Stage1Section:
+    """Stage 1: mask-guided inpainting for both tasks plus the mask loss on TFQ_0."""
+
+    steps: int = 1000
+    lr: Optional[float] = None  # null: train.lr
+    mask_loss_weight: float = 0.1
+    dice_weight: float = 1.0
+    bce_weight: float = 1.0
+    max_minutes: Optional[float] = None
+
+
+@dataclass
+class Stage2Section:
+    """Stage 2: square try-off masks, extended attention on, noise loss only."""
+
+    steps: int = 1000
+    lr: Optional[float] = None
+    square_kernel: int = 9
+    max_minutes: Optional[float] = None
+
+
+@dataclass
+class SRMStageSection:
+    """Stage srm (no UNet): refines TFQ_0 with the mask loss, F_SRM held to the stage's starting values."""
+
+    steps: int = 0
+    lr: Optional[float] = None
+    tryoff_fraction: float = 0.75
+    distill_weight: float = 1.0
+    dice_weight: float = 1.0
+    bce_weight: float = 1.0
+    max_minutes: Optional[float] = None
+
+
+@dataclass
+class StagesSection:
+    """The four stages, in the order they run."""
+
+    vae: VAEStageSection = field(default_factory=VAEStageSection)
+    stage1: Stage1Section = field(default_factory=Stage1Section)
+    stage2: Stage2Section = field(default_factory=Stage2Section)
+    srm: SRMStageSection = field(default_factory=SRMStageSection)
+
+
+@dataclass
+class CheckpointSection:
+    """Resumable checkpoints: every `every` steps (0: only at stage ends), the newest `keep` kept."""
+
+    every: int = 500
+    keep: int = 3
+
+
+@dataclass
+class ValidateSection:
+    """Validation grids of held-out pairs with the real sampler (diffusion stages)."""
+
+    every: int = 500
+    count: int = 4
+    steps: int = 20
+    guidance: float = 2.5
+
+
+@dataclass
+class ExportSection:
+    """The final model file."""
+
+    path: Optional[str] = None  # null: <output_dir>/model.safetensors
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+
+
+@dataclass
+class TrainingConfig:
+    """One training run's whole configuration."""
+
+    output_dir: str = "runs/default"
+    seed: int = 0
+    resume: Optional[str] = None  # null | latest | a checkpoint folder
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    stages: StagesSection = field(default_factory=StagesSection)
+    checkpoint: CheckpointSection = field(default_factory=CheckpointSection)
+    validate: ValidateSection = field(default_factory=ValidateSection)
+    log_every: int = 10
+    export: ExportSection = field(default_factory=ExportSection)
+
+    def to_dict(self) -> dict:
+        """The config as plain nested values (saved in checkpoints and the exported model)."""
+        return section_values(self)
 
 
 def parse_override(text: str) -> tuple[list[str], object]:
@@ -88,63 +176,61 @@ def parse_override(text: str) -> tuple[list[str], object]:
     path = [part for part in key.strip().split(".") if part]
     if not path:
         raise ConfigError(f"override {text!r} has no key before '='")
-    return path, yaml.safe_load(value) if value.strip() else None
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"override {text!r}: the value is not valid YAML ({err}); quote it or fix it") from err
+    return path, parsed
 
 
-def apply_overrides(config: dict, overrides: list[str]) -> dict:
-    """Apply dotted overrides; each key must exist in the defaults."""
-    for text in overrides:
-        path, value = parse_override(text)
-        nested: object = value
-        for part in reversed(path):
-            nested = {part: nested}
-        config = _merge(config, nested, "")
-    return config
+def read_yaml(path: Path) -> dict:
+    """The mapping of one YAML config file."""
+    if not path.is_file():
+        raise ConfigError(f"training config {path} not found; configs shipped with the pack are in {CONFIG_DIR}")
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"training config {path} is not valid YAML: {err}") from err
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"training config {path} must be a mapping of keys, got {type(loaded).__name__}")
+    return loaded
 
 
-def load_config(path: str | Path | None, overrides: list[str] = ()) -> dict:
-    """Defaults, then the YAML file (if any), then the overrides; validated."""
-    config = copy.deepcopy(DEFAULTS)
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainingConfig:
+    """Defaults, then the YAML file (if any), then the overrides; type- and range-checked."""
+    values, sources = section_fields(TrainingConfig()), {}
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"training config {path} not found; configs shipped with the pack are in "
-                              f"{Path(__file__).parent / 'configs'}")
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"training config {path} is not valid YAML: {err}") from err
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"training config {path} must be a mapping of keys, got {type(loaded).__name__}")
-        config = _merge(config, loaded, "")
-    config = apply_overrides(config, list(overrides))
-    validate(config)
+        values = merge_mapping(TrainingConfig, values, read_yaml(Path(path)), "", str(path), sources)
+    for text in overrides:
+        keys, value = parse_override(text)
+        nested: object = value
+        for part in reversed(keys):
+            nested = {part: nested}
+        values = merge_mapping(TrainingConfig, values, nested, "", f"override {text!r}", sources)
+    config = build_section(TrainingConfig, values)
+    validate(config, sources)
     return config
 
 
-def validate(config: dict) -> None:
-    """Check values whose mistakes would only show up hours into a run."""
-    train, data = config["train"], config["data"]
-    if train["mixed_precision"] not in ("no", "fp16", "bf16"):
-        raise ConfigError(f"train.mixed_precision must be no, fp16 or bf16; got {train['mixed_precision']!r}")
-    if train["lr_schedule"] not in ("cosine", "constant"):
-        raise ConfigError(f"train.lr_schedule must be cosine or constant; got {train['lr_schedule']!r}")
+def validate(config: TrainingConfig, sources: dict[str, str] | None = None) -> None:
+    """Check values whose mistakes would only show up hours into a run (`sources`: where each key was set)."""
+    def require(ok: bool, key: str, expected: str, value) -> None:
+        if not ok:
+            where = (sources or {}).get(key, "the defaults")
+            raise ConfigError(f"training config key {key} (in {where}) must be {expected}; got {value!r}")
+
+    train, data = config.train, config.data
     for key in ("batch_size", "grad_accum"):
-        if int(train[key]) < 1:
-            raise ConfigError(f"train.{key} must be at least 1; got {train[key]}")
-    if not 0.0 <= float(train["tryoff_fraction"]) <= 1.0:
-        raise ConfigError(f"train.tryoff_fraction must be in [0, 1]; got {train['tryoff_fraction']}")
-    if not 0.0 <= float(train["cfg_dropout"]) < 1.0:
-        raise ConfigError(f"train.cfg_dropout must be in [0, 1); got {train['cfg_dropout']}")
-    if data["root"] is None:
+        require(getattr(train, key) >= 1, f"train.{key}", "at least 1", getattr(train, key))
+    require(0.0 <= train.tryoff_fraction <= 1.0, "train.tryoff_fraction", "in [0, 1]", train.tryoff_fraction)
+    require(0.0 <= train.cfg_dropout < 1.0, "train.cfg_dropout", "in [0, 1)", train.cfg_dropout)
+    if data.root is None:
         raise ConfigError("data.root is not set: pass the data set folder, e.g. data.root=data/toy "
                           "(make one with `python -m twgtm.data.toy --out data/toy --n 4000`)")
-    if len(data["size"]) != 2:
-        raise ConfigError(f"data.size must be [H, W]; got {data['size']!r}")
-    for name, stage in config["stages"].items():
-        if int(stage["steps"]) < 0:
-            raise ConfigError(f"stages.{name}.steps must be 0 or more; got {stage['steps']}")
-    if config["stages"]["vae"]["train"] not in ("all", "decoder"):
-        raise ConfigError(f"stages.vae.train must be all or decoder; got {config['stages']['vae']['train']!r}")
-    if config["export"]["dtype"] not in ("float32", "float16", "bfloat16"):
-        raise ConfigError(f"export.dtype must be float32, float16 or bfloat16; got {config['export']['dtype']!r}")
+    for name in ("vae", "stage1", "stage2", "srm"):
+        steps = getattr(config.stages, name).steps
+        require(steps >= 0, f"stages.{name}.steps", "0 or more", steps)
+    require(config.stages.vae.batch_size >= 1, "stages.vae.batch_size", "at least 1", config.stages.vae.batch_size)
+    require(config.log_every >= 1, "log_every", "at least 1", config.log_every)
+    require(data.num_workers >= 0, "data.num_workers", "0 or more (0 reads in the training process)", data.num_workers)
+    require(all(side > 0 for side in data.size), "data.size", "two positive sides [H, W]", list(data.size))

@@ -2,7 +2,8 @@
 
 Every micro-batch mixes try-on and try-off items. The data order and every random draw of a
 step (task split, condition dropout, timesteps, noise) depend only on the seed and the step, so a
-resumed run continues exactly where the interrupted one was, with no data-loader state to save.
+resumed run continues exactly where the interrupted one was, with no data-loader state to save
+(the seeds: training/seeding.py).
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from twgtm.errors import DataError, TWGTMError
 from twgtm.masks import square_mask
 from twgtm.model.network import TWGTM
 
+from .config import DataSection
+
 log = logging.getLogger("twgtm")
 
 LATENT_KEYS = ("vton_x0", "vton_masked", "vtoff_x0", "vtoff_masked")
@@ -27,15 +30,14 @@ MASK_KEYS = ("vton_mask", "vtoff_mask")
 PIXEL_KEYS = ("person", "garment")
 
 
-def build_datasets(config: dict) -> tuple[Dataset, Dataset | None]:
+def build_datasets(data: DataSection) -> tuple[Dataset, Dataset | None]:
     """The training set and (if its split exists) the validation set, at `data.size`."""
-    data = config["data"]
-    kwargs = {"size": tuple(data["size"]), "categories": data["categories"]}
-    train = build_dataset(data["dataset"], data["root"], split="train", **kwargs)
+    kwargs = {"size": tuple(data.size), "categories": data.categories}
+    train = build_dataset(data.dataset, data.root, split="train", **kwargs)
     if len(train) == 0:
-        raise DataError(f"the training split of {data['root']} holds no samples; check its train pairs file")
+        raise DataError(f"the training split of {data.root} holds no samples; check its train pairs file")
     try:
-        val = build_dataset(data["dataset"], data["root"], split=data["validation_split"], **kwargs)
+        val = build_dataset(data.dataset, data.root, split=data.validation_split, **kwargs)
     except TWGTMError as err:  # a data set without a test split still trains, without validation images
         log.warning("no validation images: %s", err)
         val = None
@@ -50,6 +52,7 @@ class EpochOrder:
         self._epoch, self._perm = -1, None
 
     def index(self, position: int) -> int:
+        """The data set index at sample `position` of the endless order."""
         epoch, offset = divmod(int(position), self.n)
         if epoch != self._epoch:
             self._perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 7919 + epoch))
@@ -160,6 +163,7 @@ class OnTheFly:
         self.n = len(dataset)
 
     def batch(self, indices: list[int], device) -> dict:
+        """The encoded canvases of `indices` on `device`."""
         out = encode_canvases(self.model, pixel_batch(self.dataset, indices), self.stage, self.square_kernel)
         return {k: v.to(device) if torch.is_tensor(v) else v for k, v in out.items()}
 
@@ -176,11 +180,6 @@ class StepInputs:
     noise: torch.Tensor  # (B,4,h,2w) the target of the noise loss
     garment_mask: torch.Tensor  # (B,1,H,W) the target of the auxiliary mask loss
     tryoff: torch.Tensor  # (B,) bool
-
-
-def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
-    """The CPU generator of one micro-batch's random draws (same on every device, resumable)."""
-    return torch.Generator().manual_seed((int(seed) * 1_000_003 + int(step)) * 131 + int(rank))
 
 
 def assemble(entries: dict, scheduler, generator: torch.Generator, tryoff_fraction: float,

@@ -2,7 +2,8 @@
 
 Overrides are dotted keys parsed as YAML values, e.g.
     python -m training.run --config training/configs/demo.yaml data.root=data/toy train.max_steps=2 output_dir=/tmp/run
-Several GPUs or machines: `accelerate launch -m training.run --config ...` (see the README).
+Several GPUs or machines: `accelerate launch -m training.run --config ...`; two processes on a CPU:
+`ACCELERATE_USE_CPU=1 torchrun --nproc_per_node 2 -m training.run --config ...` (see the README).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from twgtm.errors import TWGTMError
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line: --config, overrides, --no-progress."""
     parser = argparse.ArgumentParser(prog="python -m training.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="YAML config (training/configs/demo.yaml, vitonhd.yaml, dresscode.yaml)")
@@ -23,18 +25,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Load the config, train, print the exported model's path; 2 on a TWGTM error."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("accelerate").setLevel(logging.WARNING)  # its per-file save / load lines
     from .config import load_config
-    from .loop import Trainer
+    from .trainer import Trainer
 
     try:
         config = load_config(args.config, args.overrides)
-        path = Trainer(config, show_progress=not args.no_progress).run()
+        trainer = Trainer(config, show_progress=not args.no_progress)
+        path = trainer.run()
     except TWGTMError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"trained model: {path}")
+    if trainer.accelerator.is_main_process:
+        print(f"trained model: {path}")
     return 0
 
 

@@ -1,20 +1,26 @@
-"""Training: config and overrides, the phased stages on the tiny preset, resume, interrupted saves."""
+"""Training: typed config and overrides, the phased stages on the tiny preset, accelerate checkpoints,
+resume, interrupted saves, gradient accumulation."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from accelerate.utils import load as accelerate_load
 from safetensors.torch import load_file
 
 from training import checkpointing as ckpt
-from training.config import load_config
-from training.data import EpochOrder, LatentCache, assemble, step_generator
-from training.loop import StageSchedule, Trainer
+from training.config import DataSection, TrainingConfig, load_config
+from training.data import EpochOrder, LatentCache, assemble
+from training.ema import EMA
 from training.losses import dice_loss, mask_loss
 from training.run import main as run_main
+from training.schedule import StageSchedule
+from training.seeding import seed_global_rng, step_generator, step_seed
+from training.trainer import Trainer
 from twgtm.weights.checkpoint import load_checkpoint
 from twgtm.data.toy import generate_toy_wardrobe
 from twgtm.errors import CheckpointError, ConfigError
@@ -30,7 +36,7 @@ def toy_root(tmp_path_factory) -> Path:
     return root
 
 
-def tiny_config(root: Path, out: Path, *overrides: str) -> dict:
+def tiny_config(root: Path, out: Path, *overrides: str) -> TrainingConfig:
     return load_config(CONFIGS / "tiny.yaml", [f"data.root={root}", f"output_dir={out}", "train.threads=1",
                                                *overrides])
 
@@ -43,12 +49,17 @@ def weights(path: Path) -> dict:
 def test_shipped_configs_load_and_overrides_apply(toy_root):
     for name in ("demo", "vitonhd", "dresscode", "tiny"):
         config = load_config(CONFIGS / f"{name}.yaml", ["data.root=/somewhere"])
-        assert config["data"]["root"] == "/somewhere"
+        assert config.data.root == "/somewhere"
     config = load_config(CONFIGS / "demo.yaml", ["data.root=/x", "train.max_steps=2", "output_dir=/y",
-                                                 "data.size=[64, 48]", "resume=latest"])
-    assert config["train"]["max_steps"] == 2 and config["output_dir"] == "/y"
-    assert config["data"]["size"] == [64, 48] and config["resume"] == "latest"
-    assert config["model"]["train_encoders"] is True and config["stages"]["vae"]["steps"] > 0
+                                                 "data.size=[64, 48]", "resume=latest", "train.lr=1e-4"])
+    assert config.train.max_steps == 2 and config.output_dir == "/y"
+    assert config.data.size == (64, 48) and config.resume == "latest"
+    assert config.model.train_encoders is True and config.stages.vae.steps > 0
+    assert config.train.lr == 1e-4 and config.stages.vae.lr == 1e-3  # 1e-4 is a string to YAML; read as a number
+    assert config.export.dtype == "float16" and config.checkpoint.keep == 2  # from demo.yaml
+    assert config.train.weight_decay == 0.0 and config.validate.guidance == 2.5  # from the defaults
+    assert config.to_dict()["data"]["size"] == [64, 48]
+    assert load_config(None, ["data.root=/x"]) == TrainingConfig(data=DataSection(root="/x"))
 
 
 def test_config_errors_name_the_problem(tmp_path):
@@ -65,7 +76,71 @@ def test_config_errors_name_the_problem(tmp_path):
     assert run_main(["--config", str(CONFIGS / "tiny.yaml"), "train.nope=1", "--no-progress"]) == 2
 
 
+@pytest.mark.parametrize("override, key, expected", [
+    ("train.batch_size=four", "train.batch_size", "must be an integer; got 'four'"),
+    ("data.size=[64, 48, 3]", "data.size", "must be a list of 2 integers"),
+    ("data.size=[64, x]", r"data.size\[1\]", "must be an integer"),
+    ("train.lr_schedule=linear", "train.lr_schedule", "must be one of cosine | constant"),
+    ("stages.vae.train=encoder", "stages.vae.train", "must be one of all | decoder"),
+    ("export.dtype=fp8", "export.dtype", "must be one of float32 | float16 | bfloat16"),
+    ("model.train_encoders=yes please", "model.train_encoders", "must be true or false"),
+    ("train.max_steps=2.5", "train.max_steps", "must be an integer or null"),
+    ("stages.stage1=3", "stages.stage1", "must be a mapping of keys"),
+    ("train.grad_accum=0", "train.grad_accum", "must be at least 1"),
+])
+def test_mistyped_overrides_name_the_key_the_override_and_what_is_expected(override, key, expected):
+    with pytest.raises(ConfigError, match=rf"{key} \(in override '{re.escape(override)}'\) {expected}"):
+        load_config(CONFIGS / "tiny.yaml", ["data.root=/x", override])
+
+
+def test_mistyped_file_values_name_the_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("train: {batch_size: 4}\nstages:\n  stage2: {square_kernel: nine}\n")
+    with pytest.raises(ConfigError, match=rf"stages.stage2.square_kernel \(in {re.escape(str(path))}\) must be an "
+                                          r"integer; got 'nine'"):
+        load_config(path, ["data.root=/x"])
+    path.write_text("train: {batch_size: 0}\n")  # a range check names where the value was set too
+    with pytest.raises(ConfigError, match=rf"train.batch_size \(in {re.escape(str(path))}\) must be at least 1"):
+        load_config(path, ["data.root=/x"])
+    path.write_text("seed: 0\nvalidate: {evry: 3}\n")
+    with pytest.raises(ConfigError, match=rf"unknown training config key validate.'evry' \(in {re.escape(str(path))}\)"):
+        load_config(path, ["data.root=/x"])
+    path.write_text("- a list\n")
+    with pytest.raises(ConfigError, match="must be a mapping of keys"):
+        load_config(path)
+
+
+def test_run_errors_are_twgtm_errors_that_say_what_to_do(toy_root, tmp_path, capsys):
+    (tmp_path / "a-file").write_text("")
+    base = ["--config", str(CONFIGS / "tiny.yaml"), "--no-progress", f"data.root={toy_root}", "train.threads=1",
+            f"output_dir={tmp_path / 'run'}"]
+    for override, message in (("data.size=[60,44]", "both sides must be multiples of 16 pixels; use e.g. data.size=[64,48]"),
+                              (f"output_dir={tmp_path / 'a-file' / 'run'}", "set output_dir to a writable folder"),
+                              ("model.init=/nope.safetensors", "checkpoint not found"),
+                              (f"resume={tmp_path}", "not a complete checkpoint folder"),
+                              ("data.num_workers=-1", "must be 0 or more")):
+        assert run_main([*base, override]) == 2, override
+        assert message in capsys.readouterr().err, override
+
+
 # ----- pieces ------------------------------------------------------------------------------------------
+def test_one_step_seed_drives_both_the_generator_and_the_global_rng():
+    assert step_seed(3, 7, 1) == (3 * 1_000_003 + 7) * 131 + 1
+    seed_global_rng(3, 7, 1)
+    assert torch.equal(torch.rand(4), torch.rand(4, generator=step_generator(3, 7, 1)))
+    assert not torch.equal(torch.rand(4, generator=step_generator(3, 7, 0)),
+                           torch.rand(4, generator=step_generator(3, 7, 1)))  # each process draws its own
+
+
+def test_ema_refuses_a_state_of_another_model():
+    model = torch.nn.Linear(3, 2)
+    ema = EMA(model, ["weight", "bias"], 0.9)
+    with pytest.raises(CheckpointError, match="lack 1 trainable parameters"):
+        ema.load_state_dict({"shadow": {"weight": torch.zeros(2, 3)}, "updates": 1}, "x/ema.safetensors")
+    with pytest.raises(CheckpointError, match="other shapes than the model"):
+        ema.load_state_dict({"shadow": {"weight": torch.zeros(2, 4), "bias": torch.zeros(2)}, "updates": 1})
+
+
 def test_epoch_order_is_a_permutation_and_ranks_are_disjoint():
     order = EpochOrder(10, seed=3)
     first_epoch = [order.index(p) for p in range(10)]
@@ -178,9 +253,39 @@ def test_resume_continues_at_the_saved_step_with_identical_state(toy_root, tmp_p
     a = weights(tmp_path / "a" / "checkpoints" / "step-000004" / "model.safetensors")
     b = weights(tmp_path / "b" / "checkpoints" / "step-000004" / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
-    # the optimiser state saved at step 2 is what the resumed run loaded
-    saved = torch.load(tmp_path / "a" / "checkpoints" / "step-000002" / "optimizer.pt", weights_only=True)
-    assert saved["lr_scheduler"]["done"] == 2 and saved["optimizer"]["state"]
+    # step 2 lies inside stage 1: accelerate's optimiser and RNG states, the EMA and the LR schedule
+    step2 = tmp_path / "a" / "checkpoints" / "step-000002"
+    assert sorted(p.name for p in step2.iterdir()) == ["ema.safetensors", "model.safetensors", "optimizer.bin",
+                                                       "random_states_0.pkl", "state.json"]
+    state = json.loads((step2 / "state.json").read_text())
+    assert state["lr_schedule"]["done"] == 2 and state["stage"] == "stage1" and state["processes"] == 1
+    assert set(state["files"]) == {"ema.safetensors", "model.safetensors", "optimizer.bin", "random_states_0.pkl"}
+    saved = torch.load(step2 / "optimizer.bin", weights_only=True)
+    assert saved["state"] and all(int(s["step"]) == 2 for s in saved["state"].values())
+    mid_run = load_checkpoint(step2 / "model.safetensors")  # a user can sample from a mid-run checkpoint
+    assert mid_run.latent_scale == pytest.approx(state["latent_scale"])
+    # the end of a stage: the model and the RNG states, no optimiser
+    step4 = tmp_path / "a" / "checkpoints" / "step-000004"
+    assert sorted(p.name for p in step4.iterdir()) == ["model.safetensors", "random_states_0.pkl", "state.json"]
+
+
+def test_resume_reads_only_the_files_the_checkpoint_wrote(toy_root, tmp_path):
+    overrides = ("stages.vae.steps=0", "stages.stage1.steps=4", "stages.stage2.steps=0", "stages.srm.steps=0",
+                 "checkpoint.every=2", "checkpoint.keep=5", "validate.count=0")
+    Trainer(tiny_config(toy_root, tmp_path / "a", *overrides, "stages.stage1.steps=2", "checkpoint.every=1"),
+            show_progress=False).run()
+    step1 = tmp_path / "a" / "checkpoints" / "step-000001"
+    planted = tmp_path / "b" / "checkpoints" / "step-000001"
+    shutil.copytree(step1, planted)
+    torch.save({"anything": 1}, planted / "custom_checkpoint_0.pkl")  # accelerate would unpickle it fully
+    with pytest.raises(CheckpointError, match=r"not written by the training code: \['custom_checkpoint_0.pkl'\]"):
+        Trainer(tiny_config(toy_root, tmp_path / "b", *overrides, "resume=latest"), show_progress=False).run()
+    (planted / "custom_checkpoint_0.pkl").unlink()
+    optimizer = torch.load(planted / "optimizer.bin", weights_only=True)
+    optimizer["param_groups"][0]["lr"] = 1.0
+    torch.save(optimizer, planted / "optimizer.bin")
+    with pytest.raises(CheckpointError, match=r"changed: \['optimizer.bin'\]"):
+        Trainer(tiny_config(toy_root, tmp_path / "b", *overrides, "resume=latest"), show_progress=False).run()
 
 
 def test_a_save_killed_mid_write_leaves_the_last_checkpoint_loadable(toy_root, tmp_path, monkeypatch):
@@ -212,7 +317,7 @@ def test_a_save_killed_mid_write_leaves_the_last_checkpoint_loadable(toy_root, t
     resumed.run()
     assert ckpt.resolve_resume("latest", out).name == "step-000004"
     with pytest.raises(CheckpointError, match="not a complete checkpoint folder"):
-        ckpt.resolve_resume(str(out / "checkpoints" / ".tmp-step-000004-1"), out)
+        ckpt.resolve_resume(str(out / "checkpoints" / ".tmp-step-000004"), out)
 
 
 def test_srm_stage_resumes_with_its_teacher_and_holds_the_srm_tokens(toy_root, tmp_path):
@@ -280,3 +385,23 @@ def test_on_the_fly_batches_match_the_cache_and_train_with_accumulation(toy_root
     trainer.run()
     assert trainer.step == 2
     assert any(not torch.equal(before[k], v) for k, v in trainer.model.unet.state_dict().items())
+
+
+def test_accumulated_steps_step_the_optimiser_once_and_resume_identically(toy_root, tmp_path):
+    overrides = ("train.grad_accum=2", "train.batch_size=2", "stages.vae.steps=0", "stages.stage1.steps=2",
+                 "stages.stage2.steps=0", "stages.srm.steps=0", "checkpoint.every=1", "checkpoint.keep=5",
+                 "validate.count=0")
+    full = Trainer(tiny_config(toy_root, tmp_path / "a", *overrides), show_progress=False)
+    full.run()
+    step1 = tmp_path / "a" / "checkpoints" / "step-000001"
+    optimizer = torch.load(step1 / "optimizer.bin", weights_only=True)
+    assert all(int(s["step"]) == 1 for s in optimizer["state"].values())  # two micro-batches, one AdamW step
+    rng = accelerate_load(step1 / "random_states_0.pkl")  # torch.load(weights_only=True), as resuming reads it
+    assert rng["step"] == 2  # accelerate counted both micro-batches
+    shutil.copytree(step1, tmp_path / "b" / "checkpoints" / "step-000001")
+    resumed = Trainer(tiny_config(toy_root, tmp_path / "b", *overrides, "resume=latest"), show_progress=False)
+    assert resumed.step == 1
+    resumed.run()
+    a = weights(tmp_path / "a" / "checkpoints" / "step-000002" / "model.safetensors")
+    b = weights(tmp_path / "b" / "checkpoints" / "step-000002" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -196,7 +196,7 @@ def test_swin_from_timm_file_and_folder(tmp_path):
 
 def test_sd15_training_without_pretrained_encoders_warns(tmp_path, caplog):
     from training.config import load_config
-    from training.loop import build_training_model
+    from training.trainer import build_training_model
 
     config = load_config(None, ["model.preset=tiny", "data.root=/somewhere"])
     with caplog.at_level("WARNING", logger="twgtm"):

@@ -1,0 +1,96 @@
+"""Stages 1 and 2: the UNet learns both tasks from batches that mix try-on and try-off items.
+
+    stage1  mask-guided inpainting + λ(λ'·Dice + λ''·BCE) on TFQ_0, extended attention off
+    stage2  square masks for try-off, extended attention on, noise loss only
+Each optimiser step is `train.grad_accum` micro-batches under `accelerator.accumulate`; at the end
+the stage's EMA weights become the model's weights.
+"""
+from __future__ import annotations
+
+import time
+
+from diffusers import DDPMScheduler
+
+from twgtm.sampling.schedulers import SD15_NOISE
+
+from ..checkpointing import StageState
+from ..data import EpochOrder, LatentCache, OnTheFly, assemble
+from ..ema import EMA
+from ..losses import mask_loss, noise_loss
+from ..seeding import seed_global_rng, step_generator
+from .base import StageLoop
+
+
+def training_noise_scheduler() -> DDPMScheduler:
+    """The DDPM forward process of SD1.5 (the timesteps and noise levels of training)."""
+    return DDPMScheduler(**{k: v for k, v in SD15_NOISE.items() if k != "timestep_spacing"})
+
+
+class DiffusionStage(StageLoop):
+    """The noise loss (plus the mask loss in stage 1) on latent canvases, cached or encoded per batch."""
+
+    def accumulation_steps(self) -> int:
+        """`train.grad_accum` micro-batches per step."""
+        return self.config.train.grad_accum
+
+    def latent_source(self):
+        """The stage's canvases as latents: cached once (data.cache_latents) or encoded per batch."""
+        model, cfg, number = self.model, self.config, self.stage.number
+        kernel = cfg.stages.stage2.square_kernel
+        if cfg.data.cache_latents:
+            return LatentCache(model, self.run.train_set, number, kernel, num_workers=cfg.data.num_workers,
+                               store_device=self.device,
+                               show_progress=self.accelerator.is_main_process and self.run.show_progress)
+        return OnTheFly(model, self.run.train_set, number, kernel)
+
+    def train(self) -> None:
+        """Train the stage's parts to its end; EMA weights into the model; save."""
+        model, acc, train, cfg, stage = self.model, self.accelerator, self.config.train, self.config, self.stage
+        number, seed = stage.number, cfg.seed
+        names = model.set_stage(number, train_encoders=cfg.model.train_encoders)  # VAE frozen
+        params = [p for n, p in model.named_parameters() if p.requires_grad]
+        optimizer, schedule = self.make_optimizer(params)
+        ema = EMA(model, names, train.ema_decay) if train.ema_decay > 0 else None
+        wrapped, optimizer = self.prepare(model, optimizer)
+        self.resume(StageState(schedule, ema))
+        model.eval()  # the cache is encoded with the frozen VAE in eval mode
+        source = self.latent_source()
+        noise_scheduler = training_noise_scheduler()
+        order = EpochOrder(source.n, seed + number)
+        batch_size, accum = train.batch_size, self.accumulation_steps()
+        mask_weight = stage.settings.mask_loss_weight if number == 1 else 0.0
+        bar = self.progress_bar()
+        model.train()
+        model.vae.eval()
+        while self.step < stage.end:
+            started = time.perf_counter()
+            seed_global_rng(seed, self.step, acc.process_index)
+            local = self.step - stage.start
+            logs = {"loss": 0.0, "noise": 0.0, "mask": 0.0}
+            for micro in range(accum):
+                m = local * accum + micro
+                entries = source.batch(order.batch(m, batch_size, acc.num_processes, acc.process_index), self.device)
+                generator = step_generator(seed, stage.start * accum + m, acc.process_index)
+                inputs = assemble(entries, noise_scheduler, generator, train.tryoff_fraction, train.cfg_dropout,
+                                  model.config.concat_axis)
+                ids, attn = model.tokenize(inputs.prompts, device=self.device)
+                with acc.accumulate(wrapped):
+                    out = wrapped(inputs.unet_input, inputs.timesteps, inputs.reference, ids, attn, drop=inputs.drop)
+                    n_loss = noise_loss(out.noise_pred, inputs.noise)
+                    loss = n_loss
+                    if mask_weight > 0:
+                        m_loss = mask_loss(out.garment_mask_logits, inputs.garment_mask,
+                                           stage.settings.dice_weight, stage.settings.bce_weight)
+                        loss = loss + mask_weight * m_loss
+                        logs["mask"] += m_loss.item() / accum
+                    acc.backward(loss)  # divided by the accumulation steps
+                    logs["loss"] += loss.item() / accum
+                    logs["noise"] += n_loss.item() / accum
+                    self.optimizer_step(params, optimizer, schedule, ema, started, bar,
+                                        {k: v for k, v in logs.items() if k != "mask" or mask_weight > 0})
+            self.validate_if_due(ema)
+            self.periodic_checkpoint()
+        bar.close()
+        if ema is not None:
+            ema.copy_to(model)
+        self.finish()
