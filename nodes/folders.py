@@ -11,13 +11,13 @@ import os
 import folder_paths
 
 from ..twgtm.errors import CheckpointError
+from ..twgtm.paths import WEIGHTS_DIR
 
 logger = logging.getLogger("twgtm")
 
 TWGTM_FOLDER = "twgtm"
 WEIGHT_EXTENSIONS = {".safetensors"}
-PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACK_WEIGHTS_DIR = os.path.join(PACK_DIR, "weights")
+PACK_WEIGHTS_DIR = str(WEIGHTS_DIR)
 
 __all__ = ["TWGTM_FOLDER", "WEIGHT_EXTENSIONS", "register_model_folders", "list_weights", "model_file", "weights_path"]
 

@@ -75,8 +75,8 @@ class TWGTMModelLoader(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, ckpt_name) -> bool:
-        """Accept any name here, so a missing file fails at run time with our message (where to put it)."""
+    def validate_inputs(cls, ckpt_name, base_model=NONE, clip_vision=NONE) -> bool:
+        """Accept any names here, so a missing file fails at run time with our message (where to put it)."""
         return True
 
     @classmethod

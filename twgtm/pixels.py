@@ -171,7 +171,10 @@ def save_image(image, path: str | os.PathLike) -> Path:
     """Write one image (3,H,W) in [-1,1], one mask (1,H,W) in [0,1] (a batch of one is fine) or a Pillow image."""
     path = Path(path)
     if isinstance(image, torch.Tensor):
-        x = image[0] if image.ndim == 4 else image
+        x = image[0] if image.ndim == 4 and image.shape[0] == 1 else image
+        if x.ndim != 3 or x.shape[0] not in (1, 3):
+            raise InputError(f"save_image writes one image (3×H×W in [-1, 1]) or one mask (1×H×W in [0, 1]), "
+                             f"got shape {tuple(image.shape)}; save the items of a batch one by one")
         picture = pixels_to_pil(x) if x.shape[0] == 3 else mask_to_pil(x)
     else:
         picture = image

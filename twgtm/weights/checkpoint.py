@@ -64,6 +64,8 @@ def save_checkpoint(model: TWGTM, path: str | os.PathLike, parts: list[str] | No
 def check_weights_file(path: str | os.PathLike, what: str = "checkpoint") -> Path:
     """A clear error for a missing file or a pickle-format file (never unpickled); returns the path."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{what} {path} is a folder, not a file; give the .safetensors file inside it")
     if not path.is_file():
         raise CheckpointError(f"{what} not found: {path} (folder {path.parent}); check the path")
     if path.suffix.lower() in PICKLE_SUFFIXES:
