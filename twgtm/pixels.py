@@ -23,6 +23,7 @@ from .errors import InputError, TWGTMError
 log = logging.getLogger("twgtm")
 
 GREY_MODES = ("L", "1", "I", "I;16", "F")
+WIDE_GREY_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")  # more than 8 bits per pixel
 TRANSPARENT_MODES = ("RGBA", "LA", "PA")
 
 
@@ -113,6 +114,18 @@ def mask_to_pil(mask: torch.Tensor):
 
 
 # ----- files -------------------------------------------------------------------------------------
+def _grey_to_8bit(img):
+    """A 16-bit, 32-bit integer or float grey image as 8-bit 'L' (Pillow's own conversion clips instead)."""
+    from PIL import Image
+
+    values = np.asarray(img).astype(np.float64)  # (H,W)
+    if img.mode == "F":
+        scale = 255.0 if values.max(initial=0.0) <= 1.0 else 1.0  # floats in [0, 1], or already 0..255
+    else:
+        scale = 1.0 / 257.0 if img.mode.startswith("I;16") or values.max(initial=0.0) > 255 else 1.0  # 0..65535
+    return Image.fromarray(np.clip(np.round(values * scale), 0, 255).astype(np.uint8), "L")
+
+
 def open_image(path: str | os.PathLike, what: str = "image", *, mode: str | None = "RGB",
                error: type[TWGTMError] = InputError, hint: str = "check the path", quiet: bool = False):
     """Read an image file with Pillow, as `mode` ('RGB', 'L', or None = as stored); `error` names the file.
@@ -135,6 +148,9 @@ def open_image(path: str | os.PathLike, what: str = "image", *, mode: str | None
     if img.width < 1 or img.height < 1:
         raise error(f"{what} file {path} holds an empty {img.width}×{img.height} image; give a real image")
     level = logging.DEBUG if quiet else logging.INFO
+    if mode is not None and img.mode in WIDE_GREY_MODES:
+        img = _grey_to_8bit(img)
+        log.log(level, "%s %s has more than 8 bits per pixel: scaled to 8 bits", what, path)
     if mode == "RGB":
         if img.mode in TRANSPARENT_MODES or (img.mode == "P" and "transparency" in img.info):
             rgba = img.convert("RGBA")

@@ -59,3 +59,11 @@ def test_save_image_round_trips(tmp_path):
     mask = (torch.rand(1, 6, 5, generator=torch.Generator().manual_seed(1)) > 0.5).float()
     assert torch.equal(load_mask(save_image(mask, tmp_path / "m.png"))[0], mask)
     assert Image.open(save_image(pixels_to_pil(pixels), tmp_path / "p.png")).size == (5, 6)
+
+
+def test_wide_grey_files_are_scaled_not_clipped(tmp_path):
+    Image.fromarray(np.array([[0, 25700, 65535]], np.uint16)).save(tmp_path / "deep.png")  # 16-bit grey
+    Image.fromarray(np.array([[0.0, 0.4, 1.0]], np.float32), "F").save(tmp_path / "float.tiff")
+    assert to_uint8(load_image(tmp_path / "deep.png"))[0, 0, 0].tolist() == [0, 100, 255]
+    assert to_uint8(load_image(tmp_path / "float.tiff"))[0, 1, 0].tolist() == [0, 102, 255]
+    assert load_mask(tmp_path / "deep.png")[0, 0, 0].tolist() == [0, 0, 1]
