@@ -7,7 +7,7 @@ import logging
 import sys
 
 from .errors import TWGTMError
-from .vocab import TRYOFF_MASK_MODES
+from .vocab import DTYPE_CHOICES, GARMENT_CATEGORIES, TRYOFF_MASK_MODES
 
 COMMANDS = {}
 
@@ -60,8 +60,6 @@ def add_part_arguments(group) -> None:
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """--checkpoint, the part options, --device and --dtype."""
-    from .vocab import DTYPE_CHOICES
-
     group = parser.add_argument_group("model files")
     group.add_argument("--checkpoint", help="TWGTM .safetensors checkpoint (default: the shipped demo model); "
                        "with --profile, that project's weights file")
@@ -88,7 +86,6 @@ def _load_pipeline(args):
 def _sampling_args(parser: argparse.ArgumentParser, repaint: bool) -> None:
     """Options shared by tryon, tryoff and roundtrip."""
     from .sampling.schedulers import SCHEDULERS
-    from .vocab import GARMENT_CATEGORIES
 
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--category", choices=GARMENT_CATEGORIES, help="garment category (default upper)")
