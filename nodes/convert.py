@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from ..twgtm.errors import InputError
+from ..twgtm.pixels import from_unit, to_unit
 
 __all__ = ["image_to_pixels", "pixels_to_image", "mask_to_tensor", "tensor_to_mask", "broadcast_batch"]
 
@@ -53,8 +54,7 @@ def image_to_pixels(image: torch.Tensor, batch_size: int | None = None) -> torch
         image = image.expand(*image.shape[:-1], 3)  # grey -> RGB
     if batch_size is not None:
         image = broadcast_batch(image, batch_size, "image")
-    pixels = image.movedim(-1, 1).float()  # (B, 3, H, W)
-    return (pixels * 2.0 - 1.0).contiguous()
+    return from_unit(image.movedim(-1, 1).float()).contiguous()  # (B, 3, H, W)
 
 
 def pixels_to_image(pixels: torch.Tensor) -> torch.Tensor:
@@ -62,8 +62,7 @@ def pixels_to_image(pixels: torch.Tensor) -> torch.Tensor:
     _check_tensor(pixels, "pixels")
     if pixels.ndim != 4 or pixels.shape[1] != 3:
         raise InputError(f"pixels: expected shape (B, 3, H, W), got {tuple(pixels.shape)}.")
-    image = ((pixels.float() + 1.0) / 2.0).clamp(0.0, 1.0)
-    return image.movedim(1, -1).contiguous()  # (B, H, W, 3)
+    return to_unit(pixels.float()).movedim(1, -1).contiguous()  # (B, H, W, 3)
 
 
 def mask_to_tensor(mask: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:

@@ -11,15 +11,15 @@ import os
 import folder_paths
 
 from ..twgtm.errors import CheckpointError
+from ..twgtm.paths import WEIGHTS_DIR
 
 logger = logging.getLogger("twgtm")
 
 TWGTM_FOLDER = "twgtm"
 WEIGHT_EXTENSIONS = {".safetensors"}
-PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACK_WEIGHTS_DIR = os.path.join(PACK_DIR, "weights")
+PACK_WEIGHTS_DIR = str(WEIGHTS_DIR)
 
-__all__ = ["TWGTM_FOLDER", "WEIGHT_EXTENSIONS", "register_model_folders", "list_weights", "weights_path"]
+__all__ = ["TWGTM_FOLDER", "WEIGHT_EXTENSIONS", "register_model_folders", "list_weights", "model_file", "weights_path"]
 
 
 def register_model_folders() -> list[str]:
@@ -41,12 +41,17 @@ def list_weights() -> list[str]:
     return folder_paths.get_filename_list(TWGTM_FOLDER)
 
 
-def weights_path(name: str) -> str:
-    """Full path of a weights file in the twgtm model folders; CheckpointError names the folders."""
-    path = folder_paths.get_full_path(TWGTM_FOLDER, name)
+def model_file(folder: str, name: str, what: str = "weights") -> str:
+    """Full path of file `name` in one of ComfyUI's model folders; CheckpointError names the folders searched."""
+    path = folder_paths.get_full_path(folder, name)
     if path is None:
         raise CheckpointError(
-            f"TWGTM weights '{name}' not found. Put the .safetensors file in one of: "
-            f"{', '.join(folder_paths.get_folder_paths(TWGTM_FOLDER))}, then press 'r' in ComfyUI to refresh."
+            f"{what} '{name}' not found. Put the .safetensors file in one of: "
+            f"{', '.join(folder_paths.get_folder_paths(folder))}, then press 'r' in ComfyUI to refresh."
         )
     return path
+
+
+def weights_path(name: str) -> str:
+    """Full path of a weights file in the twgtm model folders; CheckpointError names the folders."""
+    return model_file(TWGTM_FOLDER, name, "TWGTM weights")

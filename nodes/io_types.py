@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..twgtm.model.prompts import CATEGORY_PROMPTS
 from ..twgtm.sampling.schedulers import MAX_STEPS, SCHEDULERS
+from ..twgtm.vocab import GARMENT_CATEGORIES as CATEGORIES, TRYOFF_MASK_MODES
 
 CATEGORY = "TWGTM"
 # A ComfyUI ModelPatcher around a twgtm.model.TWGTM (see nodes/runtime.py).
@@ -14,8 +14,9 @@ TWGTMReference = io.Custom("TWGTM_REFERENCE")
 # nodes.conditioning_nodes.Conditioning: the task and its canvas inputs.
 TWGTMConditioning = io.Custom("TWGTM_CONDITIONING")
 
-GARMENT_CATEGORIES = list(CATEGORY_PROMPTS)  # upper, lower, dress
-MASK_MODES = ["bbox", "full"]
+# Combo options: the lists of twgtm.vocab.
+GARMENT_CATEGORIES = list(CATEGORIES)  # upper, lower, dress
+MASK_MODES = list(TRYOFF_MASK_MODES)  # bbox, full
 
 __all__ = ["CATEGORY", "TWGTMModel", "TWGTMReference", "TWGTMConditioning", "GARMENT_CATEGORIES", "MASK_MODES",
            "model_input", "garment_inputs", "sampling_inputs", "resolve_prompt"]

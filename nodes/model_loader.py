@@ -1,7 +1,6 @@
 """TWGTM Model Loader: a checkpoint from `models/twgtm/` (plus optional base parts) -> TWGTM_MODEL."""
 from __future__ import annotations
 
-import json
 import logging
 
 import torch
@@ -10,21 +9,22 @@ import comfy.model_management as mm
 import folder_paths
 from comfy_api.latest import io
 
-from ..twgtm.weights.base_parts import load_unet_vae
-from ..twgtm.weights.checkpoint import check_keys, load_checkpoint, read_metadata, read_safetensors
-from ..twgtm.errors import CheckpointError
-from ..twgtm.model.network import PARTS, TWGTM
-from .folders import list_weights, weights_path
+from ..twgtm.paths import DEMO_WEIGHTS
+from ..twgtm.vocab import DTYPES, parse_dtype
+from ..twgtm.weights.loader import load_model
+from .folders import list_weights, model_file, weights_path
 from .io_types import CATEGORY, TWGTMModel
 from .runtime import auto_dtype, wrap_model
 
 logger = logging.getLogger("twgtm")
 
-DEMO_WEIGHTS = "twgtm-demo.safetensors"
 NONE = "none"
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-# Frozen base parts a small checkpoint may leave out, and the loader input that can supply each.
-BASE_PARTS = {"unet": "base_model", "vae": "base_model", "clip": "clip_vision", "swin": None}
+# load_model's options for the base parts a small checkpoint may leave out -> (this node's input, the
+# ComfyUI model folder its files come from). No input supplies the Swin backbone.
+BASE_INPUTS = {"base": ("base_model", "checkpoints"), "clip": ("clip_vision", "clip_vision")}
+# How load_model's errors name those options.
+INPUT_NAMES = {**{option: f"{name} (a file in ComfyUI/models/{folder})" for option, (name, folder) in BASE_INPUTS.items()},
+               "swin": None}
 
 
 def _options(folder: str) -> list[str]:
@@ -32,33 +32,12 @@ def _options(folder: str) -> list[str]:
     return [NONE, *folder_paths.get_filename_list(folder)]
 
 
-def _load_clip_file(model: TWGTM, path: str) -> None:
-    """SAM's CLIP image encoder from a single HF-format CLIPVisionModelWithProjection .safetensors file."""
-    state = read_safetensors(path, "CLIP vision file")
-    check_keys(model.sam.clip.state_dict(), state, f"{path} (clip_vision folder)")
-    model.sam.clip.load_state_dict(state, strict=True)
-
-
-def load_model(path: str, base_model: str | None = None, clip_vision: str | None = None) -> TWGTM:
-    """Build and load the checkpoint; parts it lacks come from the base files; a clear error if they can't."""
-    parts = json.loads(read_metadata(path).get("parts") or json.dumps(list(PARTS)))
-    model = load_checkpoint(path)
-    lacking = [p for p in PARTS if p not in parts]
-    from_base = [p for p in ("unet", "vae") if p in lacking]
-    if from_base and base_model:
-        load_unet_vae(model, folder_paths.get_full_path_or_raise("checkpoints", base_model), parts=tuple(from_base))
-        lacking = [p for p in lacking if p not in from_base]
-    if "clip" in lacking and clip_vision:
-        _load_clip_file(model, folder_paths.get_full_path_or_raise("clip_vision", clip_vision))
-        lacking.remove("clip")
-    missing_base = [p for p in lacking if p in BASE_PARTS]
-    if missing_base:
-        how = "; ".join(f"{p}: " + (f"choose a file in '{BASE_PARTS[p]}'" if BASE_PARTS[p] else "use a checkpoint that includes it")
-                        for p in missing_base)
-        raise CheckpointError(f"{path} holds only the parts {parts}; it needs the base parts {missing_base} from other files ({how}).")
-    if lacking:
-        logger.warning("%s lacks parts %s; they keep their initial weights", path, lacking)
-    return model
+def _base_file(option: str, name: str | None) -> str | None:
+    """Full path of a chosen base file in its ComfyUI folder; None for 'none'."""
+    if name in (None, "", NONE):
+        return None
+    input_name, folder = BASE_INPUTS[option]
+    return model_file(folder, name, f"{input_name} file")
 
 
 class TWGTMModelLoader(io.ComfyNode):
@@ -96,8 +75,8 @@ class TWGTMModelLoader(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, ckpt_name) -> bool:
-        """Accept any name here, so a missing file fails at run time with our message (where to put it)."""
+    def validate_inputs(cls, ckpt_name, base_model=NONE, clip_vision=NONE) -> bool:
+        """Accept any names here, so a missing file fails at run time with our message (where to put it)."""
         return True
 
     @classmethod
@@ -106,10 +85,10 @@ class TWGTMModelLoader(io.ComfyNode):
         """Load the weights on the CPU (offload device) and wrap them in a ModelPatcher."""
         path = weights_path(ckpt_name)
         load_device = torch.device("cpu") if device == "cpu" else mm.get_torch_device()
-        weight_dtype = auto_dtype(load_device) if dtype == "auto" else DTYPES[dtype]
-        model = load_model(path, None if base_model in (None, NONE) else base_model,
-                           None if clip_vision in (None, NONE) else clip_vision)
-        model = model.to(dtype=weight_dtype).eval().requires_grad_(False)
+        weight_dtype = auto_dtype(load_device) if dtype == "auto" else parse_dtype(dtype)
+        model = load_model(path, base=_base_file("base", base_model), clip=_base_file("clip", clip_vision),
+                           dtype=weight_dtype, option_names=INPUT_NAMES)
+        model = model.eval().requires_grad_(False)
         logger.info("TWGTM %s (%s preset) loaded: %s on %s", ckpt_name, model.config.name, weight_dtype, load_device)
         return io.NodeOutput(wrap_model(model, load_device))
 

@@ -1,6 +1,7 @@
 """TWGTM: the Two-Way Garment Transfer Model (try-on and try-off with one diffusion model).
 
-Pure PyTorch; never imports ComfyUI.
+Pure PyTorch; never imports ComfyUI. `twgtm.load_model(...)` builds a model from files (see
+`twgtm.weights.loader`); importing the package itself loads neither torch nor any model code.
 """
 import logging
 
@@ -10,4 +11,13 @@ __version__ = "0.1.0"
 
 logging.getLogger("twgtm").addHandler(logging.NullHandler())
 
-__all__ = ["TWGTMError", "ConfigError", "InputError", "CheckpointError", "DataError", "__version__"]
+__all__ = ["TWGTMError", "ConfigError", "InputError", "CheckpointError", "DataError", "load_model", "__version__"]
+
+
+def __getattr__(name):
+    """`twgtm.load_model`, imported on first use."""
+    if name == "load_model":
+        from .weights.loader import load_model
+
+        return load_model
+    raise AttributeError(f"module 'twgtm' has no attribute {name!r}")

@@ -7,6 +7,7 @@ import logging
 import sys
 
 from .errors import TWGTMError
+from .vocab import DTYPE_CHOICES, GARMENT_CATEGORIES, TRYOFF_MASK_MODES
 
 COMMANDS = {}
 
@@ -41,60 +42,77 @@ def _info(parser: argparse.ArgumentParser):
     return run
 
 
+# ----- model files, shared by the sampling commands, demo and `python -m twgtm.eval` ------------------
+MODEL_FLAGS = {"base": "--base", "clip": "--clip", "swin": "--swin"}  # how errors name load_model's options
+
+
+def add_part_arguments(group) -> None:
+    """The options that supply the parts a checkpoint lacks (--base, --clip, --swin), or a profile's."""
+    group.add_argument("--base", help="SD1.5-inpainting UNet/VAE for a checkpoint without them or for --profile: a "
+                       "diffusers folder (unet/, vae/) or one original-format .safetensors")
+    group.add_argument("--clip", help="CLIP image encoder for a checkpoint without it: a CLIPVisionModelWithProjection "
+                       "folder or its .safetensors")
+    group.add_argument("--swin", help="Swin backbone for a checkpoint without it: timm Swin .safetensors (or its folder)")
+    group.add_argument("--profile", help="run public weights through a backbone profile: catvton (try-on) or "
+                       "tryoffanyone (try-off); --checkpoint is then the project's file and --base is needed")
+    group.add_argument("--preset", help="size preset of the --profile model (default sd15)")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--checkpoint, the part options, --device and --dtype."""
+    group = parser.add_argument_group("model files")
+    group.add_argument("--checkpoint", help="TWGTM .safetensors checkpoint (default: the shipped demo model); "
+                       "with --profile, that project's weights file")
+    add_part_arguments(group)
+    group.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 ... (default cpu)")
+    group.add_argument("--dtype", choices=DTYPE_CHOICES, default="fp32", help="weights precision (default fp32)")
+
+
+def part_options(args) -> dict:
+    """The load_model keywords of parsed add_part_arguments options."""
+    return dict(profile=args.profile, preset=args.preset, base=args.base, clip=args.clip, swin=args.swin,
+                option_names=MODEL_FLAGS)
+
+
+def _load_pipeline(args):
+    """The pipeline of the model that the model-file options name (the demo model by default)."""
+    from .sampling.pipeline import TWGTMPipeline
+    from .weights.loader import load_model
+
+    return TWGTMPipeline(load_model(args.checkpoint, device=args.device, dtype=args.dtype, **part_options(args)))
+
+
 # ----- sampling commands: tryon, tryoff, roundtrip ---------------------------------------------------
-DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
-
-
 def _sampling_args(parser: argparse.ArgumentParser, repaint: bool) -> None:
     """Options shared by tryon, tryoff and roundtrip."""
     from .sampling.schedulers import SCHEDULERS
 
     what = parser.add_mutually_exclusive_group()
-    what.add_argument("--category", choices=["upper", "lower", "dress"], help="garment category (default upper)")
+    what.add_argument("--category", choices=GARMENT_CATEGORIES, help="garment category (default upper)")
     what.add_argument("--prompt", help="free-text garment description instead of a category")
     parser.add_argument("--out", required=True, help="output PNG path (extra outputs get _garment/_mask suffixes)")
-    parser.add_argument("--checkpoint", help="TWGTM .safetensors checkpoint (default: the shipped demo model)")
     parser.add_argument("--steps", type=int, default=30, help="denoising steps (default 30)")
     parser.add_argument("--guidance", type=float, default=2.5, help="classifier-free guidance scale; 1 = off (default 2.5)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     parser.add_argument("--scheduler", default="ddim", help=f"one of {', '.join(SCHEDULERS)} (default ddim)")
-    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 ... (default cpu)")
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default="fp32", help="weights precision (default fp32)")
     parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="working size of the person half "
                         "(default: the model's own; the output always has the input's size)")
     if repaint:
         parser.add_argument("--repaint", action="store_true", help="keep the person's pixels outside the mask exactly")
-
-
-def _load_pipeline(args):
-    """The pipeline for --checkpoint, or for the demo model; a clear error when neither exists."""
-    import torch
-
-    from .weights.checkpoint import load_checkpoint
-    from .errors import CheckpointError
-    from .paths import DEMO_CHECKPOINT
-    from .sampling.pipeline import TWGTMPipeline
-
-    path = args.checkpoint
-    if path is None:
-        if not DEMO_CHECKPOINT.is_file():
-            raise CheckpointError(f"no --checkpoint given and the demo model is not at {DEMO_CHECKPOINT}; pass "
-                                  "--checkpoint PATH to a TWGTM .safetensors file, or put twgtm-demo.safetensors there")
-        path = DEMO_CHECKPOINT
-    model = load_checkpoint(path)
-    return TWGTMPipeline(model, device=args.device, dtype=getattr(torch, DTYPES[args.dtype]))
+    add_model_arguments(parser)
 
 
 def _mask_for(path, person, what: str):
     """Read a mask file; one of another size than the person is resized to it, with a warning."""
-    from .pixels import load_mask, resize
+    from .masks import resize_mask
+    from .pixels import load_mask
 
     mask = load_mask(path, what)
     if mask.shape[-2:] != person.shape[-2:]:
         logging.getLogger("twgtm").warning(
             "%s %s is %dx%d but the person is %dx%d: resized to the person's size (check it is the right mask)",
             what, path, mask.shape[-1], mask.shape[-2], person.shape[-1], person.shape[-2])
-        mask = resize(mask, tuple(person.shape[-2:]), mask=True)
+        mask = resize_mask(mask, tuple(person.shape[-2:]))
     return mask
 
 
@@ -149,8 +167,8 @@ def _tryon(parser: argparse.ArgumentParser):
 @command("tryoff", "take the garment off a person as a flat image (virtual try-off)")
 def _tryoff(parser: argparse.ArgumentParser):
     parser.add_argument("--person", required=True, help="dressed person image")
-    parser.add_argument("--mask-mode", choices=["full", "bbox"], default="bbox",
-                        help="where the garment is drawn: the whole image or the box of the predicted garment mask")
+    parser.add_argument("--mask-mode", choices=TRYOFF_MASK_MODES, default="bbox",
+                        help="where the garment is drawn: the box of the predicted garment mask or the whole image")
     parser.add_argument("--mask", help="explicit garment mask (overrides --mask-mode)")
     _sampling_args(parser, repaint=False)
 
@@ -175,7 +193,7 @@ def _roundtrip(parser: argparse.ArgumentParser):
     parser.add_argument("--person", required=True, help="person A, whose garment is taken off")
     parser.add_argument("--target", required=True, help="person B, who is dressed (may be A itself)")
     parser.add_argument("--target-mask", help="garment-region mask on B (default: the body box of the category)")
-    parser.add_argument("--mask-mode", choices=["full", "bbox"], default="bbox", help="try-off mask mode for A")
+    parser.add_argument("--mask-mode", choices=TRYOFF_MASK_MODES, default="bbox", help="try-off mask mode for A")
     _sampling_args(parser, repaint=True)
 
     def run(args):
@@ -198,13 +216,11 @@ def _roundtrip(parser: argparse.ArgumentParser):
 @command("demo", "try-on, try-off and round trip on toy examples, written as a PNG grid")
 def _demo(parser: argparse.ArgumentParser):
     parser.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
-    parser.add_argument("--checkpoint", help="TWGTM .safetensors checkpoint (default: the shipped demo model)")
     parser.add_argument("--count", type=int, default=3, help="number of example pairs (default 3)")
     parser.add_argument("--steps", type=int, default=30, help="denoising steps (default 30)")
     parser.add_argument("--guidance", type=float, default=2.5, help="classifier-free guidance scale (default 2.5)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default="fp32", help="weights precision (default fp32)")
+    add_model_arguments(parser)
 
     def run(args):
         from .demo import run_demo

@@ -13,6 +13,8 @@ import torch
 from PIL import Image, ImageDraw
 
 from .data.toy.wardrobe import render_sample
+from .errors import ConfigError
+from .pixels import array_to_mask, array_to_pixels, pixels_to_pil, save_image
 from .sampling.pipeline import TWGTMPipeline
 
 log = logging.getLogger("twgtm")
@@ -23,16 +25,8 @@ COLUMNS = ("person A", "garment B", "try-on: A wears B", "A's garment", "try-off
 
 
 def _tensor(array: np.ndarray) -> torch.Tensor:
-    """H×W×3 uint8 or H×W bool -> (1,C,H,W) float ([-1,1] images, {0,1} masks)."""
-    if array.ndim == 2:
-        return torch.from_numpy(array.astype(np.float32))[None, None]
-    return torch.from_numpy(array).permute(2, 0, 1)[None].float() / 127.5 - 1.0
-
-
-def _pil(image: torch.Tensor) -> Image.Image:
-    """(3,H,W) in [-1,1] -> RGB image."""
-    array = ((image.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
-    return Image.fromarray(array)
+    """A toy sample's H×W×3 uint8 image or H×W bool mask -> (1,3,H,W) in [-1,1] or (1,1,H,W) in {0,1}."""
+    return array_to_mask(array) if array.ndim == 2 else array_to_pixels(array)
 
 
 def demo_examples(count: int, size: tuple[int, int]) -> list[tuple[dict, dict]]:
@@ -49,9 +43,10 @@ def demo_examples(count: int, size: tuple[int, int]) -> list[tuple[dict, dict]]:
 def run_demo(pipeline: TWGTMPipeline, out: str | Path, *, count: int = 3, steps: int = 30, guidance: float = 2.5,
              seed: int = 0, size: tuple[int, int] = (128, 96), callback=None) -> Path:
     """Run the three tasks on `count` example pairs; write inputs, outputs and `demo_grid.png` to `out`."""
+    if int(count) < 1:
+        raise ConfigError(f"the demo needs at least one example pair, got count={count}")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    pairs = demo_examples(count, size)
+    pairs = demo_examples(int(count), size)
     person_a = torch.cat([_tensor(a["person"]) for a, _ in pairs])  # (N,3,H,W)
     mask_a = torch.cat([_tensor(a["agnostic_mask"]) for a, _ in pairs])  # (N,1,H,W)
     garment_a = torch.cat([_tensor(a["cloth"]) for a, _ in pairs])
@@ -70,11 +65,10 @@ def run_demo(pipeline: TWGTMPipeline, out: str | Path, *, count: int = 3, steps:
     for c, title in enumerate(COLUMNS):
         draw.text((c * w + 2, 1), title[: w // 6], fill="black")
         for r in range(count):
-            grid.paste(_pil(rows[c][r]), (c * w, label_h + r * h))
+            grid.paste(pixels_to_pil(rows[c][r]), (c * w, label_h + r * h))
     for name, images in (("tryon", tryon), ("tryoff", tryoff), ("roundtrip", roundtrip)):
         for r in range(count):
-            _pil(images[r]).save(out / f"{name}_{r}.png")
-    path = out / "demo_grid.png"
-    grid.save(path)
+            save_image(images[r], out / f"{name}_{r}.png")
+    path = save_image(grid, out / "demo_grid.png")
     log.info("demo grid written to %s (columns: %s)", path, ", ".join(COLUMNS))
     return path

@@ -200,6 +200,8 @@ def make_session_dirs(root: Path, pack_dir: Path = REPO) -> dict[str, Path]:
     dirs = {name: root / name for name in ("input", "output", "temp", "user", "custom_nodes")}
     dirs["models"] = root / "models"
     dirs["twgtm_models"] = root / "models" / "twgtm"
+    dirs["checkpoints"] = root / "models" / "checkpoints"  # base_model files of this session
+    dirs["clip_vision"] = root / "models" / "clip_vision"  # clip_vision files of this session
     for path in dirs.values():
         path.mkdir(parents=True, exist_ok=True)
     link = dirs["custom_nodes"] / PACK_NAME
@@ -210,6 +212,8 @@ def make_session_dirs(root: Path, pack_dir: Path = REPO) -> dict[str, Path]:
         "twgtm_tests:\n"
         f"    custom_nodes: {dirs['custom_nodes']}\n"
         f"    twgtm: {dirs['twgtm_models']}\n"
+        f"    checkpoints: {dirs['checkpoints']}\n"
+        f"    clip_vision: {dirs['clip_vision']}\n"
     )
     dirs["config"] = config
     return dirs
@@ -299,6 +303,16 @@ class ComfyClient:
     def models_dir(self) -> Path:
         """The server's `twgtm` model folder (write test weights here)."""
         return self.dirs["twgtm_models"]
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        """The server's own `checkpoints` model folder (base_model files)."""
+        return self.dirs["checkpoints"]
+
+    @property
+    def clip_vision_dir(self) -> Path:
+        """The server's own `clip_vision` model folder."""
+        return self.dirs["clip_vision"]
 
     @property
     def input_dir(self) -> Path:

@@ -242,6 +242,81 @@ def test_errors_carry_our_message_and_server_keeps_serving(server, pack_dir):
     assert _sizes(server, entry) == [SIZE]
 
 
+def _loader_error(server, graph, loader, **inputs):
+    """Run `graph` with the loader's inputs changed; the error text (the run must fail)."""
+    bad = copy.deepcopy(graph)
+    bad[loader]["inputs"].update(inputs)
+    entry = server.run(bad, timeout=60)
+    assert entry["status"]["status_str"] == "error", entry["status"]
+    return server.error_message(entry)
+
+
+def test_bad_weight_files_end_as_our_errors(server, pack_dir):
+    """Corrupt, pickle and foreign checkpoints and a bad or missing base file: CheckpointError, our text."""
+    import torch
+    from safetensors.torch import save_file
+
+    from twgtm.model.network import build_model
+    from twgtm.weights.checkpoint import save_checkpoint
+
+    good = convert(_workflow(pack_dir, "tryon", "files"), server.object_info())
+    loader = _node_id(good, "TWGTMModelLoader")
+    (server.models_dir / "junk.safetensors").write_bytes(b"\x00" * 64)
+    (server.models_dir / "model.ckpt").write_bytes(b"\x80\x04 not a real pickle")
+    save_file({"conv.weight": torch.zeros(2, 2)}, str(server.models_dir / "foreign.safetensors"))
+    save_file({"conv.weight": torch.zeros(2, 2)}, str(server.checkpoints_dir / "foreign.safetensors"))
+    save_checkpoint(build_model("tiny"), server.models_dir / "no_vae.safetensors",
+                    parts=["unet", "clip", "qformer", "swin", "taskformer", "srm_decoder", "extended_attention"])
+    for name, fragment in [("junk.safetensors", "truncated or corrupt"), ("model.ckpt", "pickle"),
+                           ("foreign.safetensors", "not a TWGTM checkpoint")]:
+        message = _loader_error(server, good, loader, ckpt_name=name)
+        assert "CheckpointError" in message and name in message and fragment in message, message
+    message = _loader_error(server, good, loader, ckpt_name="no_vae.safetensors", base_model="foreign.safetensors")
+    assert "CheckpointError" in message and "first_stage_model" in message, message
+    message = _loader_error(server, good, loader, ckpt_name="no_vae.safetensors", base_model="nowhere.safetensors")
+    assert "base_model file 'nowhere.safetensors' not found" in message and str(server.checkpoints_dir) in message, message
+    message = _loader_error(server, good, loader, ckpt_name="no_vae.safetensors")
+    assert "give base_model (a file in ComfyUI/models/checkpoints)" in message, message
+
+
+def test_loader_takes_base_parts_from_comfyui_folders(server, pack_dir):
+    """A checkpoint without VAE and CLIP, those from models/checkpoints and models/clip_vision: the same images."""
+    import torch
+    from safetensors.torch import save_file
+
+    from twgtm.model.network import build_model
+    from twgtm.weights.checkpoint import save_checkpoint
+
+    from ..support.ldm_keys import unet_to_ldm, vae_to_ldm
+
+    torch.manual_seed(21)
+    model = build_model("tiny")
+    save_checkpoint(model, server.models_dir / "whole.safetensors")
+    save_checkpoint(model, server.models_dir / "small.safetensors",
+                    parts=["unet", "qformer", "swin", "taskformer", "srm_decoder", "extended_attention"])
+    cfg = model.config
+    up_attn = ["CrossAttn" in t for t in cfg.unet["up_block_types"]]
+    ldm = {**unet_to_ldm(model.unet.state_dict(), cfg.unet["layers_per_block"], up_attn),
+           **vae_to_ldm(model.vae.state_dict(), len(cfg.vae["block_out_channels"]))}
+    save_file({k: v.contiguous() for k, v in ldm.items()}, str(server.checkpoints_dir / "sd15-inpainting-tiny.safetensors"))
+    save_file({k: v.contiguous() for k, v in model.sam.clip.state_dict().items()},
+              str(server.clip_vision_dir / "clip-vision-tiny.safetensors"))
+    graph = convert(_workflow(pack_dir, "tryon", "parts"), server.object_info())
+    loader, tryon = _node_id(graph, "TWGTMModelLoader"), _node_id(graph, "TWGTMTryOn")
+    graph[tryon]["inputs"]["steps"] = 3
+    images = []
+    for inputs in (dict(ckpt_name="whole.safetensors"),
+                   dict(ckpt_name="small.safetensors", base_model="sd15-inpainting-tiny.safetensors",
+                        clip_vision="clip-vision-tiny.safetensors")):
+        run = copy.deepcopy(graph)
+        run[loader]["inputs"].update(inputs)
+        entry = server.run(run, timeout=120)
+        _ok(server, entry)
+        images.append([server.view(image) for image in server.output_images(entry)])
+    with Image.open(io.BytesIO(images[0][0])) as a, Image.open(io.BytesIO(images[1][0])) as b:
+        assert a.size == SIZE and a.tobytes() == b.tobytes()
+
+
 # ---------------------------------------------------------------------------------------------- browser
 
 

@@ -106,3 +106,35 @@ def test_no_checkpoint_and_no_demo(files, capsys, monkeypatch):
     rc = main(["tryoff", "--person", str(d / "person.png"), "--out", str(d / "z.png")])
     err = capsys.readouterr().err
     assert rc == 2 and "demo model is not at" in err and "--checkpoint" in err
+
+
+def test_part_and_profile_options(files, tmp_path):
+    """--base/--clip complete a small checkpoint (same image as the full one); --profile runs CatVTON-keyed weights."""
+    from safetensors.torch import save_file
+
+    from twgtm.families.profiles import profile_config
+    from twgtm.model.network import TWGTM
+
+    d = files
+    torch.manual_seed(0)
+    model = build_model("tiny")
+    save_checkpoint(model, tmp_path / "small.safetensors",
+                    parts=["unet", "qformer", "swin", "taskformer", "srm_decoder", "extended_attention"])
+    model.unet.save_pretrained(tmp_path / "base" / "unet")
+    model.vae.save_pretrained(tmp_path / "base" / "vae")
+    save_file({k: v.contiguous() for k, v in model.sam.clip.state_dict().items()}, str(tmp_path / "clip.safetensors"))
+    common = ["tryoff", "--person", d / "person.png", "--steps", 1, "--seed", 4]
+    assert main([str(a) for a in [*common, "--checkpoint", d / "tiny.safetensors", "--out", tmp_path / "full.png"]]) == 0
+    assert main([str(a) for a in [*common, "--checkpoint", tmp_path / "small.safetensors", "--base", tmp_path / "base",
+                                  "--clip", tmp_path / "clip.safetensors", "--out", tmp_path / "small.png"]]) == 0
+    assert Image.open(tmp_path / "full.png").tobytes() == Image.open(tmp_path / "small.png").tobytes()
+    profile = TWGTM(profile_config("catvton", "tiny"))
+    attn1 = torch.nn.ModuleList(m for name, m in profile.unet.named_modules() if name.endswith("attn1"))
+    save_file({k: v.contiguous() for k, v in attn1.state_dict().items()}, str(tmp_path / "attention.safetensors"))
+    profile.unet.save_pretrained(tmp_path / "sd15" / "unet")
+    profile.vae.save_pretrained(tmp_path / "sd15" / "vae")
+    rc = main([str(a) for a in ["tryon", "--person", d / "person.png", "--garment", d / "garment.png", "--mask",
+                                d / "mask.png", "--profile", "catvton", "--preset", "tiny", "--checkpoint",
+                                tmp_path / "attention.safetensors", "--base", tmp_path / "sd15", "--steps", 1,
+                                "--out", tmp_path / "catvton.png"]])
+    assert rc == 0 and Image.open(tmp_path / "catvton.png").size == (W, H)

@@ -10,7 +10,8 @@ from pathlib import Path
 import torch
 
 from .report import markdown
-from .runner import DEFAULT_LATENTS, DTYPES, SECTIONS, BenchSettings, run_benchmark
+from ..vocab import DTYPE_CHOICES
+from .runner import DEFAULT_LATENTS, SECTIONS, BenchSettings, run_benchmark
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -35,7 +36,7 @@ def parser() -> argparse.ArgumentParser:
                         "with width concat, then 32x48 48x72)")
     p.add_argument("--batch", nargs="+", type=int, default=[1], metavar="N", help="images per call (UNet rows = 2N with CFG)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
+    p.add_argument("--dtype", default="float32", choices=DTYPE_CHOICES)
     p.add_argument("--repeats", type=int, default=3, help="timed repeats per contender (median reported)")
     p.add_argument("--call-repeats", type=int, default=None, help="timed repeats of the whole calls (default: --repeats)")
     p.add_argument("--warmup", type=int, default=1, help="untimed rounds before timing")
@@ -49,7 +50,7 @@ def parser() -> argparse.ArgumentParser:
                    help="measure the peak memory of one whole try-on of this person size (default: 1024x768 on CUDA, none on CPU)")
     p.add_argument("--estimate", type=_size_or_none, default=(1024, 768), metavar="HxW|none",
                    help="person size of the estimated peak GPU memory (default 1024x768)")
-    p.add_argument("--estimate-dtype", default="bfloat16", choices=sorted(DTYPES))
+    p.add_argument("--estimate-dtype", default="bfloat16", choices=DTYPE_CHOICES)
     p.add_argument("--skip", nargs="*", default=[], choices=SECTIONS, help="leave parts out to save time")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the JSON here")

@@ -29,6 +29,7 @@ import torch
 
 from ..model.network import TWGTM, build_model
 from ..sampling.pipeline import TWGTMPipeline
+from ..vocab import parse_dtype
 from .flops import count_flops
 from .memory import PeakMemory, estimate_tryon_peak, measure_live_peak, rss_follows_tensors, tensor_bytes
 from .timing import Contender, memory_pass, round_robin, timed, synchronize
@@ -38,7 +39,6 @@ log = logging.getLogger("twgtm")
 SECTIONS = ("classic", "nocache", "noskip", "encoders", "calls", "flops", "estimate")
 DEFAULT_LATENTS = {"sd15": [(64, 96), (32, 48), (48, 72)], "demo": [(32, 48), (16, 24), (48, 72)],
                    "tiny": [(8, 12), (4, 6), (16, 24)]}
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 GIB = 2 ** 30
 
 
@@ -174,7 +174,7 @@ def run_benchmark(s: BenchSettings, progress=None) -> dict:
     when given, is called with the result so far after each part (the CLI saves it to --json).
     """
     device = torch.device(s.device)
-    dtype = DTYPES[s.dtype]
+    dtype = parse_dtype(s.dtype)
     skip = set(s.skip)
     if device.type == "cpu":
         torch.set_flush_denormal(True)  # random weights: keep denormals from distorting CPU timings
@@ -244,7 +244,7 @@ def run_benchmark(s: BenchSettings, progress=None) -> dict:
             memory["step_peak_extra_bytes"] = {n: main_row[n].get("peak_extra_bytes") for n in ("backbone", "twgtm")}
         if s.estimate and "estimate" not in skip:
             with _section(result, "estimate", progress):
-                target = DTYPES[s.estimate_dtype]
+                target = parse_dtype(s.estimate_dtype)
                 ids, mask = model.tokenize(["upper"], device=device)
                 enc_bytes = measure_live_peak(lambda: model.encode_reference(refs[batches[0]][:1].to(dtype), ids, mask))
                 enc_bytes = int(enc_bytes * torch.finfo(target).bits / torch.finfo(dtype).bits)

@@ -9,7 +9,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from ..errors import ConfigError, DataError
-from .io import image_to_tensor, mask_to_tensor, open_image, read_mask
+from ..pixels import pil_to_pixels
+from .io import mask_to_tensor, read_image, read_mask
 from .masks import garment_mask_from_background
 from .sample import make_sample
 
@@ -63,12 +64,12 @@ class TryOnPairsDataset(Dataset):
     def _assemble(self, person_path: Path, garment_path: Path, mask_candidates: list[Path],
                   inpaint_mask: np.ndarray, category: str, name: str) -> dict:
         """Read both images, resize everything to `size` and return the sample dict."""
-        person = open_image(person_path)
-        garment = open_image(garment_path)
+        person = read_image(person_path, "person image")
+        garment = read_image(garment_path, "garment image")
         garment_mask = self._garment_mask(garment, mask_candidates)
         return make_sample(
-            person=image_to_tensor(person, self.size),  # (3, H, W)
-            garment=image_to_tensor(garment, self.size),  # (3, H, W)
+            person=pil_to_pixels(person, self.size)[0],  # (3, H, W)
+            garment=pil_to_pixels(garment, self.size)[0],  # (3, H, W)
             garment_mask=mask_to_tensor(garment_mask, self.size),  # (1, H, W)
             inpaint_mask=mask_to_tensor(inpaint_mask, self.size),  # (1, H, W)
             category=category,

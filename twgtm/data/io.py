@@ -1,4 +1,5 @@
-"""Reading images and masks from data set folders into the project's tensor conventions."""
+"""Data set files: required files and folders, pairs files, label maps, and images and masks read through
+`twgtm.pixels` (with DataError naming the file)."""
 from __future__ import annotations
 
 import logging
@@ -10,8 +11,11 @@ import torch
 from PIL import Image
 
 from ..errors import DataError
+from ..pixels import load_mask, open_image, pil_to_mask
 
 logger = logging.getLogger("twgtm")
+
+DATA_HINT = "check the data set root and its pairs file"
 
 
 def require_file(path: Path, what: str, hint: str = "") -> Path:
@@ -44,42 +48,11 @@ def first_existing(candidates: Sequence[Path]) -> Path | None:
     return None
 
 
-def open_image(path: Path, mode: str = "RGB") -> Image.Image:
-    """Open an image with Pillow and convert it to `mode` (grey, palette or RGBA files become RGB).
-
-    RGBA images are composited on white first, so a transparent background reads as a product
-    photo's white background rather than black.
-    """
-    path = Path(path)
-    try:
-        with Image.open(path) as image:
-            image.load()
-    except FileNotFoundError:
-        raise DataError(f"Missing file {path}: expected an image. Check the data set root and pairs file.")
-    except (OSError, ValueError) as error:
-        raise DataError(f"Cannot read image {path} ({error}): expected a JPEG or PNG file; "
-                        "re-download or replace the file.") from error
-    if mode == "RGB" and (image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info)):
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(white, rgba)
-    return image.convert(mode)
-
-
-def image_to_tensor(image: Image.Image, size: tuple[int, int]) -> torch.Tensor:
-    """Resize an RGB image to size (H, W) and return it as a 3×H×W float tensor in [-1, 1]."""
-    height, width = size
-    if image.size != (width, height):
-        image = image.resize((width, height), Image.BICUBIC)
-    array = np.asarray(image.convert("RGB"), dtype=np.float32) / 127.5 - 1.0  # (H, W, 3)
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()  # (3, H, W)
-
-
 def mask_to_tensor(mask: np.ndarray | Image.Image, size: tuple[int, int]) -> torch.Tensor:
     """Resize a mask (bool, 0..1 float or 0..255 image) to size (H, W), binarize at 0.5: 1×H×W float {0, 1}."""
     height, width = size
     if isinstance(mask, Image.Image):
-        array = np.asarray(mask.convert("L"), dtype=np.float32) / 255.0
+        array = pil_to_mask(mask)[0, 0].numpy()  # (H, W) in [0, 1]
     else:
         array = np.asarray(mask, dtype=np.float32)
         if array.max(initial=0.0) > 1.0:
@@ -91,21 +64,20 @@ def mask_to_tensor(mask: np.ndarray | Image.Image, size: tuple[int, int]) -> tor
     return torch.from_numpy(binary)[None]  # (1, H, W)
 
 
+def read_image(path: Path, what: str = "image"):
+    """Open a data set image as RGB (grey expanded, RGBA on white); DataError for a missing or corrupt file."""
+    return open_image(path, what, error=DataError, hint=DATA_HINT, quiet=True)
+
+
 def read_mask(path: Path) -> np.ndarray:
     """Read a mask file (white = 1) as an H×W float array in [0, 1]."""
-    return np.asarray(open_image(path, mode="L"), dtype=np.float32) / 255.0
+    mask = load_mask(path, "mask", binarize=False, error=DataError, hint=DATA_HINT, quiet=True)  # (1,1,H,W)
+    return mask[0, 0].numpy()
 
 
 def read_label_map(path: Path) -> np.ndarray:
     """Read a parse / label map PNG as an H×W integer array of label ids (palette indices kept as is)."""
-    path = Path(path)
-    try:
-        with Image.open(path) as image:
-            image.load()
-    except FileNotFoundError:
-        raise DataError(f"Missing file {path}: expected a label map PNG. Check the data set root.")
-    except (OSError, ValueError) as error:
-        raise DataError(f"Cannot read label map {path} ({error}): expected a PNG of label ids.") from error
+    image = open_image(path, "label map", mode=None, error=DataError, hint=DATA_HINT, quiet=True)
     if image.mode in ("P", "L", "I", "I;16"):
         return np.asarray(image).astype(np.int64)
     if image.mode in ("RGB", "RGBA"):

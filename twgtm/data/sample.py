@@ -13,27 +13,16 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import ConfigError
+from ..vocab import CATEGORY_PROMPTS, GARMENT_CATEGORIES, parse_category
 
-CATEGORIES = ("upper", "lower", "dress")
-PROMPTS = {"upper": "upper garment", "lower": "lower garment", "dress": "dress"}
+CATEGORIES = GARMENT_CATEGORIES  # "upper", "lower", "dress" (twgtm.vocab)
+PROMPTS = CATEGORY_PROMPTS
 SAMPLE_KEYS = ("person", "garment", "garment_mask", "inpaint_mask", "category", "prompt", "name")
-
-# DressCode folder names and other spellings seen in public loaders.
-_ALIASES = {
-    "upper": "upper", "upper_body": "upper", "top": "upper", "tops": "upper", "0": "upper",
-    "lower": "lower", "lower_body": "lower", "bottom": "lower", "bottoms": "lower", "1": "lower",
-    "dress": "dress", "dresses": "dress", "2": "dress",
-}
 
 
 def normalize_category(name: str) -> str:
     """Map a category spelling ("upper_body", "dresses", "0", ...) to "upper" | "lower" | "dress"."""
-    key = str(name).strip().lower()
-    if key not in _ALIASES:
-        raise ConfigError(f"Unknown garment category {name!r}: expected one of {sorted(_ALIASES)}; "
-                          "use 'upper', 'lower' or 'dress'.")
-    return _ALIASES[key]
+    return parse_category(name)
 
 
 def make_sample(person: torch.Tensor, garment: torch.Tensor, garment_mask: torch.Tensor,

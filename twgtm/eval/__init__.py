@@ -20,10 +20,10 @@ from pathlib import Path
 import torch
 
 from ..metrics.suite import evaluate_pairs, parse_metric_names
-from .folders import iter_pairs, load_image, pair_folders, parse_size
+from .folders import iter_pairs, pair_folders, parse_size, read_image
 from .report import markdown_table, write_json
 
-__all__ = ["evaluate_folders", "evaluate_pairs", "load_image", "markdown_table", "pair_folders", "parse_size",
+__all__ = ["evaluate_folders", "evaluate_pairs", "markdown_table", "pair_folders", "parse_size", "read_image",
            "write_json"]
 
 

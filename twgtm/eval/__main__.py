@@ -15,7 +15,8 @@ import torch
 from ..errors import ConfigError, TWGTMError
 from ..metrics.suite import DEFAULT_METRICS, METRICS
 from . import evaluate_folders, markdown_table, parse_size, write_json
-from .sampling import DTYPES
+from ..cli import add_part_arguments, part_options
+from ..vocab import CANVAS_TASKS, DTYPE_CHOICES, GARMENT_CATEGORIES, TRYOFF_MASK_MODES, parse_device, parse_dtype
 
 FOLDER_ARGS = ("pred", "gt")
 DATASET_ARGS = ("checkpoint", "dataset", "data_root", "out")
@@ -46,26 +47,27 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--dataset", choices=["vitonhd", "dresscode"], help="layout of --data-root")
     data.add_argument("--data-root", help="data set folder (the one holding the pairs files)")
     data.add_argument("--out", help="folder for pred/, gt/ or real/, pred_mask/ and report.json")
-    data.add_argument("--task", choices=["tryon", "tryoff"], default="tryon", help="default %(default)s")
+    data.add_argument("--task", choices=CANVAS_TASKS, default="tryon", help="default %(default)s")
     data.add_argument("--mode", choices=["paired", "unpaired"], default="paired", help="default %(default)s")
-    data.add_argument("--category", choices=["upper", "lower", "dress"],
+    data.add_argument("--category", choices=GARMENT_CATEGORIES,
                       help="only this garment category (DressCode default: all three)")
     data.add_argument("--steps", type=int, default=30, help="denoising steps (default %(default)s)")
     data.add_argument("--guidance", type=float, default=2.5, help="classifier-free guidance (default %(default)s)")
     data.add_argument("--seed", type=int, default=0, help="noise seed of the first pair; pair i uses seed + i")
     data.add_argument("--scheduler", default="ddim", help="sampler scheduler (default %(default)s)")
-    data.add_argument("--mask-mode", choices=["bbox", "full"], default="bbox",
+    data.add_argument("--mask-mode", choices=TRYOFF_MASK_MODES, default="bbox",
                       help="VTOFF generation region: box of the predicted garment mask (default) or the whole half")
     data.add_argument("--repaint", action="store_true", help="VTON: paste the person back outside the mask")
     data.add_argument("--limit", type=int, help="only the first N test pairs")
     data.add_argument("--overwrite", action="store_true", help="replace the images of an earlier run in --out")
+    add_part_arguments(data)
     parser.add_argument("--metrics", default=",".join(DEFAULT_METRICS),
                         help=f"comma-separated list (default: %(default)s). Available: {metric_help}")
     parser.add_argument("--weights-dir", help="folder with the metric weights (fixed file names)")
     parser.add_argument("--size", help="HxW evaluation size, e.g. 1024x768")
     parser.add_argument("--json", help="write the results to this JSON file")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu, cuda, cuda:1 ...")
-    parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES), help="network dtype")
+    parser.add_argument("--dtype", default="float32", choices=DTYPE_CHOICES, help="network dtype")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
@@ -96,10 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
+        device = parse_device(args.device)
         if _mode(args) == "folders":
             report = evaluate_folders(
                 args.pred, args.gt, metrics=args.metrics, weights_dir=args.weights_dir, size=parse_size(args.size),
-                device=args.device, dtype=DTYPES[args.dtype], batch_size=args.batch_size,
+                device=device, dtype=parse_dtype(args.dtype), batch_size=args.batch_size,
                 progress=not args.no_progress,
             )
         else:
@@ -109,9 +112,9 @@ def main(argv: list[str] | None = None) -> int:
                 args.checkpoint, args.dataset, args.data_root, args.out, task=args.task, mode=args.mode,
                 category=args.category, size=parse_size(args.size), steps=args.steps, guidance=args.guidance,
                 seed=args.seed, scheduler=args.scheduler, mask_mode=args.mask_mode, repaint=args.repaint,
-                limit=args.limit, metrics=args.metrics, weights_dir=args.weights_dir, device=args.device,
-                dtype=DTYPES[args.dtype], batch_size=args.batch_size, overwrite=args.overwrite,
-                progress=not args.no_progress,
+                limit=args.limit, metrics=args.metrics, weights_dir=args.weights_dir, device=device,
+                dtype=parse_dtype(args.dtype), batch_size=args.batch_size, overwrite=args.overwrite,
+                progress=not args.no_progress, model_options=part_options(args),
             )
     except TWGTMError as exc:
         print(f"error: {exc}", file=sys.stderr)

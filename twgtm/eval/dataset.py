@@ -27,15 +27,15 @@ from ..data import build_dataset
 from ..errors import ConfigError, DataError
 from ..pixels import save_image
 from ..metrics.suite import METRICS, evaluate_pairs, parse_metric_names, skipped
-from .folders import IMAGE_SUFFIXES, load_image
+from .folders import IMAGE_SUFFIXES, read_image
 from .region_scores import mask_iou, summarize
 from .report import write_json
-from .sampling import batches, item_seeds, limited, load_pipeline
+from ..vocab import CANVAS_TASKS, parse_category, parse_mask_mode, parse_task
+from .sampling import batches, item_seeds, limited, pipeline_for
 
 log = logging.getLogger("twgtm")
 
 DATASETS = ("vitonhd", "dresscode")
-TASKS = ("tryon", "tryoff")
 MODES = ("paired", "unpaired")
 DEFAULT_SIZE = (512, 384)  # the 512×384 protocol of the CatVTON / TryOffDiff tables
 
@@ -137,30 +137,35 @@ def evaluate_dataset(
     batch_size: int = 4,
     overwrite: bool = False,
     progress: bool = False,
+    model_options: dict | None = None,
 ) -> dict:
-    """Sample the test split of `dataset` with `checkpoint`, write the PNGs under `out`, score them; the report dict."""
+    """Sample the test split of `dataset` with `checkpoint`, write the PNGs under `out`, score them; the report dict.
+
+    `model_options` go to `twgtm.load_model` (base, clip, swin, profile, preset, option_names).
+    """
     _check(dataset, DATASETS, "dataset")
-    _check(task, TASKS, "task")
+    task = parse_task(task, CANVAS_TASKS)
+    mask_mode = parse_mask_mode(mask_mode)
     _check(mode, MODES, "mode")
     size = tuple(size or DEFAULT_SIZE)
     names = parse_metric_names(metrics)
     runnable, results = split_metrics(names, mode)
     test = build_dataset(dataset, data_root, split="test", size=size, mode=mode,
-                         categories=None if category is None else [category])
+                         categories=None if category is None else [parse_category(category)])
     test = limited(test, limit)
     if len(test) == 0:
         raise DataError(f"no {mode} test pairs in {data_root}" + (f" for category {category!r}" if category else "")
                           + "; check --data-root and --category")
     out = Path(out)
     prepare_out(out, mode, overwrite)
-    pipe = load_pipeline(checkpoint, device, dtype)
+    pipe = pipeline_for(checkpoint, device, dtype, model_options)
     written, mask_entry = run_predictions(pipe, test, out, task=task, mode=mode, steps=steps, guidance=guidance, seed=seed,
                                  scheduler=scheduler, mask_mode=mask_mode, repaint=repaint, batch_size=batch_size,
                                  progress=progress)
     reference_dir = out / ("gt" if mode == "paired" else "real")
     if runnable:  # scored from the PNGs just written: what a rescore with --pred/--gt reads
-        preds = (load_image(out / "pred" / f"{name}.png") for name in written)
-        references = (load_image(reference_dir / f"{name}.png") for name in written)
+        preds = (read_image(out / "pred" / f"{name}.png") for name in written)
+        references = (read_image(reference_dir / f"{name}.png") for name in written)
         results.update(evaluate_pairs(preds, references, metrics=runnable, weights_dir=weights_dir, device=device,
                                       dtype=dtype, batch_size=batch_size, progress=progress, total=len(written)))
     report = {

@@ -4,13 +4,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
 import torch
 
 from ..errors import DataError, InputError
+from ..pixels import load_image, open_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 _MAX_LISTED = 20
+FOLDER_HINT = "check the prediction and ground-truth folders"
 
 
 def list_images(folder: str | Path) -> dict[str, Path]:
@@ -64,37 +65,25 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
     return height, width
 
 
-def load_image(path: str | Path, size: tuple[int, int] | None = None) -> torch.Tensor:
-    """Load an image as a 3×H×W float tensor in [-1, 1], resized (bicubic) to ``size`` = (H, W) if given."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-            if size is not None and image.size != (size[1], size[0]):
-                image = image.resize((size[1], size[0]), Image.Resampling.BICUBIC)
-            array = np.asarray(image, dtype=np.uint8)  # (H, W, 3)
-    except OSError as exc:
-        raise DataError(f"cannot read image '{path}' ({exc}).") from exc
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 127.5 - 1.0  # (3, H, W)
+def read_image(path: str | Path, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """An image file of a scored folder as 3×H×W in [-1, 1] (bicubic to `size` = (H, W) if given); DataError names it."""
+    return load_image(path, "image", size=size, error=DataError, hint=FOLDER_HINT, quiet=True)[0]  # (3, H, W)
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
-    """(H, W) of an image file, read from its header."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return image.size[1], image.size[0]
+    """(H, W) of an image file."""
+    image = open_image(path, "image", mode=None, error=DataError, hint=FOLDER_HINT, quiet=True)
+    return image.size[1], image.size[0]
 
 
 def iter_pairs(pairs: list[tuple[Path, Path]], size: tuple[int, int] | None) -> tuple[Iterator, Iterator]:
     """Two lazy streams of 3×H×W tensors: predictions and targets; without ``size`` preds take their gt's size."""
     def preds() -> Iterator[torch.Tensor]:
         for pred_path, gt_path in pairs:
-            yield load_image(pred_path, size or image_size(gt_path))
+            yield read_image(pred_path, size or image_size(gt_path))
 
     def targets() -> Iterator[torch.Tensor]:
         for _, gt_path in pairs:
-            yield load_image(gt_path, size)
+            yield read_image(gt_path, size)
 
     return preds(), targets()

@@ -1,4 +1,4 @@
-"""What the checkpoint evaluations share: loading a pipeline, batching a data set, per-item seeds."""
+"""What the checkpoint evaluations share: a pipeline for the model files, batching a data set, per-item seeds."""
 from __future__ import annotations
 
 import logging
@@ -12,27 +12,15 @@ from ..errors import ConfigError
 
 log = logging.getLogger("twgtm")
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
-          "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
-
-def parse_dtype(name: str | torch.dtype) -> torch.dtype:
-    """A torch dtype from 'float32' / 'fp16' / 'bf16' ... or a dtype."""
-    if isinstance(name, torch.dtype):
-        return name
-    if name not in DTYPES:
-        raise ConfigError(f"unknown dtype {name!r}; choose one of {sorted(DTYPES)}")
-    return DTYPES[name]
-
-
-def load_pipeline(checkpoint: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
-    """A TWGTMPipeline on `device` / `dtype` for a TWGTM .safetensors checkpoint."""
-    from ..weights.checkpoint import load_checkpoint
+def pipeline_for(checkpoint: str | Path | None, device="cpu", dtype=torch.float32, model_options: dict | None = None):
+    """A TWGTMPipeline on `device` / `dtype` for the model `twgtm.load_model` builds from these files."""
     from ..sampling.pipeline import TWGTMPipeline
+    from ..weights.loader import load_model
 
-    model = load_checkpoint(checkpoint)
+    model = load_model(checkpoint, device=device, dtype=dtype, **(model_options or {}))
     log.info("loaded %s (preset %s)", checkpoint, model.config.name)
-    return TWGTMPipeline(model, device=torch.device(device), dtype=dtype)
+    return TWGTMPipeline(model)
 
 
 def limited(dataset: Dataset, limit: int | None) -> Dataset:

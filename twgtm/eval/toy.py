@@ -38,6 +38,7 @@ from pathlib import Path
 
 import torch
 
+from ..cli import add_part_arguments, part_options
 from ..data import build_dataset
 from ..errors import DataError, TWGTMError
 from ..metrics.ssim import ssim
@@ -45,7 +46,8 @@ from .baselines import masked_person, mean_colour_fill, mean_image
 from .folders import parse_size
 from .region_scores import colour_error, mask_iou, summarize
 from .report import write_json
-from .sampling import batches, item_seeds, limited, load_pipeline, parse_dtype
+from .sampling import batches, item_seeds, limited, pipeline_for
+from ..vocab import DTYPE_CHOICES, TRYOFF_MASK_MODES, parse_device, parse_dtype, parse_mask_mode
 
 log = logging.getLogger("twgtm")
 
@@ -108,15 +110,20 @@ def evaluate_toy(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
     progress: bool = False,
+    model_options: dict | None = None,
 ) -> dict:
-    """Run VTON and VTOFF on the paired test split and score model and baselines; a JSON-ready dict."""
+    """Run VTON and VTOFF on the paired test split and score model and baselines; a JSON-ready dict.
+
+    `model_options` go to `twgtm.load_model` (base, clip, swin, profile, preset, option_names).
+    """
+    mask_mode = parse_mask_mode(mask_mode)
     size = tuple(size) if size is not None else native_size(data)
     test = limited(build_dataset("toy", data, split="test", size=size, mode="paired"), n)
     if len(test) == 0:
         raise DataError(f"the test split of {data} is empty; generate the wardrobe with a test fraction above 0.")
     mean_garment, mean_mask = train_means(data, size)
     log.info("toy eval: %d paired test pairs of %s at %dx%d", len(test), data, *size)
-    pipe = load_pipeline(checkpoint, device, dtype)
+    pipe = pipeline_for(checkpoint, device, dtype, model_options)
     scores = {key: [] for key in [
         ("tryon", "ssim", "model"), ("tryon", "ssim", COPY), ("tryon", "ssim", MEAN),
         ("tryon", "colour_error", "model"), ("tryon", "colour_error", COPY), ("tryon", "colour_error", MEAN),
@@ -203,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--guidance", type=float, default=2.5, help="classifier-free guidance (default 2.5)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed of the first pair; pair i uses seed + i")
     parser.add_argument("--scheduler", default="ddim", help="sampler scheduler (default ddim)")
-    parser.add_argument("--mask-mode", choices=["bbox", "full"], default="bbox",
+    parser.add_argument("--mask-mode", choices=TRYOFF_MASK_MODES, default="bbox",
                         help="VTOFF generation region: box of the predicted garment mask (default) or the whole half")
     parser.add_argument("--no-repaint", dest="repaint", action="store_false",
                         help="VTON: score the raw output instead of pasting the person back outside the mask "
@@ -211,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--size", help="HxW to read the images at (default: the wardrobe's own size)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
-    parser.add_argument("--dtype", default="float32", help="float32, bfloat16 or float16 (default float32)")
+    parser.add_argument("--dtype", default="float32", choices=DTYPE_CHOICES, help="weights precision (default float32)")
+    add_part_arguments(parser.add_argument_group("model files"))
     parser.add_argument("--json", help="also write the JSON report to this file")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
@@ -225,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         report = evaluate_toy(args.checkpoint, args.data, n=args.n, steps=args.steps, guidance=args.guidance,
                               seed=args.seed, scheduler=args.scheduler, mask_mode=args.mask_mode,
                               repaint=args.repaint, size=parse_size(args.size), batch_size=args.batch_size,
-                              device=args.device, dtype=parse_dtype(args.dtype), progress=not args.no_progress)
+                              device=parse_device(args.device), dtype=parse_dtype(args.dtype), progress=not args.no_progress,
+                              model_options=part_options(args))
     except TWGTMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

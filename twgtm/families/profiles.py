@@ -32,6 +32,7 @@ from ..weights.checkpoint import check_keys, read_safetensors
 from ..model.config import TWGTMConfig, get_preset
 from ..errors import CheckpointError, ConfigError
 from ..model.network import TWGTM
+from ..vocab import parse_device, parse_dtype
 
 log = logging.getLogger("twgtm")
 
@@ -148,4 +149,5 @@ def load_profile(name: str, weights: str | os.PathLike, base_weights: str | os.P
     mapped = profile.map_keys(state, model.unet, f"{os.fspath(weights)}")
     model.unet.load_state_dict(mapped, strict=False)
     log.info("profile %s: %d tensors loaded into the UNet from %s", profile.name, len(mapped), weights)
-    return model.to(device=device or "cpu", dtype=dtype) if (device or dtype) else model
+    return model.to(device=parse_device(device or "cpu"), dtype=None if dtype is None else parse_dtype(dtype)) \
+        if (device or dtype) else model

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from ..pixels import from_unit, to_unit
 
 _RANGE_TOLERANCE = 1e-3
 _LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601, as MATLAB's rgb2gray / YIQ "Y"
@@ -28,13 +29,13 @@ def check_images(images: torch.Tensor, name: str = "images") -> torch.Tensor:
     if not images.is_floating_point():
         raise InputError(
             f"{name}: expected a float tensor in [-1, 1], got dtype {images.dtype}; "
-            "convert uint8 images with x.float() / 127.5 - 1."
+            "convert uint8 images with twgtm.pixels.from_uint8(x)."
         )
     lo, hi = float(images.min()), float(images.max())
     if lo < -1 - _RANGE_TOLERANCE or hi > 1 + _RANGE_TOLERANCE:
         raise InputError(
             f"{name}: values lie in [{lo:.3f}, {hi:.3f}], expected [-1, 1] "
-            "(the project's pixel convention); rescale with x * 2 - 1 from [0, 1] or x / 127.5 - 1 from [0, 255]."
+            "(the project's pixel convention); rescale with twgtm.pixels.from_unit(x) from [0, 1] or from_uint8(x) from 0..255."
         )
     return images
 
@@ -50,14 +51,9 @@ def check_pair(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, 
     return pred, target
 
 
-def from_unit_range(images: torch.Tensor) -> torch.Tensor:
-    """Map images from [0, 1] to the metrics' [-1, 1] convention."""
-    return images * 2.0 - 1.0
-
-
-def to_unit_range(images: torch.Tensor) -> torch.Tensor:
-    """Map images from [-1, 1] to [0, 1], clamped."""
-    return ((images + 1.0) * 0.5).clamp(0.0, 1.0)
+# [0, 1] <-> [-1, 1]: the project's one pair of scaling functions (twgtm.pixels), under the metrics' names.
+from_unit_range = from_unit
+to_unit_range = to_unit
 
 
 def luma(images_unit: torch.Tensor) -> torch.Tensor:

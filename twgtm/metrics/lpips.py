@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError
 from .images import check_pair
 
 _SHIFT = (-0.030, -0.088, -0.188)  # LPIPS v0.1 input scaling layer
@@ -102,7 +103,7 @@ class LPIPSNet(nn.Module):
     def __init__(self, net: str = "alex", shift_tolerant: bool = False, *, device=None, dtype=None):
         super().__init__()
         if net not in ("alex", "vgg"):
-            raise ValueError(f"net must be 'alex' or 'vgg', got {net!r}")
+            raise ConfigError(f"LPIPS net must be 'alex' or 'vgg', got {net!r}")
         self.net_name, self.shift_tolerant = net, shift_tolerant
         build = alexnet_features if net == "alex" else vgg16_features
         self.features, self.taps, channels = build(shift_tolerant)

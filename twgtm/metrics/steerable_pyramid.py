@@ -14,6 +14,8 @@ import math
 
 import torch
 
+from ..errors import ConfigError, InputError
+
 
 def _raised_cosine_pair(log_rad: torch.Tensor, position: float) -> tuple[torch.Tensor, torch.Tensor]:
     """High-pass and low-pass masks that cross over between log2 radius ``position - 1`` and ``position``."""
@@ -44,7 +46,7 @@ class ComplexSteerablePyramid:
 
     def __init__(self, levels: int = 4, orientations: int = 8):
         if levels < 1 or orientations < 1:
-            raise ValueError("levels and orientations must be >= 1")
+            raise ConfigError(f"the steerable pyramid needs levels >= 1 and orientations >= 1, got {levels} and {orientations}")
         self.levels = levels
         self.orientations = orientations
         order = orientations - 1
@@ -64,7 +66,8 @@ class ComplexSteerablePyramid:
     def build(self, images: torch.Tensor) -> list[torch.Tensor]:
         """Decompose B×1×H×W real images; returns one complex B×K×h_k×w_k tensor per band-pass level."""
         if images.dim() != 4 or images.shape[1] != 1:
-            raise ValueError(f"expected B×1×H×W images, got {tuple(images.shape)}")
+            raise InputError(f"the steerable pyramid decomposes B×1×H×W grey images, got {tuple(images.shape)}; "
+                             "take the luma of RGB images first (twgtm.metrics.images.luma)")
         real_dtype = torch.float64 if images.dtype == torch.float64 else torch.float32
         images = images.to(real_dtype)
         height, width = images.shape[-2:]

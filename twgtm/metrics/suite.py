@@ -25,6 +25,7 @@ from .images import check_pair
 from .inception import FIDInceptionV3
 from .lpips import LPIPSNet
 from .ssim import ms_ssim, ssim
+from ..vocab import parse_device
 
 logger = logging.getLogger("twgtm")
 
@@ -199,7 +200,9 @@ def evaluate_pairs(
 ) -> dict[str, dict]:
     """Run metrics over paired image streams in [-1, 1]; returns ``{name: {"status", "value", ...}}``."""
     names = parse_metric_names(metrics)
-    device = torch.device(device)
+    if int(batch_size) < 1:
+        raise ConfigError(f"evaluate_pairs: batch_size must be at least 1, got {batch_size}")
+    device = parse_device(device)
     paired, extractors, results = _build_all(names, weights_dir, device, dtype)
     scores: dict[str, list[torch.Tensor]] = {name: [] for name in paired}
     features: dict[str, tuple[list, list]] = {key: ([], []) for key in extractors}

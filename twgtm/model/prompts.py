@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 
 from ..errors import InputError
+from ..vocab import CATEGORY_PROMPTS, GARMENT_CATEGORIES
 
-CATEGORY_PROMPTS = {"upper": "upper garment", "lower": "lower garment", "dress": "dress"}
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
 BYTE_OFFSET = 3
 VOCAB_SIZE = 256 + BYTE_OFFSET
@@ -15,7 +15,7 @@ def prompt_for(category_or_text: str) -> str:
     """The instruction prompt: a known category's name ('upper', 'lower', 'dress') or free text."""
     text = str(category_or_text).strip()
     if not text:
-        raise InputError("the garment prompt is empty; give a category (upper, lower, dress) or a text")
+        raise InputError(f"the garment prompt is empty; give a category ({', '.join(GARMENT_CATEGORIES)}) or a text")
     return CATEGORY_PROMPTS.get(text.lower(), text)
 
 

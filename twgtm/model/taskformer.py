@@ -18,6 +18,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..errors import ConfigError
+
 
 def sine_position_2d(h: int, w: int, dim: int, *, device=None, dtype=None) -> torch.Tensor:
     """Fixed 2-D sine position code (h*w, dim) for any grid size."""
@@ -114,7 +116,8 @@ class TaskFormer(nn.Module):
                  num_task_heads: int, qformer_dim: int, num_qformer_tokens: int):
         super().__init__()
         if num_task_heads > num_queries:
-            raise ValueError(f"num_task_heads ({num_task_heads}) must not exceed num_queries ({num_queries})")
+            raise ConfigError(f"taskformer num_task_heads ({num_task_heads}) must not exceed num_queries ({num_queries}): "
+                              "task head j reads query j; lower num_task_heads or raise num_queries in the config")
         d = hidden_dim
         self.qformer_in = nn.Linear(qformer_dim, d)
         self.token_mix = nn.Linear(num_qformer_tokens, num_queries)  # N query slots -> K

@@ -4,7 +4,8 @@
 - one original-format (LDM/CompVis) .safetensors file: `model.diffusion_model.*` (UNet) and
   `first_stage_model.*` (VAE), converted with diffusers' own key converters and the model's config
   (for sd15 that equals the configs shipped in twgtm/weights/configs/), so nothing is fetched from a hub;
-- a transformers `save_pretrained` folder for the CLIP image encoder (`CLIPVisionModelWithProjection`);
+- a transformers `save_pretrained` folder for the CLIP image encoder (`CLIPVisionModelWithProjection`),
+  or that model's single HF-format .safetensors file (what ComfyUI keeps in models/clip_vision);
 - a timm Swin `.safetensors` file (or a folder holding `model.safetensors`, as timm's hub folders
   do) for the SRM backbone: stages 1-3 are kept, the last stage, the final norm and the head dropped;
   relative-position tables are resized where timm shrank a window to fit the SRM's image size.
@@ -92,18 +93,33 @@ def load_unet_vae(model: TWGTM, source: str | os.PathLike, parts=("unet", "vae")
         load_ldm_file(model, source, parts)
 
 
-def load_clip(model: TWGTM, folder: str | os.PathLike) -> None:
-    """Load SAM's CLIP image encoder from a transformers `save_pretrained` folder (offline)."""
+def load_clip(model: TWGTM, source: str | os.PathLike) -> None:
+    """Load SAM's CLIP image encoder: a transformers `save_pretrained` folder, or one HF-format
+    CLIPVisionModelWithProjection .safetensors file (as ComfyUI's models/clip_vision holds)."""
+    source = Path(source)
+    if source.is_dir():
+        _load_clip_folder(model, source)
+        return
+    state = read_safetensors(source, "CLIP vision file")
+    expected = model.sam.clip.state_dict()
+    # Older transformers saved the position-id buffer; it is rebuilt, not loaded.
+    state = {k: v for k, v in state.items() if k in expected or not k.endswith("position_ids")}
+    _load_module(model.sam.clip, state, f"{source.name} (folder {source.parent}), a CLIP vision file")
+    log.info("loaded the CLIP image encoder from %s", source)
+
+
+def _load_clip_folder(model: TWGTM, folder: Path) -> None:
+    """The CLIP image encoder from a transformers `save_pretrained` folder (offline)."""
     from transformers import CLIPVisionModelWithProjection
 
-    folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise CheckpointError(f"{folder} is not a transformers model folder (no config.json); give the folder "
-                              "written by CLIPVisionModelWithProjection.save_pretrained")
+                              "written by CLIPVisionModelWithProjection.save_pretrained, or its model.safetensors")
     try:
         clip = CLIPVisionModelWithProjection.from_pretrained(str(folder), local_files_only=True, use_safetensors=True)
-    except (OSError, ValueError) as err:
-        raise CheckpointError(f"the CLIP image encoder in {folder} could not be read ({err}); it needs model.safetensors") from err
+    except (OSError, ValueError, KeyError, RuntimeError) as err:
+        raise CheckpointError(f"the CLIP image encoder in {folder} could not be read ({err}); it needs config.json "
+                              "and model.safetensors of a CLIPVisionModelWithProjection") from err
     _load_module(model.sam.clip, clip.state_dict(), f"CLIP folder {folder}")
     log.info("loaded the CLIP image encoder from %s", folder)
 

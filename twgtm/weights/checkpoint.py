@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 from ..model.config import TWGTMConfig
 from ..errors import CheckpointError
 from ..model.network import PARTS, TWGTM, part_of
+from ..vocab import parse_device, parse_dtype
 
 log = logging.getLogger("twgtm")
 
@@ -63,6 +64,8 @@ def save_checkpoint(model: TWGTM, path: str | os.PathLike, parts: list[str] | No
 def check_weights_file(path: str | os.PathLike, what: str = "checkpoint") -> Path:
     """A clear error for a missing file or a pickle-format file (never unpickled); returns the path."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{what} {path} is a folder, not a file; give the .safetensors file inside it")
     if not path.is_file():
         raise CheckpointError(f"{what} not found: {path} (folder {path.parent}); check the path")
     if path.suffix.lower() in PICKLE_SUFFIXES:
@@ -95,9 +98,14 @@ def read_metadata(path: str | os.PathLike) -> dict:
     if meta.get("format") != FORMAT:
         raise CheckpointError(
             f"{path.name} is a safetensors file but not a TWGTM checkpoint (no 'format: twgtm' in its metadata); "
-            "for CatVTON / TryOffAnyone weights use their backbone profile loader"
+            "for CatVTON / TryOffAnyone weights choose their backbone profile (load_model(path, profile='catvton' | "
+            "'tryoffanyone', base=...), CLI --profile)"
         )
-    version = int(meta.get("format_version", "0"))
+    try:
+        version = int(meta.get("format_version", "0"))
+    except ValueError:
+        raise CheckpointError(f"{path.name}: its metadata has format_version {meta.get('format_version')!r}, not a "
+                              "number; the file was not written by save_checkpoint: export it again") from None
     if version > FORMAT_VERSION:
         raise CheckpointError(f"{path.name} has format version {version}; this code reads up to {FORMAT_VERSION}: update the pack")
     return meta
@@ -130,15 +138,47 @@ def load_state(model: TWGTM, state: dict, source: str, parts: list[str] | None =
     model.load_state_dict(state, strict=False)
 
 
+def _damaged(path: Path, what: str, err) -> CheckpointError:
+    return CheckpointError(f"{path.name} (folder {path.parent}): its metadata's {what} is damaged ({err}); "
+                           "the file was not written by save_checkpoint or was edited: export it again")
+
+
+def checkpoint_parts(meta: dict, path: str | os.PathLike) -> list[str]:
+    """The parts a checkpoint says it holds (all of them when its metadata does not say)."""
+    try:
+        parts = json.loads(meta.get("parts") or json.dumps(list(PARTS)))
+    except ValueError as err:
+        raise _damaged(Path(path), "'parts' list", err) from None
+    if not isinstance(parts, list) or not set(parts) <= set(PARTS):
+        raise _damaged(Path(path), "'parts' list", f"{parts!r} is not a list of {sorted(PARTS)}")
+    return parts
+
+
+def checkpoint_config(meta: dict, path: str | os.PathLike) -> TWGTMConfig:
+    """The model config stored in a checkpoint's metadata."""
+    try:
+        return TWGTMConfig.from_dict(json.loads(meta["config"]))
+    except (KeyError, ValueError, TypeError) as err:
+        raise _damaged(Path(path), "model config", repr(err)) from None
+
+
+def _build(config: TWGTMConfig, path: Path) -> TWGTM:
+    """The model of a checkpoint's config; an error naming the file when the config does not build one."""
+    try:
+        return TWGTM(config)
+    except (TypeError, ValueError, KeyError, AttributeError, RuntimeError) as err:
+        raise _damaged(path, "model config", f"it does not build a model: {err!r}") from err
+
+
 def load_checkpoint(path: str | os.PathLike, *, device=None, dtype: torch.dtype | None = None,
                     model: TWGTM | None = None) -> TWGTM:
     """Build the model from the file's config and load its weights (all parts it says it holds)."""
     path = Path(path)
     meta = read_metadata(path)
-    config = TWGTMConfig.from_dict(json.loads(meta["config"]))
-    parts = json.loads(meta.get("parts", json.dumps(list(PARTS))))
+    config = checkpoint_config(meta, path)
+    parts = checkpoint_parts(meta, path)
     if model is None:
-        model = TWGTM(config)
+        model = _build(config, path)
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
@@ -147,4 +187,5 @@ def load_checkpoint(path: str | os.PathLike, *, device=None, dtype: torch.dtype 
     missing_parts = [p for p in PARTS if p not in parts]
     if missing_parts:
         log.info("%s holds parts %s; %s keep their current weights", path.name, parts, missing_parts)
-    return model.to(device=device or "cpu", dtype=dtype) if (device or dtype) else model
+    return model.to(device=parse_device(device or "cpu"), dtype=None if dtype is None else parse_dtype(dtype)) \
+        if (device or dtype) else model

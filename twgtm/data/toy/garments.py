@@ -13,6 +13,7 @@ from typing import Callable
 
 import numpy as np
 
+from ...errors import ConfigError
 from .geometry import DESIGN_W, limb_edges, quads_from_edges, side_of
 from .pose import SHOULDER_Y, WAIST_Y, Pose
 
@@ -301,4 +302,4 @@ def sample_shape(rng: np.random.Generator, kind: str) -> GarmentShape:
         return _skirt(rng)
     if kind == "trousers":
         return _trousers(rng)
-    raise ValueError(f"unknown toy garment template {kind!r}; expected one of {TEMPLATES}")
+    raise ConfigError(f"unknown toy garment template {kind!r}; expected one of {TEMPLATES}")

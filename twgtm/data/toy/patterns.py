@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from ...errors import ConfigError
 from .geometry import DESIGN_H, DESIGN_W
 
 PATTERNS = ("solid", "hstripes", "vstripes", "diagonal", "checks", "dots", "block")
@@ -83,7 +84,7 @@ class Fabric:
             return (du * du + dv * dv < (0.5 * d) ** 2).astype(np.float64)
         if self.kind == "block":
             return (v > self.split).astype(np.float64)
-        raise ValueError(self.kind)
+        raise ConfigError(f"unknown toy pattern kind {self.kind!r}; expected one of {PATTERNS}")
 
 
 def sample_image(image: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
