@@ -20,6 +20,7 @@ from twgtm.data import build_dataset
 from twgtm.errors import DataError, TWGTMError
 from twgtm.masks import square_mask
 from twgtm.model.network import TWGTM
+from twgtm.pixels import from_uint8, to_uint8
 
 from .config import DataSection
 
@@ -138,7 +139,7 @@ class LatentCache:
         if key == "prompt":
             return value
         if key in PIXEL_KEYS:
-            return ((value + 1) * 127.5).round().clamp(0, 255).to(self.store_device, torch.uint8)
+            return to_uint8(value).to(self.store_device)
         if key in MASK_KEYS or key == "garment_mask":
             return (value > 0.5).to(self.store_device)
         return value.to(self.store_device, torch.float16)
@@ -151,7 +152,7 @@ class LatentCache:
             if key == "prompt":
                 continue
             item = value.index_select(0, idx).to(device)
-            out[key] = item.float() / 127.5 - 1.0 if key in PIXEL_KEYS else item.float()
+            out[key] = from_uint8(item) if key in PIXEL_KEYS else item.float()
         return out
 
 

@@ -19,6 +19,7 @@ from accelerate import Accelerator, DistributedDataParallelKwargs
 
 from twgtm.errors import CheckpointError, ConfigError
 from twgtm.model.network import TWGTM, build_model
+from twgtm.vocab import parse_dtype
 from twgtm.weights.base_parts import load_clip, load_swin, load_unet_vae
 from twgtm.weights.checkpoint import load_checkpoint, save_checkpoint
 
@@ -31,7 +32,6 @@ from .tb_logging import TensorBoardLogger
 
 log = logging.getLogger("twgtm")
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def build_training_model(spec: ModelSection | TrainingConfig) -> TWGTM:
@@ -147,7 +147,7 @@ class Trainer:
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
             try:
-                save_checkpoint(self.model, path, dtype=DTYPES[spec.dtype],
+                save_checkpoint(self.model, path, dtype=parse_dtype(spec.dtype),
                                 metadata={"trained_steps": self.step, "training_config": self.config.to_dict()})
             except OSError as err:
                 raise CheckpointError(f"could not write the trained model to {path} ({err}); set export.path to "

@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 from torch.utils.data import default_collate
 
+from twgtm.pixels import mask_to_uint8, to_unit
 from twgtm.sampling.pipeline import TWGTMPipeline
 
 COLUMNS = ("person", "garment", "try-on", "try-off")
@@ -29,13 +30,13 @@ def validation_grid(model, dataset, count: int = 4, steps: int = 20, guidance: f
         model.set_extended_attention(extended)
     rows = [torch.cat([batch["person"][i], batch["garment"][i], on.images[i].cpu(), off.images[i].cpu()], dim=2)
             for i in range(len(items))]
-    return ((torch.cat(rows, dim=1) + 1) / 2).clamp(0, 1)  # (3, count*H, 4*W)
+    return to_unit(torch.cat(rows, dim=1))  # (3, count*H, 4*W)
 
 
 def save_grid(grid: torch.Tensor, path) -> Path:
     """Write a (3,H,W) [0,1] grid as PNG."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    array = (grid.permute(1, 2, 0).numpy() * 255).round().astype("uint8")
+    array = mask_to_uint8(grid).permute(1, 2, 0).numpy()
     Image.fromarray(array).save(path)
     return path
