@@ -7,7 +7,7 @@ import torch
 from comfy_api.latest import io
 
 from ..twgtm.errors import InputError
-from ..twgtm.pixels import Letterbox, letterbox, plan_letterbox, resize, unletterbox
+from ..twgtm.sampling.letterbox import Letterbox, letterbox, plan_letterbox, resize, unletterbox
 from ..twgtm.masks import mask_to_bbox
 from ..twgtm.model.network import ReferenceFeatures
 from .convert import image_to_pixels

@@ -87,7 +87,8 @@ def _load_pipeline(args):
 
 def _mask_for(path, person, what: str):
     """Read a mask file; one of another size than the person is resized to it, with a warning."""
-    from .pixels import load_mask, resize
+    from .pixels import load_mask
+    from .sampling.letterbox import resize
 
     mask = load_mask(path, what)
     if mask.shape[-2:] != person.shape[-2:]:
@@ -128,7 +129,8 @@ def _tryon(parser: argparse.ArgumentParser):
     _sampling_args(parser, repaint=True)
 
     def run(args):
-        from .pixels import category_box, load_image, save_image
+        from .masks import category_box
+        from .pixels import load_image, save_image
 
         person, garment = load_image(args.person, "person"), load_image(args.garment, "garment")
         if args.mask:

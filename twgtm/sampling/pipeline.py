@@ -20,11 +20,11 @@ import torch
 
 from .. import canvas as cv
 from .encoder_cache import shared_cache
-from ..errors import ConfigError, InputError, TWGTMError
-from ..pixels import Letterbox, category_box, fit_into, letterbox, plan_letterbox, resize, unletterbox
-from ..masks import blur_mask, mask_to_bbox
+from ..errors import ConfigError, InputError, SamplingCancelled
+from ..masks import blur_mask, category_box, mask_to_bbox
 from ..model.network import TWGTM, ReferenceFeatures
 from ..model.prompts import CATEGORY_PROMPTS
+from .letterbox import Letterbox, fit_into, letterbox, plan_letterbox, resize, unletterbox
 from .schedulers import MAX_STEPS, make_scheduler
 
 log = logging.getLogger("twgtm")
@@ -34,10 +34,6 @@ log = logging.getLogger("twgtm")
 DEFAULT_WORKING_SIZE = {"demo": (128, 96), "sd15": (512, 384)}
 MASK_MODES = ("full", "bbox")
 Callback = Callable[[int, int, torch.Tensor], object]
-
-
-class SamplingCancelled(TWGTMError):
-    """Sampling stopped early: the callback returned False or raised, or the cancel flag was set."""
 
 
 @dataclass
