@@ -14,7 +14,7 @@ from comfy_api.latest import io
 from ..twgtm.errors import InputError
 from .convert import image_to_pixels, mask_to_tensor
 from .io_types import CATEGORY, MASK_MODES, TWGTMConditioning, garment_inputs, model_input, resolve_prompt, sampling_inputs
-from .runtime import image_output, mask_output, pipeline_for
+from .runtime import image_output, log_run, mask_output, pipeline_for
 from .sampler_nodes import blur_radius, repaint_inputs, sampler_kwargs
 
 TASKS = ["tryon", "tryoff"]
@@ -124,6 +124,7 @@ class TWGTMSampler(io.ComfyNode):
                                 repaint_blur=blur_radius(repaint_blur), **kwargs)
         else:
             result = pipe.tryoff(job.person, prompt=job.prompt, mask_mode=job.mask_mode, mask=job.mask, **kwargs)
+        log_run(f"TWGTM Sampler ({job.task})", pipe, job.person.shape[0])
         return io.NodeOutput(image_output(result.images), mask_output(result.masks))
 
 
