@@ -204,7 +204,7 @@ def tryoff_canvas(job: TryOffJob, feats: ReferenceFeatures, config: TWGTMConfig)
         probs = garment_probability_on_canvas(feats.garment_mask_logits, job.plan)  # (B,1,Hc,Wc)
     target_mask = _target_mask(job, probs)
     target = job.person if config.extra.get("tryoff_target", "blank") == "erased_person" else None
-    canvas = cv.tryoff_canvas(job.person, target_mask, config.concat_axis, garment=target)
+    canvas = cv.tryoff_canvas(job.person, target_mask, config.concat_axis, garment=target)  # (B,3,Hc,2Wc) or (B,3,2Hc,Wc)
     return canvas, target_mask, probs
 
 
