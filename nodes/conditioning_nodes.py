@@ -12,12 +12,13 @@ import torch
 from comfy_api.latest import io
 
 from ..twgtm.errors import InputError
+from ..twgtm.vocab import CANVAS_TASKS, parse_mask_mode, parse_task
 from .convert import image_to_pixels, mask_to_tensor
 from .io_types import CATEGORY, MASK_MODES, TWGTMConditioning, garment_inputs, model_input, resolve_prompt, sampling_inputs
-from .runtime import image_output, mask_output, pipeline_for
+from .runtime import image_output, log_run, mask_output, pipeline_for
 from .sampler_nodes import blur_radius, repaint_inputs, sampler_kwargs
 
-TASKS = ["tryon", "tryoff"]
+TASKS = list(CANVAS_TASKS)
 
 
 @dataclass
@@ -35,10 +36,7 @@ class Conditioning:
 def build_conditioning(task: str, person, garment=None, mask=None, prompt: str = "upper",
                        mask_mode: str = "bbox") -> Conditioning:
     """Convert and check the inputs of one task (ComfyUI IMAGE/MASK in, TWGTM tensors out)."""
-    if task not in TASKS:
-        raise InputError(f"task must be one of {TASKS}, got {task!r}")
-    if mask_mode not in MASK_MODES:
-        raise InputError(f"mask_mode must be one of {MASK_MODES}, got {mask_mode!r}")
+    task, mask_mode = parse_task(task, CANVAS_TASKS), parse_mask_mode(mask_mode)
     person_px = image_to_pixels(person)  # (B,3,H,W)
     batch, size = person_px.shape[0], tuple(person_px.shape[-2:])
     if task == "tryon" and (garment is None or mask is None):
@@ -124,6 +122,7 @@ class TWGTMSampler(io.ComfyNode):
                                 repaint_blur=blur_radius(repaint_blur), **kwargs)
         else:
             result = pipe.tryoff(job.person, prompt=job.prompt, mask_mode=job.mask_mode, mask=job.mask, **kwargs)
+        log_run(f"TWGTM Sampler ({job.task})", pipe, job.person.shape[0])
         return io.NodeOutput(image_output(result.images), mask_output(result.masks))
 
 

@@ -7,9 +7,9 @@ from ..twgtm.sampling.schedulers import MAX_STEPS, SCHEDULERS
 from ..twgtm.vocab import GARMENT_CATEGORIES as CATEGORIES, TRYOFF_MASK_MODES
 
 CATEGORY = "TWGTM"
-# A ComfyUI ModelPatcher around a twgtm.model.TWGTM (see nodes/runtime.py).
+# nodes.runtime.LoadedTWGTM: the ComfyUI ModelPatcher of a TWGTM model and the one pipeline built for it.
 TWGTMModel = io.Custom("TWGTM_MODEL")
-# nodes.reference_nodes.Reference: SAM/SRM features of a reference image.
+# twgtm.sampling.reference.EncodedReference: SAM/SRM features of a reference image.
 TWGTMReference = io.Custom("TWGTM_REFERENCE")
 # nodes.conditioning_nodes.Conditioning: the task and its canvas inputs.
 TWGTMConditioning = io.Custom("TWGTM_CONDITIONING")

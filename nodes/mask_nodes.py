@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..twgtm.pixels import category_box
-from ..twgtm.masks import mask_to_bbox
+from ..twgtm.masks import category_box, grown_bbox
 from .convert import image_to_pixels, mask_to_tensor, tensor_to_mask
 from .io_types import GARMENT_CATEGORIES
 
@@ -43,9 +42,7 @@ class TWGTMMaskToBBox(io.ComfyNode):
     def execute(cls, mask, margin: int = 0, margin_fraction: float = 0.0) -> io.NodeOutput:
         """Compute the boxes."""
         masks = mask_to_tensor(mask)  # (B, 1, H, W)
-        boxes = mask_to_bbox(masks, float(margin_fraction))
-        if margin:
-            boxes = mask_to_bbox(boxes, int(margin))
+        boxes = grown_bbox(masks, int(margin), float(margin_fraction))  # (B, 1, H, W)
         return io.NodeOutput(tensor_to_mask(boxes))  # (B, H, W)
 
 

@@ -1,44 +1,14 @@
 """Reference encoders: SAM/SRM features of a reference image (TWGTM_REFERENCE) and its predicted garment MASK."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import torch
 from comfy_api.latest import io
 
 from ..twgtm.errors import InputError
-from ..twgtm.pixels import Letterbox, letterbox, plan_letterbox, resize, unletterbox
-from ..twgtm.masks import mask_to_bbox
-from ..twgtm.model.network import ReferenceFeatures
+from ..twgtm.masks import garment_mask_from_probability
+from ..twgtm.sampling.reference import EncodedReference
 from .convert import image_to_pixels
 from .io_types import CATEGORY, TWGTMReference, garment_inputs, model_input, resolve_prompt
-from .runtime import mask_output, pipeline_for
-
-
-def _cpu(x):
-    """Tensors (and lists of tensors) moved to the CPU; anything else unchanged."""
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu()
-    if isinstance(x, list):
-        return [_cpu(v) for v in x]
-    return x
-
-
-@dataclass
-class Reference:
-    """SAM/SRM features of a batch of reference images, computed at the model's working size (kept on the CPU)."""
-
-    features: ReferenceFeatures  # F_SAM (B,1+N,D), F_SRM, TFQ_0 logits (B,1,h/4,w/4) of the letterboxed image
-    plan: Letterbox  # where the image sits in the working canvas
-    prompts: list[str]
-
-    @property
-    def garment_probability(self) -> torch.Tensor | None:
-        """sigmoid(TFQ_0) at the input image's size (B,1,H,W), or None for models without an SRM."""
-        logits = self.features.garment_mask_logits
-        if logits is None:
-            return None
-        return unletterbox(resize(torch.sigmoid(logits.float()), self.plan.canvas), self.plan)  # (B,1,H,W)
+from .runtime import log_run, mask_output, pipeline_for
 
 
 class TWGTMSAMEncode(io.ComfyNode):
@@ -71,12 +41,9 @@ class TWGTMSAMEncode(io.ComfyNode):
         """Encode every image of the batch at the model's working size."""
         pipe = pipeline_for(model)
         pixels = image_to_pixels(image)  # (B,3,H,W)
-        plan = plan_letterbox(tuple(pixels.shape[-2:]), pipe.working_size(), pipe.config.pixel_multiple)
-        prompts = [resolve_prompt(category, prompt)] * pixels.shape[0]
-        features = pipe.encode_reference(letterbox(pixels, plan, fill=1.0), prompts)
-        features = ReferenceFeatures(*(_cpu(getattr(features, f)) for f in
-                                       ("sam_tokens", "srm_tokens", "garment_mask_logits", "unit_mask_logits")))
-        return io.NodeOutput(Reference(features, plan, prompts))
+        reference = pipe.encode_image(pixels, resolve_prompt(category, prompt)).cpu()
+        log_run("TWGTM SAM Encode", pipe, pixels.shape[0])
+        return io.NodeOutput(reference)
 
 
 class TWGTMGarmentMask(io.ComfyNode):
@@ -109,15 +76,13 @@ class TWGTMGarmentMask(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, reference: Reference, threshold: float = 0.5, bbox: bool = False, margin: int = 0) -> io.NodeOutput:
+    def execute(cls, reference: EncodedReference, threshold: float = 0.5, bbox: bool = False, margin: int = 0) -> io.NodeOutput:
         """Threshold (and box) the predicted probabilities."""
         probability = reference.garment_probability
         if probability is None:
             raise InputError("this model has no SRM garment-mask head (a CatVTON/TryOffAnyone profile); "
                              "draw the mask yourself or use a TWGTM checkpoint")
-        mask = probability if threshold <= 0 else (probability >= threshold).float()
-        if bbox:
-            mask = mask_to_bbox(mask, int(margin))
+        mask = garment_mask_from_probability(probability, float(threshold), bool(bbox), int(margin))  # (B,1,H,W)
         return io.NodeOutput(mask_output(mask), mask_output(probability))
 
 

@@ -1,5 +1,10 @@
 """The model inside ComfyUI's memory manager, the per-step progress bar and cancel point, output placement.
 
+A TWGTM_MODEL socket carries a `LoadedTWGTM`: the `ModelPatcher` ComfyUI loads and offloads, and the
+one `TWGTMPipeline` built for that model when it was loaded. Every sampler, encoder and mask node run
+on it reuses that pipeline (and so its encoder cache and speed settings); nothing is held on a node
+class, and a new load (another file, device or dtype) is a new model with a new pipeline.
+
 ComfyUI's `ModelPatcher` (0.3.75) works with any `nn.Module`: it only adds book-keeping attributes
 (`device`, `model_loaded_weight_memory`, ...) and moves modules with `.to()`. Its partial ("lowvram")
 loading, however, only streams weights of modules built from `comfy.ops` (those with
@@ -17,30 +22,57 @@ import comfy.model_management as mm
 import comfy.model_patcher
 import comfy.utils
 
+from ..twgtm.errors import InputError
 from ..twgtm.sampling.pipeline import TWGTMPipeline
 from .convert import pixels_to_image, tensor_to_mask
 
 logger = logging.getLogger("twgtm")
 
-__all__ = ["wrap_model", "pipeline_for", "auto_dtype", "StepProgress", "image_output", "mask_output"]
+__all__ = ["LoadedTWGTM", "wrap_model", "pipeline_for", "log_run", "auto_dtype", "StepProgress", "image_output",
+           "mask_output"]
 
 
-def wrap_model(model: torch.nn.Module, load_device: torch.device) -> comfy.model_patcher.ModelPatcher:
-    """A ModelPatcher that loads `model` to `load_device` when used and offloads it to ComfyUI's offload device."""
+class LoadedTWGTM:
+    """The TWGTM_MODEL value: a ModelPatcher around a TWGTM and the pipeline built once for it."""
+
+    def __init__(self, patcher: comfy.model_patcher.ModelPatcher, pipeline: TWGTMPipeline):
+        self.patcher = patcher
+        self.pipeline = pipeline
+
+    def __repr__(self) -> str:
+        return f"LoadedTWGTM({self.pipeline.config.name} preset, load device {self.patcher.load_device})"
+
+
+def wrap_model(model: torch.nn.Module, load_device: torch.device) -> LoadedTWGTM:
+    """A ModelPatcher that loads `model` to `load_device` when used (offloading it to ComfyUI's offload device),
+    and the model's pipeline."""
     offload_device = mm.unet_offload_device() if load_device.type != "cpu" else torch.device("cpu")
     model.to(offload_device)
-    return comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=offload_device)
+    patcher = comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=offload_device)
+    pipeline = TWGTMPipeline(model)
+    logger.info("TWGTM pipeline built for the %s model (load device %s)", model.config.name, load_device)
+    return LoadedTWGTM(patcher, pipeline)
 
 
-def pipeline_for(patcher: comfy.model_patcher.ModelPatcher) -> TWGTMPipeline:
-    """Load the model onto its device through ComfyUI (freeing other models if needed); a pipeline on it."""
+def pipeline_for(model: LoadedTWGTM) -> TWGTMPipeline:
+    """Load the model onto its device through ComfyUI (freeing other models if needed); return its one pipeline."""
+    if not isinstance(model, LoadedTWGTM):
+        raise InputError(f"expected a TWGTM_MODEL from 'TWGTM Model Loader', got {type(model).__name__}; "
+                         "connect the loader's model output")
+    patcher = model.patcher
     mm.load_models_gpu([patcher], force_full_load=True)
-    model = patcher.model
-    devices = {p.device for p in model.parameters()}
+    devices = {p.device for p in patcher.model.parameters()}
     if len(devices) > 1:  # e.g. after a partial offload by another node: never run split across devices
         logger.debug("TWGTM model split across %s; moving it to %s", devices, patcher.load_device)
-        model.to(patcher.load_device)
-    return TWGTMPipeline(model)
+        patcher.model.to(patcher.load_device)
+    return model.pipeline
+
+
+def log_run(node: str, pipeline: TWGTMPipeline, batch: int) -> None:
+    """One console line per node run: what ran and the encoder cache's counts on this model so far."""
+    cache = pipeline.encoder_cache
+    logger.info("%s: %d item(s) done; encoder cache on this model: %d hit(s), %d miss(es)",
+                node, batch, cache.hits, cache.misses)
 
 
 def auto_dtype(device: torch.device) -> torch.dtype:

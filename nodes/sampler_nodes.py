@@ -6,7 +6,7 @@ from comfy_api.latest import io
 
 from .convert import image_to_pixels, mask_to_tensor
 from .io_types import CATEGORY, MASK_MODES, garment_inputs, model_input, resolve_prompt, sampling_inputs
-from .runtime import StepProgress, image_output, mask_output, pipeline_for
+from .runtime import StepProgress, image_output, log_run, mask_output, pipeline_for
 
 
 def repaint_inputs() -> list[io.Input]:
@@ -77,6 +77,7 @@ class TWGTMTryOn(io.ComfyNode):
         result = pipe.tryon(person_px, image_to_pixels(garment, batch), mask_to_tensor(mask, batch),
                             prompt=resolve_prompt(category, prompt), repaint=bool(repaint),
                             repaint_blur=blur_radius(repaint_blur), **sampler_kwargs(scheduler, steps, guidance, seed))
+        log_run("TWGTM Try-On", pipe, batch)
         return io.NodeOutput(image_output(result.images), mask_output(result.masks))
 
 
@@ -123,6 +124,7 @@ class TWGTMTryOff(io.ComfyNode):
                              mask=None if mask is None else mask_to_tensor(mask, batch),
                              **sampler_kwargs(scheduler, steps, guidance, seed))
         garment_mask = result.garment_masks if result.garment_masks is not None else torch.zeros_like(result.masks)
+        log_run("TWGTM Try-Off", pipe, batch)
         return io.NodeOutput(image_output(result.images), mask_output(result.masks), mask_output(garment_mask))
 
 
@@ -170,6 +172,7 @@ class TWGTMRoundTrip(io.ComfyNode):
         result = pipe.roundtrip(a, b, mask_b=None if mask_b is None else mask_to_tensor(mask_b, batch),
                                 mask_mode=mask_mode, prompt=resolve_prompt(category, prompt), repaint=bool(repaint),
                                 **sampler_kwargs(scheduler, steps, guidance, seed, passes=2))
+        log_run("TWGTM Round Trip", pipe, batch)
         return io.NodeOutput(image_output(result.images), image_output(result.garments.images),
                              mask_output(result.dressed.masks))
 

@@ -13,7 +13,6 @@ import torch.nn.functional as F
 
 from .errors import InputError
 
-TASKS = ("tryon", "tryoff")
 
 
 def _dim(axis: str) -> int:

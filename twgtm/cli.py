@@ -146,7 +146,8 @@ def _tryon(parser: argparse.ArgumentParser):
     _sampling_args(parser, repaint=True)
 
     def run(args):
-        from .pixels import category_box, load_image, save_image
+        from .masks import category_box
+        from .pixels import load_image, save_image
 
         person, garment = load_image(args.person, "person"), load_image(args.garment, "garment")
         if args.mask:

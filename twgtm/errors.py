@@ -24,3 +24,7 @@ class DataError(TWGTMError):
 
 class MetricUnavailable(TWGTMError):
     """A metric cannot run because the weights it needs were not given."""
+
+
+class SamplingCancelled(TWGTMError):
+    """Sampling stopped early: the callback returned False or raised, or the cancel flag was set."""

@@ -16,7 +16,8 @@ from .errors import InputError
 
 logger = logging.getLogger("twgtm")
 
-__all__ = ["check_mask", "binarize", "resize_mask", "mask_to_bbox", "dilate", "erode", "square_mask", "blur_mask"]
+__all__ = ["check_mask", "binarize", "resize_mask", "mask_to_bbox", "grown_bbox", "garment_mask_from_probability",
+           "dilate", "erode", "square_mask", "blur_mask", "CATEGORY_BOXES", "category_box"]
 
 
 def check_mask(mask: torch.Tensor, name: str = "mask") -> torch.Tensor:
@@ -115,6 +116,27 @@ def mask_to_bbox(mask: torch.Tensor, margin: int | float = 0) -> torch.Tensor:
     return _box_mask(top, bottom, left, right, keep, height, width, like=mask)
 
 
+def grown_bbox(mask: torch.Tensor, margin: int = 0, margin_fraction: float = 0.0) -> torch.Tensor:
+    """Mask2BBox grown by a fraction of the box's own size per side, then by `margin` pixels per side."""
+    boxes = mask_to_bbox(mask, float(margin_fraction))  # (B, 1, H, W)
+    if margin:
+        boxes = mask_to_bbox(boxes, int(margin))
+    return boxes
+
+
+def garment_mask_from_probability(probability: torch.Tensor, threshold: float = 0.5, bbox: bool = False,
+                                  margin: int = 0) -> torch.Tensor:
+    """A predicted garment probability (B, 1, H, W) as a mask: hard at `threshold` (soft when <= 0), boxed if `bbox`.
+
+    The try-off sampler's 'bbox' target region is this with the defaults and `bbox=True`.
+    """
+    check_mask(probability, "garment probability")
+    mask = probability if threshold <= 0 else (probability >= threshold).float()
+    if bbox:
+        mask = mask_to_bbox(mask, int(margin))  # (B, 1, H, W) filled boxes
+    return mask
+
+
 def _check_kernel(kernel, name: str) -> int:
     """Return `kernel` as an odd positive int, or raise InputError."""
     if isinstance(kernel, bool) or not isinstance(kernel, numbers.Integral) or kernel < 1 or kernel % 2 == 0:
@@ -168,3 +190,21 @@ def blur_mask(mask: torch.Tensor, radius: int) -> torch.Tensor:
     blurred = F.conv2d(padded, weights.view(1, 1, 1, -1))  # (B, 1, H+2r, W)
     blurred = F.conv2d(blurred, weights.view(1, 1, -1, 1))  # (B, 1, H, W)
     return blurred.clamp(0, 1)
+
+
+# Body-region boxes (fractions of height, width: top, bottom, left, right) per garment category,
+# the default try-on mask of a round trip's second person when none is given.
+CATEGORY_BOXES = {
+    "upper": (0.12, 0.62, 0.10, 0.90),
+    "lower": (0.45, 0.97, 0.15, 0.85),
+    "dress": (0.12, 0.92, 0.10, 0.90),
+}
+
+
+def category_box(category: str, size: tuple[int, int], batch: int = 1) -> torch.Tensor:
+    """A filled box (B,1,H,W) over the body region where a garment of `category` is worn."""
+    top, bottom, left, right = CATEGORY_BOXES.get(str(category).strip().lower(), CATEGORY_BOXES["upper"])
+    h, w = size
+    out = torch.zeros(batch, 1, h, w)
+    out[:, :, int(top * h):max(int(top * h) + 1, int(bottom * h)), int(left * w):max(int(left * w) + 1, int(right * w))] = 1
+    return out

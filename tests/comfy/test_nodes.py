@@ -3,6 +3,7 @@ import copy
 import io
 import json
 import os
+import re
 import shutil
 import time
 
@@ -181,6 +182,30 @@ def test_batches_and_any_size(server, pack_dir):
     for node_id, output in outputs.items():
         assert len(output["images"]) == 2, (prompt[node_id], output)
     assert set(_sizes(server, entry)) == {(77, 101)}
+
+
+def _encoder_cache_lines(server, node):
+    """The '<node>: ... encoder cache on this model: H hit(s), M miss(es)' log lines, as (hits, misses)."""
+    pattern = re.compile(re.escape(node) + r": \d+ item\(s\) done; encoder cache on this model: (\d+) hit\(s\), (\d+) miss")
+    return [tuple(int(n) for n in m.groups()) for m in pattern.finditer(server.server.log(10**9))]
+
+
+def test_two_prompts_on_one_loaded_model_share_its_pipeline(server, pack_dir):
+    """The loader builds the pipeline once; the second prompt's try-on finds the garment in its encoder cache."""
+    prompt = convert(_workflow(pack_dir, "tryon", "reuse"), server.object_info())
+    tryon = _node_id(prompt, "TWGTMTryOn")
+    prompt[tryon]["inputs"].update(steps=2, seed=101)
+    _ok(server, server.run(prompt, timeout=120))
+    runs = _encoder_cache_lines(server, "TWGTM Try-On")
+    built = server.server.log(10**9).count("TWGTM pipeline built")
+    assert runs and built >= 1
+    hits, misses = runs[-1]
+    prompt[tryon]["inputs"]["seed"] = 102  # only the try-on runs again: ComfyUI keeps the loader's output
+    _ok(server, server.run(prompt, timeout=120))
+    again = _encoder_cache_lines(server, "TWGTM Try-On")
+    assert len(again) == len(runs) + 1
+    assert again[-1] == (hits + 1, misses)  # the same cache object: the same garment, prompt and weights hit
+    assert server.server.log(10**9).count("TWGTM pipeline built") == built  # no pipeline built for the second prompt
 
 
 # ---------------------------------------------------------------------------------------------- errors

@@ -230,11 +230,16 @@ def test_encoder_cache_hits_skip_encoders_and_misses_on_change(pipe, encoder_cal
     pipe.configure(encoder_cache=False)
     pipe.tryon(person, garment, mask, **FAST)
     assert calls == {"sam": 7, "srm": 7}
-    # the cache lives on the model: a second pipeline on it (ComfyUI builds one per run) hits
+    pipe.configure(encoder_cache=True)
+    pipe.tryon(person, garment, mask, **FAST)
+    assert calls == {"sam": 7, "srm": 7}  # on again: the entry stored before the switch hits
+    # the cache is the pipeline's own object, not an attribute of the model: another pipeline starts empty
     other = TWGTMPipeline(model)
-    assert other.options["encoder_cache"]
+    assert other.options["encoder_cache"] and other.encoder_cache is not pipe.encoder_cache
+    assert not any(isinstance(value, EncoderCache) for value in vars(model).values())
     other.tryon(person, garment, mask, **FAST)
-    assert calls == {"sam": 7, "srm": 7}
+    assert calls == {"sam": 8, "srm": 8}
+    assert (other.encoder_cache.hits, other.encoder_cache.misses) == (0, 1)
 
 
 def test_encoder_cache_lru_and_digest():
@@ -287,15 +292,46 @@ def test_channels_last_same_output(pipe):
     assert pipe.model.unet.conv_in.weight.is_contiguous()
 
 
+class _CountingUNet(torch.nn.Module):
+    """The real UNet behind a call counter: stands where the pipeline keeps its compiled UNet."""
+
+    def __init__(self, unet):
+        super().__init__()
+        self.unet, self.calls = unet, 0
+
+    def forward(self, *args, **kwargs):
+        self.calls += 1
+        return self.unet(*args, **kwargs)
+
+
 def test_compile_option_is_off_by_default_and_switchable(pipe):
     unet = pipe.model.unet
-    assert not pipe.options["compile_unet"] and getattr(unet, "_compiled_call_impl", None) is None
-    pipe.configure(compile_unet=True)  # compiles lazily, on the first call: not run here
-    assert unet._compiled_call_impl is not None
+    assert not pipe.options["compile_unet"] and pipe.speed.unet is unet
+    pipe.configure(compile_unet=True)  # compiles lazily, on the first call: not run here (minutes on a CPU)
+    compiled = pipe.speed.unet
+    assert pipe.options["compile_unet"] and compiled is not unet and pipe.model.unet is unet  # the model is untouched
+    assert [id(p) for p in compiled.parameters()] == [id(p) for p in unet.parameters()]  # the same weights
+    pipe.configure(compile_unet=True)
+    assert pipe.speed.unet is compiled  # kept, not compiled again
     pipe.configure(compile_unet=False)
-    assert unet._compiled_call_impl is None
+    assert pipe.speed.unet is unet
     with pytest.raises(ConfigError, match="unknown pipeline option"):
         pipe.configure(fast=True)
+
+
+def test_denoising_loop_calls_the_pipelines_unet(pipe):
+    """What the compile option installs is what every denoising step calls (here a counting stand-in)."""
+    plain = _tryon(pipe, b=1, steps=3)
+    counting = _CountingUNet(pipe.model.unet)
+    pipe.speed.compiled_unet = counting
+    try:
+        assert pipe.speed.unet is counting
+        assert torch.equal(_tryon(pipe, b=1, steps=3), plain)
+        assert counting.calls == 3  # one batched CFG call per step
+        pipe.tryoff(_images(1, 48, 32), steps=2, guidance=2.5, cfg_batched=False)
+        assert counting.calls == 3 + 4  # sequential CFG: two calls per step
+    finally:
+        pipe.speed.compiled_unet = None
 
 
 def test_bf16_pipeline_options_run():

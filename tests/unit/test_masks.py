@@ -1,9 +1,10 @@
-"""twgtm.masks: binarize, resize, Mask2BBox, square masks and blurred masks."""
+"""twgtm.masks: binarize, resize, Mask2BBox, square masks, blurred masks, garment masks and body boxes."""
 import pytest
 import torch
 
 from twgtm.errors import InputError
-from twgtm.masks import binarize, blur_mask, dilate, erode, mask_to_bbox, resize_mask, square_mask
+from twgtm.masks import (binarize, blur_mask, category_box, dilate, erode, garment_mask_from_probability, grown_bbox,
+                         mask_to_bbox, resize_mask, square_mask)
 
 
 def _blob(height=32, width=24, box=(5, 12, 4, 10)):
@@ -111,3 +112,37 @@ def test_blur_mask_is_soft_bounded_and_preserves_mass():
     assert torch.equal(blur_mask(mask, 0), mask)
     with pytest.raises(InputError, match="radius"):
         blur_mask(mask, -1)
+
+
+def test_grown_bbox_adds_the_fraction_then_the_pixels():
+    mask = _blob(40, 40, box=(10, 19, 10, 19))  # a 10x10 box
+    assert torch.equal(grown_bbox(mask), mask_to_bbox(mask))
+    assert grown_bbox(mask, margin=2).sum() == 14 * 14
+    assert grown_bbox(mask, margin_fraction=0.1).sum() == 12 * 12  # 1 pixel per side
+    assert grown_bbox(mask, margin=2, margin_fraction=0.1).sum() == 16 * 16  # 12x12, then 2 more per side
+    assert grown_bbox(torch.zeros(1, 1, 8, 8), margin=3).sum() == 0
+
+
+def test_garment_mask_from_probability_threshold_soft_and_box():
+    probability = torch.zeros(2, 1, 16, 12)
+    probability[0, :, 3:6, 2:4] = 0.8
+    probability[0, :, 10, 9] = 0.6
+    probability[1, :, 4, 4] = 0.3
+    hard = garment_mask_from_probability(probability)
+    assert hard.sum() == 3 * 2 + 1 and set(hard.unique().tolist()) == {0.0, 1.0}
+    assert garment_mask_from_probability(probability, threshold=0.7).sum() == 3 * 2
+    assert torch.equal(garment_mask_from_probability(probability, threshold=0), probability)  # soft
+    box = garment_mask_from_probability(probability, bbox=True)
+    assert box[0].sum() == (10 - 3 + 1) * (9 - 2 + 1) and box[1].sum() == 0  # item 1 is below 0.5 everywhere
+    assert garment_mask_from_probability(probability, bbox=True, margin=1)[0].sum() == 10 * 10
+    with pytest.raises(InputError, match="garment probability"):
+        garment_mask_from_probability(torch.zeros(16, 12))
+
+
+def test_category_box_regions():
+    upper, lower, dress = (category_box(c, (100, 80)) for c in ("upper", "lower", "dress"))
+    assert upper.shape == (1, 1, 100, 80) and upper[0, 0, 12:62, 8:72].min() == 1 and upper.sum() == 50 * 64
+    assert lower[0, 0, 45:97].sum() == lower.sum() and lower[0, 0, 44].sum() == 0
+    assert dress.sum() > upper.sum() and torch.equal(dress * upper, upper)  # a dress covers the upper box
+    assert torch.equal(category_box("a red shirt", (100, 80)), upper)  # free text: the upper box
+    assert category_box(" Lower ", (100, 80), batch=3).shape == (3, 1, 100, 80)

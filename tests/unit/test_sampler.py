@@ -1,11 +1,12 @@
-"""Sampler: any size, batch = singles, repaint, encoder/K'V' counts, CFG batching, callback, schedulers."""
+"""Sampler: any size, batch = singles, repaint, encoder/K'V' counts, CFG batching, callback, schedulers, masks."""
 import threading
 
 import pytest
 import torch
 
+from twgtm import errors
 from twgtm.errors import ConfigError, InputError
-from twgtm.masks import mask_to_bbox
+from twgtm.masks import garment_mask_from_probability, mask_to_bbox
 from twgtm.model.network import build_model
 from twgtm.sampling.pipeline import SamplingCancelled, TWGTMPipeline
 
@@ -162,6 +163,21 @@ def test_tryoff_mask_modes(pipe):
         pipe.tryoff(person, mask_mode="circle", steps=1)
 
 
+def test_garment_mask_of_the_encoder_is_the_one_tryoff_uses(pipe):
+    """encode_image (the SAM Encode node) and try-off's bbox mode share one probability and one Mask2BBox."""
+    person = _images(2, 48, 32, seed=4)  # a multiple of the pixel stride: the working canvas is the image
+    encoded = pipe.encode_image(person, "upper")
+    assert encoded.plan.canvas == (48, 32) and encoded.prompts == ["upper", "upper"]
+    off = pipe.tryoff(person, mask_mode="bbox", steps=1)
+    probability = encoded.garment_probability  # (B,1,H,W)
+    assert probability.shape == (2, 1, 48, 32) and torch.equal(probability, off.garment_masks)
+    boxes = garment_mask_from_probability(probability, 0.5, bbox=True)
+    for i in range(2):  # an empty predicted mask falls back to the full half
+        assert torch.equal(off.masks[i], boxes[i] if boxes[i].any() else torch.ones_like(boxes[i]))
+    on_cpu = encoded.cpu()
+    assert on_cpu.features.sam_tokens.device.type == "cpu" and torch.equal(on_cpu.garment_probability, probability)
+
+
 def test_input_errors(pipe):
     person = _images(1, 32, 32)
     with pytest.raises(InputError, match="empty"):
@@ -172,6 +188,11 @@ def test_input_errors(pipe):
         pipe.tryon(_images(3, 32, 32), _images(2, 32, 32), _mask(1, 32, 32), steps=1)
     with pytest.raises(ConfigError, match="scheduler"):
         pipe.tryon(person, person, _mask(1, 32, 32), steps=1, scheduler="plms9")
+    with pytest.raises(InputError, match="resize the mask"):
+        pipe.tryoff(person, mask=_mask(1, 16, 16), steps=1)
+    with pytest.raises(InputError, match="seed has 2 entries"):
+        pipe.tryon(person, person, _mask(1, 32, 32), steps=1, seed=[1, 2])
+    assert SamplingCancelled is errors.SamplingCancelled  # the pipeline module re-exports the error
 
 
 def test_bf16_runs():
@@ -179,6 +200,7 @@ def test_bf16_runs():
     pipe16 = TWGTMPipeline(build_model("tiny"), device="cpu", dtype=torch.bfloat16)
     out = pipe16.tryon(_images(1, 32, 32), _images(1, 32, 32), _mask(1, 32, 32), steps=1).images
     assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    assert pipe16.dtype == torch.bfloat16 and pipe16.device.type == "cpu"
 
 
 def test_steps_out_of_range_is_a_clear_error():

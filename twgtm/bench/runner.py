@@ -105,8 +105,9 @@ class _Steps:
     """Inputs and contenders of one denoising step at one latent size and batch, for one model."""
 
     def __init__(self, model: TWGTM, latent: tuple[int, int], batch: int, sam: torch.Tensor, srm: torch.Tensor | None,
-                 dtype: torch.dtype, seed: int):
+                 dtype: torch.dtype, seed: int, unet=None):
         self.model = model
+        self.unet = unet  # the pipeline's compiled UNet (--compile), else None: the model's own
         device = next(model.parameters()).device
         rows = 2 * batch
         g = torch.Generator().manual_seed(seed)
@@ -123,7 +124,7 @@ class _Steps:
 
     def run(self) -> None:
         """One UNet call."""
-        self.model.unet_step(self.x, self.t, self.sam)
+        self.model.unet_step(self.x, self.t, self.sam, unet=self.unet)
 
     @contextlib.contextmanager
     def variant(self, backbone: bool = False, cache: bool = True, skip: bool = True, backend: str | None = None):
@@ -294,7 +295,7 @@ def _step_row(model, pipe, meta, latent, b, is_main, ref, feats, s: BenchSetting
         names += [n for n, sec in (("twgtm_nocache", "nocache"), ("twgtm_noskip", "noskip")) if sec not in skip]
         if "classic" not in skip:
             names += ["backbone_classic", "twgtm_classic"]
-    bench = _Steps(model, latent, b, feats.sam_tokens, feats.srm_tokens, dtype, s.seed)
+    bench = _Steps(model, latent, b, feats.sam_tokens, feats.srm_tokens, dtype, s.seed, unet=pipe.speed.compiled_unet)
     bench.install()
     contenders = bench.contenders(names, other_backend)
     prompts = ["upper"] * b

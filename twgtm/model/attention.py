@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 
 ATTENTION_BACKENDS = ("sdpa", "classic")
 
@@ -112,11 +112,13 @@ class ReferenceContext:
         if plan is not None:
             return plan
         if batch % token_batch:
-            raise ValueError(f"F_SRM batch {token_batch} does not divide the UNet batch {batch}")
+            raise InputError(f"F_SRM batch {token_batch} does not divide the UNet batch {batch}; give one reference per "
+                             "person (or one for all)")
         weight = None
         if self.weight is not None:
             if batch % self.weight.shape[0]:
-                raise ValueError(f"SRM weights for {self.weight.shape[0]} items do not divide the UNet batch {batch}")
+                raise InputError(f"SRM weights for {self.weight.shape[0]} items do not divide the UNet batch {batch}; "
+                                 "give one weight per reference item")
             weight = self.weight.detach().float().cpu().repeat(batch // self.weight.shape[0])  # (batch,)
         rows = torch.arange(batch)
         if weight is not None and skip:
@@ -166,7 +168,8 @@ class ExtendedAttnProcessor:
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, *args, **kwargs):
         """Run the block's self-attention and add ZLL(CrossAttn(Q, K', V'))."""
         if hidden_states.ndim != 3 or encoder_hidden_states is not None:
-            raise ValueError("ExtendedAttnProcessor serves transformer self-attention (B, L, C) only")
+            raise ConfigError("ExtendedAttnProcessor serves transformer self-attention (B, L, C) only; "
+                              "install it on attn1 processors of a UNet2DConditionModel")
         residual = hidden_states
         b, n, _ = hidden_states.shape
         if attention_mask is not None:

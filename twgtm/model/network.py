@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -242,10 +243,15 @@ class TWGTM(nn.Module):
         """Install F_SRM for the next denoising calls; K'/V' are computed once and cached."""
         self.context.set(srm_tokens if self.extended_attention_enabled else None, srm_weight)
 
-    def unet_step(self, unet_input: torch.Tensor, timesteps: torch.Tensor, sam_tokens: torch.Tensor) -> torch.Tensor:
-        """One UNet call (B,9,h,w) -> noise prediction (B,4,h,w), using the installed F_SRM."""
+    def unet_step(self, unet_input: torch.Tensor, timesteps: torch.Tensor, sam_tokens: torch.Tensor,
+                  unet: Callable | None = None) -> torch.Tensor:
+        """One UNet call (B,9,h,w) -> noise prediction (B,4,h,w), using the installed F_SRM.
+
+        `unet`: what to call instead of `self.unet` (the sampler's `torch.compile`d UNet, same weights).
+        """
         dtype = next(self.unet.parameters()).dtype
-        return self.unet(unet_input.to(dtype), timesteps, encoder_hidden_states=sam_tokens.to(dtype)).sample
+        unet = self.unet if unet is None else unet
+        return unet(unet_input.to(dtype), timesteps, encoder_hidden_states=sam_tokens.to(dtype)).sample
 
     def forward(self, unet_input: torch.Tensor, timesteps: torch.Tensor, reference: torch.Tensor,
                 prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, drop: torch.Tensor | None = None) -> TWGTMOutput:

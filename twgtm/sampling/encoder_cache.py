@@ -7,8 +7,8 @@ weights. The fingerprint pairs every SAM/SRM parameter and buffer with its in-pl
 counter, so loading new weights, an optimizer step or replacing a module all miss the cache
 instead of returning stale features.
 
-The cache lives on the model (`shared_cache(model)`): pipelines built per call (the ComfyUI
-nodes build one per execution) still share it.
+One cache belongs to one pipeline (`TWGTMPipeline.encoder_cache`); the pipeline is built once per
+loaded model (the ComfyUI model loader builds it with the model) and reused by every call.
 """
 from __future__ import annotations
 
@@ -16,8 +16,6 @@ import hashlib
 from collections import OrderedDict
 
 import torch
-
-_ATTR = "_twgtm_encoder_cache"
 
 
 def tensor_digest(t: torch.Tensor) -> str:
@@ -83,12 +81,3 @@ class EncoderCache:
     def clear(self) -> None:
         """Forget every entry (the hit/miss counters stay)."""
         self._items.clear()
-
-
-def shared_cache(model, maxsize: int = 4) -> EncoderCache:
-    """The model's own encoder cache, created on first use (not a submodule: no weights, no state dict)."""
-    cache = model.__dict__.get(_ATTR)
-    if cache is None:
-        cache = EncoderCache(maxsize)
-        object.__setattr__(model, _ATTR, cache)
-    return cache

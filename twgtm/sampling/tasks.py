@@ -1,0 +1,227 @@
+"""Task preparation: try-on, try-off and round-trip canvases and masks at the working size, and back.
+
+Each task checks its inputs, letterboxes the person to the working canvas (white padding, the mask's
+padding kept), builds the two-image canvas and says which image the reference encoders see; after
+sampling it crops and resizes the target half back to the person's size. Try-on can repaint (paste
+the person back outside the mask); try-off generates inside a given mask, the whole half ('full')
+or the box of the SRM-predicted garment mask ('bbox').
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+
+from .. import canvas as cv
+from ..errors import ConfigError, InputError
+from ..masks import blur_mask, category_box, garment_mask_from_probability
+from ..model.config import TWGTMConfig
+from ..model.network import ReferenceFeatures
+from ..model.prompts import CATEGORY_PROMPTS
+from ..vocab import TRYOFF_MASK_MODES, parse_mask_mode
+from .inputs import broadcast, check_person, per_item
+from .letterbox import Letterbox, fit_into, letterbox, plan_letterbox, unletterbox
+from .reference import garment_probability_on_canvas
+
+log = logging.getLogger("twgtm")
+
+__all__ = ["DEFAULT_WORKING_SIZE", "MASK_MODES", "TryOnResult", "TryOffResult", "RoundTripResult", "working_size",
+           "plan_canvas", "TryOnJob", "prepare_tryon", "finish_tryon", "TryOffJob", "prepare_tryoff",
+           "tryoff_canvas", "finish_tryoff", "category_masks"]
+
+# Default working box (height, width) of each size preset: big inputs are processed at the size
+# the model was trained at. A config may set `extra["working_size"]`; None = the input's own size.
+DEFAULT_WORKING_SIZE = {"demo": (128, 96), "sd15": (512, 384)}
+MASK_MODES = TRYOFF_MASK_MODES
+
+
+@dataclass
+class TryOnResult:
+    """Dressed persons and the try-on masks used."""
+
+    images: torch.Tensor  # (B,3,H,W) in [-1,1], the person's size
+    masks: torch.Tensor  # (B,1,H,W) 1 = generated region
+
+
+@dataclass
+class TryOffResult:
+    """Flat garments, the target-half masks used and the SRM-predicted garment mask."""
+
+    images: torch.Tensor  # (B,3,H,W) in [-1,1], the person's size
+    masks: torch.Tensor  # (B,1,H,W) the mask the garment was generated in (full, bbox or given)
+    garment_masks: torch.Tensor | None  # (B,1,H,W) sigmoid(TFQ_0), None for profiles without an SRM
+
+
+@dataclass
+class RoundTripResult:
+    """A's garment taken off (`garments`) and B dressed in it (`dressed`)."""
+
+    garments: TryOffResult
+    dressed: TryOnResult
+
+    @property
+    def images(self) -> torch.Tensor:
+        """The dressed persons (B,3,H,W)."""
+        return self.dressed.images
+
+
+# ----- sizes ---------------------------------------------------------------------------------------
+def working_size(config: TWGTMConfig, size=None) -> tuple[int, int] | None:
+    """The working box (H,W) of the person half: `size`, else the model's default, else None (input size)."""
+    if size is None:
+        size = config.extra.get("working_size", DEFAULT_WORKING_SIZE.get(config.name))
+    if size is None:
+        return None
+    if isinstance(size, int):
+        size = (size, size)
+    if len(size) != 2 or min(int(s) for s in size) < 1:
+        raise InputError(f"size must be (height, width) with positive sides, got {size!r}")
+    return int(size[0]), int(size[1])
+
+
+def plan_canvas(image: torch.Tensor, config: TWGTMConfig, size=None) -> Letterbox:
+    """Where `image` (B,C,H,W) sits in the working canvas of `config` (a multiple of its pixel stride)."""
+    return plan_letterbox(tuple(image.shape[-2:]), working_size(config, size), config.pixel_multiple)
+
+
+# ----- try-on --------------------------------------------------------------------------------------
+@dataclass
+class TryOnJob:
+    """A try-on ready to sample: the canvas, the garment the encoders see, and how to go back."""
+
+    canvas: cv.Canvas  # [person | garment] at the working size, mask on the person half
+    garment: torch.Tensor  # (B,3,Hc,Wc) the letterboxed garment: the reference half
+    mask: torch.Tensor  # (B,1,H,W) the binarized try-on mask at the person's size
+    prompts: list[str]
+    plan: Letterbox
+
+
+def prepare_tryon(person: torch.Tensor, garment: torch.Tensor, mask: torch.Tensor, prompt, config: TWGTMConfig,
+                  size=None) -> TryOnJob:
+    """Check person (B,3,H,W), garment (1|B,3,h,w) and mask (1|B,1,H,W); build the canvas at the working size."""
+    b = check_person(person)
+    garment = broadcast(garment, b, "garment", 3)
+    mask = broadcast(mask, b, "mask", 1).float()
+    if mask.shape[-2:] != person.shape[-2:]:
+        raise InputError(f"the try-on mask is {tuple(mask.shape[-2:])} but the person is {tuple(person.shape[-2:])}; "
+                         "resize the mask to the person image's size")
+    mask = (mask >= 0.5).float()
+    empty = [i for i in range(b) if not mask[i].any()]
+    if empty:
+        raise InputError(f"the try-on mask of item(s) {empty} is empty (all 0): nothing would change; "
+                         "paint the garment region white (1) or give an automatic mask")
+    prompts = per_item(prompt, b, "prompt")
+    plan = plan_canvas(person, config, size)
+    person_w = letterbox(person.float(), plan, fill=1.0)  # (B,3,Hc,Wc), white padding
+    mask_w = letterbox(mask, plan, fill=0.0, mask=True)  # padding is kept, never generated
+    if not all(mask_w[i].any() for i in range(b)):
+        raise InputError(f"the try-on mask vanished at the working size {plan.canvas}; draw a larger mask")
+    garment_w = fit_into(garment.float(), plan.canvas, fill=1.0)  # (B,3,Hc,Wc), aspect kept
+    canvas = cv.tryon_canvas(person_w, garment_w, mask_w, config.concat_axis)  # (B,3,Hc,2Wc) or (B,3,2Hc,Wc)
+    return TryOnJob(canvas, garment_w, mask, prompts, plan)
+
+
+def finish_tryon(job: TryOnJob, sampled: torch.Tensor, person: torch.Tensor, repaint: bool = False,
+                 repaint_blur: int | None = None) -> TryOnResult:
+    """The sampled person half (B,3,Hc,Wc) back at the person's size (B,3,H,W), repainted outside the mask if asked.
+
+    Repaint blends through a blurred edge (radius `repaint_blur`, default 1/64 of the height), so the
+    pixels outside the mask are exactly the input's.
+    """
+    out = unletterbox(sampled, job.plan).to(person.device)  # (B,3,H,W)
+    mask = job.mask
+    if repaint:
+        radius = max(1, person.shape[-2] // 64) if repaint_blur is None else int(repaint_blur)
+        weight = blur_mask(mask, radius).to(out.device) * mask.to(out.device)  # 0 outside the mask, soft inside
+        out = person.float() * (1.0 - weight) + out * weight
+    return TryOnResult(images=out.clamp(-1, 1), masks=mask)
+
+
+# ----- try-off -------------------------------------------------------------------------------------
+@dataclass
+class TryOffJob:
+    """A try-off before its target region is known: the person the encoders see and the mask asked for."""
+
+    person: torch.Tensor  # (B,3,Hc,Wc) the letterboxed person: the reference half
+    given_mask: torch.Tensor | None  # (B,1,Hc,Wc) the caller's target region at the working size
+    mask_mode: str
+    prompts: list[str]
+    plan: Letterbox
+
+    @property
+    def mode(self) -> str:
+        """The encoder-cache tag of this try-off."""
+        return f"tryoff:{'mask' if self.given_mask is not None else self.mask_mode}"
+
+
+def prepare_tryoff(person: torch.Tensor, prompt, mask_mode: str, mask: torch.Tensor | None, config: TWGTMConfig,
+                   size=None, has_srm: bool = True) -> TryOffJob:
+    """Check person (B,3,H,W), mask mode and the optional target mask (1|B,1,H,W); letterbox them."""
+    b = check_person(person)
+    if mask is None:
+        mask_mode = parse_mask_mode(mask_mode)
+    if mask is None and mask_mode == "bbox" and not has_srm:
+        raise ConfigError(f"mask_mode 'bbox' needs the SRM garment mask, which profile {config.profile!r} lacks; "
+                          "use mask_mode='full' or give a mask")
+    prompts = per_item(prompt, b, "prompt")
+    plan = plan_canvas(person, config, size)
+    person_w = letterbox(person.float(), plan, fill=1.0)  # (B,3,Hc,Wc)
+    given = None
+    if mask is not None:
+        mask = broadcast(mask, b, "mask", 1).float()
+        if mask.shape[-2:] != person.shape[-2:]:
+            raise InputError(f"the try-off mask is {tuple(mask.shape[-2:])} but the person is "
+                             f"{tuple(person.shape[-2:])}; resize the mask to the person image's size")
+        given = letterbox((mask >= 0.5).float(), plan, fill=0.0, mask=True)  # (B,1,Hc,Wc)
+    return TryOffJob(person_w, given, mask_mode, prompts, plan)
+
+
+def _target_mask(job: TryOffJob, probs: torch.Tensor | None) -> torch.Tensor:
+    """The region (B,1,Hc,Wc) the flat garment is generated in: given, full, or the predicted mask's box."""
+    b = job.person.shape[0]
+    if job.given_mask is not None:
+        return job.given_mask
+    if job.mask_mode == "full":
+        return torch.ones(b, 1, *job.plan.canvas)
+    target = garment_mask_from_probability(probs, 0.5, bbox=True)  # Mask2BBox of the predicted flat-garment mask
+    for i in range(b):
+        if not target[i].any():
+            log.warning("item %d: the predicted garment mask is empty; using the full half instead", i)
+            target[i] = 1
+    return target
+
+
+def tryoff_canvas(job: TryOffJob, feats: ReferenceFeatures, config: TWGTMConfig) -> tuple[cv.Canvas, torch.Tensor,
+                                                                                           torch.Tensor | None]:
+    """The try-off canvas [garment page | person], its target mask (B,1,Hc,Wc) and the garment probability.
+
+    The target half starts as a white page, or as the person itself for profiles trained that way
+    (TryOffAnyone: `extra["tryoff_target"] = "erased_person"`). The probability (B,1,Hc,Wc) is None
+    for profiles without an SRM.
+    """
+    probs = None
+    if feats.garment_mask_logits is not None:
+        probs = garment_probability_on_canvas(feats.garment_mask_logits, job.plan)  # (B,1,Hc,Wc)
+    target_mask = _target_mask(job, probs)
+    target = job.person if config.extra.get("tryoff_target", "blank") == "erased_person" else None
+    canvas = cv.tryoff_canvas(job.person, target_mask, config.concat_axis, garment=target)  # (B,3,Hc,2Wc) or (B,3,2Hc,Wc)
+    return canvas, target_mask, probs
+
+
+def finish_tryoff(job: TryOffJob, sampled: torch.Tensor, person: torch.Tensor, target_mask: torch.Tensor,
+                  probs: torch.Tensor | None) -> TryOffResult:
+    """The sampled garment half (B,3,Hc,Wc), its mask and the probability back at the person's size (B,·,H,W)."""
+    out = unletterbox(sampled, job.plan).to(person.device)  # (B,3,H,W)
+    used = unletterbox(target_mask, job.plan, mask=True)  # (B,1,H,W)
+    garment_masks = None if probs is None else unletterbox(probs, job.plan)
+    return TryOffResult(images=out.clamp(-1, 1), masks=used, garment_masks=garment_masks)
+
+
+# ----- round trip ----------------------------------------------------------------------------------
+def category_masks(prompt, person: torch.Tensor) -> torch.Tensor:
+    """The body-region box (B,1,H,W) of each item's garment category (free-text prompts: the upper box)."""
+    b = person.shape[0]
+    categories = [p if str(p).strip().lower() in CATEGORY_PROMPTS else "upper" for p in per_item(prompt, b, "prompt")]
+    log.info("round trip: no mask_b given; using the %s body box(es) on person B", sorted(set(categories)))
+    return torch.cat([category_box(c, tuple(person.shape[-2:])) for c in categories]).to(person.device)
