@@ -28,3 +28,7 @@ class MetricUnavailable(TWGTMError):
 
 class SamplingCancelled(TWGTMError):
     """Sampling stopped early: the callback returned False or raised, or the cancel flag was set."""
+
+
+class OutOfMemory(TWGTMError, MemoryError):
+    """A sampling run did not fit into the device's memory even on the last rung of the fallback ladder."""

@@ -120,16 +120,22 @@ class PeakMemory:
         self.extra = max(0, self.peak - self.start)
 
 
+_CONVOLUTIONS = {torch.ops.aten.convolution, torch.ops.aten._convolution, torch.ops.aten.mkldnn_convolution}
+
+
 class LiveBytes(TorchDispatchMode):
     """Track the bytes of storages created by operators while active; `peak` is the most live at once.
 
     Inputs created before the mode (parameters, tensors passed in) are not counted, nor are views or
     in-place results (their storage is an input's). `phase(name)` starts a named phase whose own
-    peak is kept in `phases`.
+    peak is kept in `phases`. `conv_input_copies`: count, for the duration of each convolution, one
+    more buffer the size of its input (what PyTorch's CPU convolutions, oneDNN, allocate: a padded /
+    blocked-layout copy of the input; measured on the CPU, see the module docstring).
     """
 
-    def __init__(self):
+    def __init__(self, conv_input_copies: bool = False):
         super().__init__()
+        self.conv_input_copies = bool(conv_input_copies)
         self._live: dict[int, tuple[StorageWeakRef, int]] = {}
         self._current = 0
         self.peak = 0
@@ -168,9 +174,12 @@ class LiveBytes(TorchDispatchMode):
             nbytes = storage.nbytes()
             self._live[key] = (StorageWeakRef(storage), nbytes)
             self._current += nbytes
-        self.peak = max(self.peak, self._current)
+        transient = 0
+        if self.conv_input_copies and func.overloadpacket in _CONVOLUTIONS and isinstance(args[0], torch.Tensor):
+            transient = args[0].numel() * args[0].element_size()  # the input copy, alive while the op ran
+        self.peak = max(self.peak, self._current + transient)
         if self._phase is not None:
-            self.phases[self._phase] = max(self.phases[self._phase], self._current)
+            self.phases[self._phase] = max(self.phases[self._phase], self._current + transient)
         return out
 
 
@@ -208,12 +217,13 @@ def measure_live_peak(fn) -> int:
 
 def estimate_tryon_peak(config, *, height: int = 1024, width: int = 768, batch: int = 1,
                         dtype: torch.dtype = torch.bfloat16, cfg: bool = True, cfg_batched: bool = True,
-                        vae_tiling: bool = False, encoder_activation_bytes: int = 0) -> dict:
-    """Estimated peak GPU bytes of one try-on of a `height` x `width` person (see the module docstring).
+                        vae_tiling: bool = False, encoder_activation_bytes: int = 0, device_type: str = "cuda") -> dict:
+    """Estimated peak bytes of one try-on of a `height` x `width` person (see the module docstring).
 
     `vae_tiling`: the VAE encodes and decodes tile by tile (the pipeline's `vae_tiling` option).
     `encoder_activation_bytes`: the reference encoders' own activation peak in `dtype` (measured
-    on a real model by the caller). Returns the parts and the total in bytes.
+    on a real model by the caller). `device_type`: "cuda" (fused attention, no convolution copies)
+    or "cpu" (convolutions also hold a copy of their input). Returns the parts and the total in bytes.
     """
     from ..model.network import build_model
 
@@ -227,7 +237,7 @@ def estimate_tryon_peak(config, *, height: int = 1024, width: int = 768, batch: 
     canvas = (height, 2 * width) if config.concat_axis == "width" else (2 * height, width)
     h, w = canvas[0] // f, canvas[1] // f
     meta = dict(device="meta")
-    tracker = LiveBytes()
+    tracker = LiveBytes(conv_input_copies=device_type == "cpu")
     srm_tokens = config.taskformer["num_queries"] + (config.srm_image_size[0] // 16) * (config.srm_image_size[1] // 16)
     with torch.no_grad(), fused_attention_standin(), tracker:
         tracker.phase("held_features")
@@ -262,7 +272,7 @@ def estimate_tryon_peak(config, *, height: int = 1024, width: int = 768, batch: 
     return {
         "person": [height, width], "canvas": list(canvas), "latent": [h, w], "batch": batch,
         "dtype": str(dtype).removeprefix("torch."),
-        "unet_batch": rows, "vae_tiling": vae_tiling, "parameters_bytes": params, "activation_peak_bytes": activations,
+        "unet_batch": rows, "vae_tiling": vae_tiling, "device_type": device_type, "parameters_bytes": params, "activation_peak_bytes": activations,
         "phases_bytes": phases, "total_bytes": params + activations,
         "method": "meta-device replay with live-storage accounting, fused attention assumed (twgtm/bench/memory.py)",
     }

@@ -20,9 +20,10 @@ from .. import canvas as cv
 from ..errors import ConfigError, SamplingCancelled
 from ..model.network import TWGTM, ReferenceFeatures
 from .inputs import per_item
+from .placement import Placement
 from .schedulers import MAX_STEPS, make_scheduler
 
-__all__ = ["Callback", "SamplerSettings", "item_seeds", "is_cancelled", "initial_noise", "Denoiser"]
+__all__ = ["Callback", "SamplerSettings", "SEED_RANGE", "item_seeds", "is_cancelled", "initial_noise", "Denoiser"]
 
 Callback = Callable[[int, int, torch.Tensor], object]
 
@@ -40,11 +41,14 @@ class SamplerSettings:
     cfg_batched: bool
 
 
+SEED_RANGE = 2 ** 64  # torch.Generator.manual_seed takes 0 .. 2^64 - 1 (ComfyUI's KSampler seed range)
+
+
 def item_seeds(seed, b: int) -> list[int]:
-    """An int gives seed, seed+1, ...; a list gives one seed per item."""
+    """An int gives seed, seed+1, ... (wrapping past 2^64 - 1); a list gives one seed per item."""
     if isinstance(seed, (list, tuple)):
-        return [int(s) for s in per_item(seed, b, "seed")]
-    return [int(seed) + i for i in range(b)]
+        return [int(s) % SEED_RANGE for s in per_item(seed, b, "seed")]
+    return [(int(seed) + i) % SEED_RANGE for i in range(b)]
 
 
 def is_cancelled(cancel) -> bool:
@@ -75,10 +79,11 @@ class _Conditions:
 
 
 class Denoiser:
-    """Runs the denoising loop of a TWGTM model on prepared canvases."""
+    """Runs the denoising loop of a TWGTM model on prepared canvases, its parts placed by `placement`."""
 
-    def __init__(self, model: TWGTM):
+    def __init__(self, model: TWGTM, placement: Placement | None = None):
         self.model = model
+        self.placement = placement or Placement(model)
 
     def sample(self, canvas: cv.Canvas, feats: ReferenceFeatures, settings: SamplerSettings,
                unet: Callable | None = None) -> torch.Tensor:
@@ -89,7 +94,7 @@ class Denoiser:
         model = self.model
         if not 1 <= int(settings.steps) <= MAX_STEPS:
             raise ConfigError(f"steps must be between 1 and {MAX_STEPS}, got {settings.steps}")
-        device = next(model.parameters()).device
+        device = self.placement.device
         with torch.no_grad():
             cond = self._conditions(canvas, feats, settings, device)
             noise = initial_noise(settings.seeds, tuple(cond.masked.shape[1:]), device)  # (B,4,h,w2)
@@ -109,14 +114,17 @@ class Denoiser:
                 model.context.clear()
             # Decode the whole canvas, then keep the target half: the VAE saw whole canvases in training,
             # and its GroupNorm statistics shift when it decodes one half alone.
+            self.placement.use("vae")
             return cv.split(model.decode(latents).float(), canvas.axis)[0]  # (B,3,H,W)
 
     def _conditions(self, canvas: cv.Canvas, feats: ReferenceFeatures, settings: SamplerSettings, device) -> _Conditions:
         """Encode the masked canvas, build the CFG null condition and install F_SRM (K'/V' once, on B tokens)."""
         model, dtype = self.model, next(self.model.parameters()).dtype
+        self.placement.use("vae")
         masked = model.encode(canvas.masked.to(device, dtype)).float()  # (B,4,h,w2)
+        self.placement.use("unet")
         mask = cv.latent_mask(canvas.mask.to(device).float(), masked.shape[-2:])  # (B,1,h,w2)
-        cond = _Conditions(mask, masked, feats.sam_tokens)
+        cond = _Conditions(mask, masked, feats.sam_tokens.to(device))
         if float(settings.guidance) == 1.0:
             model.set_reference(feats.srm_tokens)
             return cond

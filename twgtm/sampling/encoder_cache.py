@@ -45,8 +45,9 @@ def weights_fingerprint(*modules: torch.nn.Module) -> int:
 class EncoderCache:
     """LRU map from (image, prompts, mode, model state) to `ReferenceFeatures`; `maxsize` 0 disables it."""
 
-    def __init__(self, maxsize: int = 4):
+    def __init__(self, maxsize: int = 4, store_device=None):
         self.maxsize = int(maxsize)
+        self.store_device = None if store_device is None else torch.device(store_device)  # None: where computed
         self._items: OrderedDict = OrderedDict()
         self.hits = 0
         self.misses = 0
@@ -54,11 +55,25 @@ class EncoderCache:
     def __len__(self) -> int:
         return len(self._items)
 
-    def key(self, model, image: torch.Tensor, prompts, mode: str = "", with_srm_tokens: bool = True) -> tuple:
-        """The cache key of one encoder call of `model` on `image` (B,3,H,W) with `prompts`."""
+    def key(self, model, image: torch.Tensor, prompts, mode: str = "", with_srm_tokens: bool = True,
+            device=None) -> tuple:
+        """The cache key of one encoder call of `model` on `image` (B,3,H,W) with `prompts` on `device`
+        (default: where the model's weights are)."""
         first = next(model.parameters())
-        return (tensor_digest(image), tuple(str(p) for p in prompts), str(mode), str(first.device),
+        return (tensor_digest(image), tuple(str(p) for p in prompts), str(mode), str(device or first.device),
                 str(first.dtype), bool(with_srm_tokens), weights_fingerprint(model.sam, model.srm))
+
+    def nbytes(self) -> int:
+        """Bytes of the tensors held (so a host can count them)."""
+        def size(x) -> int:
+            if isinstance(x, torch.Tensor):
+                return x.numel() * x.element_size()
+            if isinstance(x, (list, tuple)):
+                return sum(size(v) for v in x)
+            if hasattr(x, "__dataclass_fields__"):
+                return sum(size(getattr(x, name)) for name in x.__dataclass_fields__)
+            return 0
+        return sum(size(v) for v in self._items.values())
 
     def get(self, key: tuple):
         """The cached features for `key` (marked most recent), or None."""

@@ -6,6 +6,12 @@ input's size, `reference.ReferenceEncoder` runs SAM/SRM once per call through th
 `encoder_cache`, `denoise.Denoiser` runs the denoising loop with classifier-free guidance, and
 `speed.SpeedSettings` holds the speed and memory switches (`TWGTMPipeline(model, **options)` or
 `configure(**options)`; `python -m twgtm.bench` measures each). The dtype is the constructor's.
+
+Memory: every call runs through `oom.run_with_fallback` (on an out-of-memory error: the CFG halves
+one after the other, then the batch in chunks, then VAE tiling; the same images). `set_memory`
+installs a host's `MemoryHooks` (asked to free each attempt's estimated activation bytes,
+`memory_plan.estimate_run`) and a `Placement` (`SequentialPlacement`: one phase's parts on the GPU
+at a time).
 """
 from __future__ import annotations
 
@@ -16,9 +22,12 @@ from ..model.network import TWGTM, ReferenceFeatures
 from . import tasks
 from .denoise import Callback, Denoiser, SamplerSettings, item_seeds
 from .encoder_cache import EncoderCache
-from .inputs import broadcast, per_item
+from .inputs import broadcast, check_person, per_item
 from .letterbox import letterbox
-from .reference import EncodedReference, ReferenceEncoder
+from .memory_plan import estimate_run, fit_advice
+from .oom import MemoryHooks, RunPlan, run_with_fallback
+from .placement import Placement
+from .reference import EncodedReference, ReferenceEncoder, features_to, item_digests
 from .speed import SPEED_DEFAULTS, SpeedSettings
 from .tasks import DEFAULT_WORKING_SIZE, MASK_MODES, RoundTripResult, TryOffResult, TryOnResult
 
@@ -36,15 +45,24 @@ class TWGTMPipeline:
         self.config = model.config
         model.set_extended_attention(True)  # inference runs the SRM branch (stage-2 behaviour)
         self.encoder_cache = EncoderCache()
-        self.encoders = ReferenceEncoder(model, self.encoder_cache)
-        self.denoiser = Denoiser(model)
+        self.memory_hooks: MemoryHooks | None = None
+        self.placement = Placement(model)
+        self.encoders = ReferenceEncoder(model, self.encoder_cache, self.placement)
+        self.denoiser = Denoiser(model, self.placement)
         self.speed = SpeedSettings(model, self.encoder_cache)
         self.configure(**options)
 
+    def set_memory(self, hooks: MemoryHooks | None = None, placement: Placement | None = None) -> "TWGTMPipeline":
+        """Install a host's memory hooks (None: none) and part placement (None: every part where it is)."""
+        self.memory_hooks = hooks
+        self.placement = placement or Placement(self.model)
+        self.encoders.placement = self.denoiser.placement = self.placement
+        return self
+
     @property
     def device(self) -> torch.device:
-        """Where the model's weights are now (ComfyUI moves them between calls)."""
-        return next(self.model.parameters()).device
+        """Where the work runs: the model's weights (ComfyUI moves them between calls), or the placement's device."""
+        return self.placement.device
 
     @property
     def dtype(self) -> torch.dtype:
@@ -74,52 +92,120 @@ class TWGTMPipeline:
         """
         return self.encoders(image, prompts, mode, use_cache=bool(self.options.get("encoder_cache")))
 
-    def encode_image(self, image: torch.Tensor, prompt="upper", size=None) -> EncodedReference:
-        """SAM + SRM on a reference image (B,3,H,W) letterboxed to the working size, as the samplers see it."""
+    def encode_image(self, image: torch.Tensor, prompt="upper", size=None, mode: str = "") -> EncodedReference:
+        """SAM + SRM on a reference image (B,3,H,W) letterboxed to the working size, as the samplers see it.
+
+        The result can be handed to `tryon` / `tryoff` (`reference=`) for a job whose reference half is
+        this image at the same working size (the garment for try-on, the person for try-off).
+        """
         plan = tasks.plan_canvas(image, self.config, size)
         prompts = per_item(prompt, image.shape[0], "prompt")
-        image_w = letterbox(image, plan, fill=1.0)  # (B,3,Hc,Wc)
-        return EncodedReference(self.encode_reference(image_w, prompts), plan, prompts)
+        image_w = letterbox(image.float(), plan, fill=1.0)  # (B,3,Hc,Wc)
+        try:
+            features = self.encode_reference(image_w, prompts, mode)
+        finally:
+            self.placement.finish()
+        return EncodedReference(features, plan, prompts, item_digests(image_w))
 
-    def _settings(self, seed, b, steps, guidance, scheduler, callback, cancel, cfg_batched) -> SamplerSettings:
+    def _settings(self, seeds: list[int], steps, guidance, scheduler, callback, cancel, cfg_batched: bool) -> SamplerSettings:
+        return SamplerSettings(list(seeds), int(steps), float(guidance), scheduler, callback, cancel, bool(cfg_batched))
+
+    def _first_plan(self, b: int, guidance: float, cfg_batched: bool | None) -> RunPlan:
+        """The plan of a call's first attempt: the configured CFG batching and VAE tiling, the whole batch."""
         if cfg_batched is None:
             cfg_batched = self.options.get("cfg_batched", True)
-        return SamplerSettings(item_seeds(seed, b), int(steps), float(guidance), scheduler, callback, cancel,
-                               bool(cfg_batched))
+        return RunPlan(bool(cfg_batched) and float(guidance) != 1.0, b, bool(self.options.get("vae_tiling")))
+
+    def _features(self, reference: EncodedReference | None, image: torch.Tensor, prompts: list[str], items: slice,
+                  mode: str, what: str) -> ReferenceFeatures:
+        """The reference half's features: from a given `reference` (checked to be of `image`), else computed."""
+        if reference is None:
+            return self.encode_reference(image, prompts, mode)
+        return features_to(reference.for_images(image, prompts, items, what), self.device)
+
+    def _run(self, one_pass, b: int, half: tuple[int, int], guidance: float, cfg_batched: bool | None, concat):
+        """`one_pass(items, plan)` over the batch, with the out-of-memory ladder; parts sent back after."""
+        first = self._first_plan(b, guidance, cfg_batched)
+
+        def attempt(plan: RunPlan):
+            restore = {}
+            if plan.vae_tiling and not self.options.get("vae_tiling"):
+                restore = dict(vae_tiling=False, vae_slicing=bool(self.options.get("vae_slicing")))
+                self.configure(vae_tiling=True, vae_slicing=True)
+            try:
+                step = max(1, min(plan.chunk, b))
+                return concat([one_pass(slice(i, min(i + step, b)), plan) for i in range(0, b, step)])
+            finally:
+                if restore:
+                    self.configure(**restore)
+
+        def estimate(plan: RunPlan) -> int:
+            return estimate_run(self.config, half, min(plan.chunk, b), **self._memory_run(guidance, plan))["activation_bytes"]
+
+        def what_fits(free_bytes: int | None) -> str:
+            return fit_advice(self.config, half, free_bytes, self._memory_run(guidance, first),
+                              self._memory_run(guidance, RunPlan(False, 1, True)))
+
+        try:
+            return run_with_fallback(attempt, first, b, self.device, hooks=self.memory_hooks, estimate=estimate,
+                                     what_fits=what_fits)
+        finally:
+            self.placement.finish()
+
+    def _memory_run(self, guidance: float, plan: RunPlan) -> dict:
+        """estimate_run's keywords for this model and a plan."""
+        return dict(dtype=self.dtype, vae_dtype=self.model.vae.dtype, cfg=float(guidance) != 1.0,
+                    cfg_batched=plan.cfg_batched, vae_tiling=plan.vae_tiling, device_type=self.device.type)
 
     # ----- tasks -----------------------------------------------------------------------------------
     def tryon(self, person: torch.Tensor, garment: torch.Tensor, mask: torch.Tensor, *, prompt="upper",
               seed=0, steps: int = 30, guidance: float = 2.5, scheduler: str = "ddim", size=None,
               repaint: bool = False, repaint_blur: int | None = None, callback: Callback | None = None,
-              cancel=None, cfg_batched: bool | None = None) -> TryOnResult:
+              cancel=None, cfg_batched: bool | None = None, reference: EncodedReference | None = None) -> TryOnResult:
         """Dress `person` (B,3,H,W) in `garment` (1|B,3,h,w) inside `mask` (1|B,1,H,W); output (B,3,H,W).
 
         `prompt`: a category ('upper', 'lower', 'dress') or free text, one or per item. `repaint`
         pastes the person back outside the mask through a blurred edge (radius `repaint_blur`, default
-        1/64 of the image height): pixels outside the mask are then exactly the input's.
+        1/64 of the image height; a soft mask keeps its own edge): pixels outside the mask are then
+        exactly the input's. `reference`: the garment's features from `encode_image` (else computed).
         """
+        b = check_person(person)
         job = tasks.prepare_tryon(person, garment, mask, prompt, self.config, size)
-        settings = self._settings(seed, person.shape[0], steps, guidance, scheduler, callback, cancel, cfg_batched)
-        feats = self.encode_reference(job.garment, job.prompts, mode="tryon")
-        sampled = self.denoiser.sample(job.canvas, feats, settings, unet=self.speed.unet)  # (B,3,Hc,Wc)
-        return tasks.finish_tryon(job, sampled, person, repaint, repaint_blur)
+        seeds = item_seeds(seed, b)
+
+        def one_pass(items: slice, plan: RunPlan) -> TryOnResult:
+            part = job.select(items)
+            settings = self._settings(seeds[items], steps, guidance, scheduler, callback, cancel, plan.cfg_batched)
+            feats = self._features(reference, part.garment, part.prompts, items, "tryon", "garment")
+            sampled = self.denoiser.sample(part.canvas, feats, settings, unet=self.speed.unet)  # (b,3,Hc,Wc)
+            return tasks.finish_tryon(part, sampled, person[items], repaint, repaint_blur)
+
+        return self._run(one_pass, b, job.plan.canvas, guidance, cfg_batched, tasks.concat_tryon)
 
     def tryoff(self, person: torch.Tensor, *, prompt="upper", mask_mode: str = "bbox", mask: torch.Tensor | None = None,
                seed=0, steps: int = 30, guidance: float = 2.5, scheduler: str = "ddim", size=None,
-               callback: Callback | None = None, cancel=None, cfg_batched: bool | None = None) -> TryOffResult:
+               callback: Callback | None = None, cancel=None, cfg_batched: bool | None = None,
+               reference: EncodedReference | None = None) -> TryOffResult:
         """Take the garment off `person` (B,3,H,W): a flat garment image (B,3,H,W) at the person's size.
 
         The garment is generated inside: `mask` when given (1|B,1,H,W, on the target half), else
         `mask_mode` 'full' (the whole half) or 'bbox' (the box of the SRM-predicted garment mask).
         Profiles whose try-off canvas is the erased person (TryOffAnyone) take `mask` as the garment
-        region on the person.
+        region on the person. `reference`: the person's features from `encode_image` (else computed).
         """
+        b = check_person(person)
         job = tasks.prepare_tryoff(person, prompt, mask_mode, mask, self.config, size, has_srm=self.encoders.enabled)
-        settings = self._settings(seed, person.shape[0], steps, guidance, scheduler, callback, cancel, cfg_batched)
-        feats = self.encode_reference(job.person, job.prompts, mode=job.mode)
-        canvas, target_mask, probs = tasks.tryoff_canvas(job, feats, self.config)
-        sampled = self.denoiser.sample(canvas, feats, settings, unet=self.speed.unet)  # (B,3,Hc,Wc)
-        return tasks.finish_tryoff(job, sampled, person, target_mask, probs)
+        seeds = item_seeds(seed, b)
+
+        def one_pass(items: slice, plan: RunPlan) -> TryOffResult:
+            part = job.select(items)
+            settings = self._settings(seeds[items], steps, guidance, scheduler, callback, cancel, plan.cfg_batched)
+            feats = self._features(reference, part.person, part.prompts, items, part.mode, "person")
+            canvas, target_mask, probs = tasks.tryoff_canvas(part, feats, self.config)
+            sampled = self.denoiser.sample(canvas, feats, settings, unet=self.speed.unet)  # (b,3,Hc,Wc)
+            return tasks.finish_tryoff(part, sampled, person[items], target_mask, probs)
+
+        return self._run(one_pass, b, job.plan.canvas, guidance, cfg_batched, tasks.concat_tryoff)
 
     def roundtrip(self, person_a: torch.Tensor, person_b: torch.Tensor | None = None, *, mask_b: torch.Tensor | None = None,
                   mask_a: torch.Tensor | None = None, mask_mode: str = "bbox", prompt="upper", seed=0, steps: int = 30,

@@ -28,7 +28,7 @@ log = logging.getLogger("twgtm")
 
 __all__ = ["DEFAULT_WORKING_SIZE", "MASK_MODES", "TryOnResult", "TryOffResult", "RoundTripResult", "working_size",
            "plan_canvas", "TryOnJob", "prepare_tryon", "finish_tryon", "TryOffJob", "prepare_tryoff",
-           "tryoff_canvas", "finish_tryoff", "category_masks"]
+           "tryoff_canvas", "finish_tryoff", "concat_tryon", "concat_tryoff", "category_masks"]
 
 # Default working box (height, width) of each size preset: big inputs are processed at the size
 # the model was trained at. A config may set `extra["working_size"]`; None = the input's own size.
@@ -86,6 +86,11 @@ def plan_canvas(image: torch.Tensor, config: TWGTMConfig, size=None) -> Letterbo
 
 
 # ----- try-on --------------------------------------------------------------------------------------
+def _select_canvas(canvas: cv.Canvas, items: slice) -> cv.Canvas:
+    """The canvas of some items of a batch."""
+    return cv.Canvas(image=canvas.image[items], mask=canvas.mask[items], masked=canvas.masked[items], axis=canvas.axis)
+
+
 @dataclass
 class TryOnJob:
     """A try-on ready to sample: the canvas, the garment the encoders see, and how to go back."""
@@ -95,6 +100,13 @@ class TryOnJob:
     mask: torch.Tensor  # (B,1,H,W) the binarized try-on mask at the person's size
     prompts: list[str]
     plan: Letterbox
+    soft_mask: torch.Tensor | None = None  # (B,1,H,W) the mask as given (soft edges kept), for repaint
+
+    def select(self, items: slice) -> "TryOnJob":
+        """The job of some items of the batch (a fallback chunk)."""
+        soft = None if self.soft_mask is None else self.soft_mask[items]
+        return TryOnJob(_select_canvas(self.canvas, items), self.garment[items], self.mask[items], self.prompts[items],
+                        self.plan, soft)
 
 
 def prepare_tryon(person: torch.Tensor, garment: torch.Tensor, mask: torch.Tensor, prompt, config: TWGTMConfig,
@@ -106,6 +118,7 @@ def prepare_tryon(person: torch.Tensor, garment: torch.Tensor, mask: torch.Tenso
     if mask.shape[-2:] != person.shape[-2:]:
         raise InputError(f"the try-on mask is {tuple(mask.shape[-2:])} but the person is {tuple(person.shape[-2:])}; "
                          "resize the mask to the person image's size")
+    soft_mask = mask.clamp(0.0, 1.0)
     mask = (mask >= 0.5).float()
     empty = [i for i in range(b) if not mask[i].any()]
     if empty:
@@ -119,21 +132,22 @@ def prepare_tryon(person: torch.Tensor, garment: torch.Tensor, mask: torch.Tenso
         raise InputError(f"the try-on mask vanished at the working size {plan.canvas}; draw a larger mask")
     garment_w = fit_into(garment.float(), plan.canvas, fill=1.0)  # (B,3,Hc,Wc), aspect kept
     canvas = cv.tryon_canvas(person_w, garment_w, mask_w, config.concat_axis)  # (B,3,Hc,2Wc) or (B,3,2Hc,Wc)
-    return TryOnJob(canvas, garment_w, mask, prompts, plan)
+    return TryOnJob(canvas, garment_w, mask, prompts, plan, soft_mask)
 
 
 def finish_tryon(job: TryOnJob, sampled: torch.Tensor, person: torch.Tensor, repaint: bool = False,
                  repaint_blur: int | None = None) -> TryOnResult:
     """The sampled person half (B,3,Hc,Wc) back at the person's size (B,3,H,W), repainted outside the mask if asked.
 
-    Repaint blends through a blurred edge (radius `repaint_blur`, default 1/64 of the height), so the
-    pixels outside the mask are exactly the input's.
+    Repaint blends through a blurred edge (radius `repaint_blur`, default 1/64 of the height) of the mask
+    as given (a feathered mask keeps its soft edge), so the pixels outside the mask are exactly the input's.
     """
     out = unletterbox(sampled, job.plan).to(person.device)  # (B,3,H,W)
     mask = job.mask
     if repaint:
         radius = max(1, person.shape[-2] // 64) if repaint_blur is None else int(repaint_blur)
-        weight = blur_mask(mask, radius).to(out.device) * mask.to(out.device)  # 0 outside the mask, soft inside
+        soft = mask if job.soft_mask is None else job.soft_mask
+        weight = blur_mask(soft, radius).to(out.device) * mask.to(out.device)  # 0 outside the mask, soft inside
         out = person.float() * (1.0 - weight) + out * weight
     return TryOnResult(images=out.clamp(-1, 1), masks=mask)
 
@@ -153,6 +167,11 @@ class TryOffJob:
     def mode(self) -> str:
         """The encoder-cache tag of this try-off."""
         return f"tryoff:{'mask' if self.given_mask is not None else self.mask_mode}"
+
+    def select(self, items: slice) -> "TryOffJob":
+        """The job of some items of the batch (a fallback chunk)."""
+        given = None if self.given_mask is None else self.given_mask[items]
+        return TryOffJob(self.person[items], given, self.mask_mode, self.prompts[items], self.plan)
 
 
 def prepare_tryoff(person: torch.Tensor, prompt, mask_mode: str, mask: torch.Tensor | None, config: TWGTMConfig,
@@ -216,6 +235,22 @@ def finish_tryoff(job: TryOffJob, sampled: torch.Tensor, person: torch.Tensor, t
     used = unletterbox(target_mask, job.plan, mask=True)  # (B,1,H,W)
     garment_masks = None if probs is None else unletterbox(probs, job.plan)
     return TryOffResult(images=out.clamp(-1, 1), masks=used, garment_masks=garment_masks)
+
+
+def concat_tryon(parts: list[TryOnResult]) -> TryOnResult:
+    """The results of a batch run in chunks, in order."""
+    if len(parts) == 1:
+        return parts[0]
+    return TryOnResult(images=torch.cat([p.images for p in parts]), masks=torch.cat([p.masks for p in parts]))
+
+
+def concat_tryoff(parts: list[TryOffResult]) -> TryOffResult:
+    """The results of a batch run in chunks, in order."""
+    if len(parts) == 1:
+        return parts[0]
+    garment_masks = None if parts[0].garment_masks is None else torch.cat([p.garment_masks for p in parts])
+    return TryOffResult(images=torch.cat([p.images for p in parts]), masks=torch.cat([p.masks for p in parts]),
+                        garment_masks=garment_masks)
 
 
 # ----- round trip ----------------------------------------------------------------------------------
