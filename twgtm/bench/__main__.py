@@ -51,6 +51,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--estimate", type=_size_or_none, default=(1024, 768), metavar="HxW|none",
                    help="person size of the estimated peak GPU memory (default 1024x768)")
     p.add_argument("--estimate-dtype", default="bfloat16", choices=DTYPE_CHOICES)
+    p.add_argument("--check-formula", nargs="*", type=_size, default=[], metavar="HxW",
+                   help="person sizes whose whole try-ons (each --batch, CFG batched and sequential) are measured "
+                        "against the activation formula (twgtm/sampling/memory_plan.py)")
     p.add_argument("--skip", nargs="*", default=[], choices=SECTIONS, help="leave parts out to save time")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the JSON here")
@@ -78,7 +81,8 @@ def main(argv=None) -> int:
         repeats=args.repeats, call_repeats=args.call_repeats, warmup=args.warmup, steps=args.steps,
         guidance=args.guidance, attention=args.attention,
         channels_last=args.channels_last, compile=args.compile, threads=args.threads, peak_tryon=peak,
-        estimate=args.estimate, estimate_dtype=args.estimate_dtype, skip=tuple(args.skip), seed=args.seed,
+        estimate=args.estimate, estimate_dtype=args.estimate_dtype, check_formula=list(args.check_formula),
+        skip=tuple(args.skip), seed=args.seed,
     )
 
     def save(result):  # after every part, so that a run cut short still leaves its figures

@@ -276,3 +276,41 @@ def estimate_tryon_peak(config, *, height: int = 1024, width: int = 768, batch: 
         "phases_bytes": phases, "total_bytes": params + activations,
         "method": "meta-device replay with live-storage accounting, fused attention assumed (twgtm/bench/memory.py)",
     }
+
+
+def check_formula(pipe, sizes, batches, *, steps: int = 1, guidance: float = 2.5, seed: int = 0) -> list[dict]:
+    """Measured activation peaks of whole try-ons against the formula of twgtm.sampling.memory_plan.
+
+    For each person size (H, W) in `sizes`, batch in `batches` and CFG batched / sequential: one
+    warm-up call of the same shape (oneDNN and the CUDA allocator set up their buffers per shape),
+    then one measured call (`PeakMemory`: CUDA allocator peak, or the process RSS on the CPU with
+    freed blocks returned), beside `estimate_run` for the same canvas on the same device type.
+    """
+    from ..sampling.memory_plan import estimate_run
+    from ..sampling.tasks import plan_canvas
+
+    device = pipe.device
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for h, w in sizes:
+        for batch in batches:
+            person = torch.rand(batch, 3, h, w, generator=g) * 2 - 1
+            garment = torch.rand(batch, 3, h, w, generator=g) * 2 - 1
+            mask = torch.zeros(batch, 1, h, w)
+            mask[:, :, h // 5: h * 3 // 4, w // 6: w * 5 // 6] = 1
+            half = plan_canvas(person, pipe.config, (h, w)).canvas
+            for batched in (True, False):
+                kw = dict(steps=steps, guidance=guidance, size=(h, w), seed=seed, cfg_batched=batched)
+                # The warm-up runs under the same allocator settings: blocks it freed under glibc's default
+                # (dynamic) mmap threshold would stay in the heap and inflate the measured RSS (about 2x here).
+                with rss_follows_tensors() if device.type == "cpu" else contextlib.nullcontext():
+                    pipe.tryon(person, garment, mask, **kw)  # warm-up of this shape
+                    with PeakMemory(device) as peak:
+                        pipe.tryon(person, garment, mask, **kw)
+                estimate = estimate_run(pipe.config, half, batch, dtype=pipe.dtype, vae_dtype=pipe.model.vae.dtype,
+                                        cfg=guidance != 1.0, cfg_batched=batched, device_type=device.type)
+                rows.append({"person": [h, w], "canvas": list(estimate["canvas"]), "batch": batch, "cfg_batched": batched,
+                             "measured_extra_bytes": peak.extra, "estimated_bytes": estimate["activation_bytes"],
+                             "phases_bytes": estimate["phases_bytes"],
+                             "relative_error": (estimate["activation_bytes"] - peak.extra) / max(1, peak.extra)})
+    return rows

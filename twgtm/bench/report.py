@@ -83,6 +83,14 @@ def markdown(r: dict) -> str:
             lines.append(f"| measured {t['person'][0]}×{t['person'][1]} try-on, {t['dtype']}, {t['steps']} steps"
                          f"{', VAE tiling' if t.get('vae_tiling') else ''} | {_ms(t['seconds'])} ms, peak "
                          f"{_gb(t['peak_bytes'])} GB ({t['peak_kind']}) |")
+    if mem.get("formula_check"):
+        lines += ["", "| person (canvas) | batch | CFG | measured activation peak MB | formula MB | formula error |",
+                  "|---|---:|---|---:|---:|---:|"]
+        for row in mem["formula_check"]:
+            lines.append(f"| {row['person'][0]}×{row['person'][1]} ({row['canvas'][0]}×{row['canvas'][1]}) "
+                         f"| {row['batch']} | {'batched' if row['cfg_batched'] else 'sequential'} "
+                         f"| {_mb(row['measured_extra_bytes'])} | {_mb(row['estimated_bytes'])} "
+                         f"| {row['relative_error'] * 100:+.0f} % |")
     lines += ["", "| target | value | met |", "|---|---:|---|"]
     for name, t in r["targets"].items():
         lines.append(f"| {name} | {_x(t['value'])} | {'–' if t['ok'] is None else ('yes' if t['ok'] else 'no')} |")

@@ -31,7 +31,8 @@ from ..model.network import TWGTM, build_model
 from ..sampling.pipeline import TWGTMPipeline
 from ..vocab import parse_dtype
 from .flops import count_flops
-from .memory import PeakMemory, estimate_tryon_peak, measure_live_peak, rss_follows_tensors, tensor_bytes
+from .memory import (PeakMemory, check_formula, estimate_tryon_peak, measure_live_peak, rss_follows_tensors,
+                     tensor_bytes)
 from .timing import Contender, memory_pass, round_robin, timed, synchronize
 
 log = logging.getLogger("twgtm")
@@ -63,6 +64,7 @@ class BenchSettings:
     peak_tryon: tuple | None = None  # (H, W) person size of a measured whole try-on, or None
     estimate: tuple | None = (1024, 768)  # person size of the estimated peak, or None
     estimate_dtype: str = "bfloat16"
+    check_formula: list = field(default_factory=list)  # [(H, W)] person sizes: measured peaks vs the formula
     skip: tuple = ()
     seed: int = 0
 
@@ -262,6 +264,11 @@ def run_benchmark(s: BenchSettings, progress=None) -> dict:
                 finally:
                     pipe.configure(vae_tiling=False)
 
+        if s.check_formula:
+            with _section(result, "formula_check", progress):
+                memory["formula_check"] = check_formula(pipe, [tuple(x) for x in s.check_formula], batches,
+                                                        guidance=s.guidance, seed=s.seed)
+
         # ---------------------------------------------------------------- whole calls
         if "calls" not in skip:
             with _section(result, "calls", progress):
@@ -422,6 +429,9 @@ def _targets(r: dict) -> dict:
     mem = r.get("memory", {})
     if "estimate" in mem:
         t["estimated_peak_lt_8GB"] = target(mem["estimate"]["total_bytes"] / 1e9, lambda v: v < 8.0)
+    if mem.get("formula_check"):
+        worst = max(abs(row["relative_error"]) for row in mem["formula_check"])
+        t["activation_formula_within_25pct"] = target(worst, lambda v: v <= 0.25)
     if "measured_tryon" in mem and r["device"].startswith("cuda"):
         t["measured_peak_lt_8GB"] = target(mem["measured_tryon"]["peak_bytes"] / 1e9, lambda v: v < 8.0)
     if "measured_tryon_vae_tiling" in mem and r["device"].startswith("cuda"):

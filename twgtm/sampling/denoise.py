@@ -119,9 +119,9 @@ class Denoiser:
 
     def _conditions(self, canvas: cv.Canvas, feats: ReferenceFeatures, settings: SamplerSettings, device) -> _Conditions:
         """Encode the masked canvas, build the CFG null condition and install F_SRM (K'/V' once, on B tokens)."""
-        model, dtype = self.model, next(self.model.parameters()).dtype
+        model = self.model
         self.placement.use("vae")
-        masked = model.encode(canvas.masked.to(device, dtype)).float()  # (B,4,h,w2)
+        masked = model.encode(canvas.masked.to(device)).float()  # (B,4,h,w2), cast to the VAE's own dtype
         self.placement.use("unet")
         mask = cv.latent_mask(canvas.mask.to(device).float(), masked.shape[-2:])  # (B,1,h,w2)
         cond = _Conditions(mask, masked, feats.sam_tokens.to(device))
