@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
+from .examples import install_examples
 from .folders import register_model_folders
 from .conditioning_nodes import CONDITIONING_NODES
 from .mask_nodes import MASK_NODES
@@ -24,6 +25,7 @@ class TWGTMExtension(ComfyExtension):
 
 
 def create_extension() -> TWGTMExtension:
-    """Register the model folders and return the extension (called by comfy_entrypoint)."""
+    """Register the model folders, copy the workflows' example images to the input folder, return the extension."""
     register_model_folders()
+    install_examples()
     return TWGTMExtension()

@@ -12,7 +12,7 @@ from comfy_api.latest import io
 from ..twgtm.paths import DEMO_WEIGHTS
 from ..twgtm.vocab import DTYPES, parse_dtype
 from ..twgtm.weights.loader import load_model
-from .folders import list_weights, model_file, weights_path
+from .folders import TWGTM_FOLDER, list_weights, model_file
 from .io_types import CATEGORY, TWGTMModel
 from .runtime import auto_dtype, wrap_model
 
@@ -83,7 +83,7 @@ class TWGTMModelLoader(io.ComfyNode):
     def execute(cls, ckpt_name: str, device: str = "auto", dtype: str = "auto",
                 base_model: str = NONE, clip_vision: str = NONE) -> io.NodeOutput:
         """Load the weights on the CPU (offload device) and wrap them in a ModelPatcher."""
-        path = weights_path(ckpt_name)
+        path = model_file(TWGTM_FOLDER, ckpt_name, "input 'ckpt_name': TWGTM weights")
         load_device = torch.device("cpu") if device == "cpu" else mm.get_torch_device()
         weight_dtype = auto_dtype(load_device) if dtype == "auto" else parse_dtype(dtype)
         model = load_model(path, base=_base_file("base", base_model), clip=_base_file("clip", clip_vision),

@@ -7,7 +7,7 @@ from ..twgtm.errors import InputError
 from ..twgtm.masks import garment_mask_from_probability
 from ..twgtm.sampling.reference import EncodedReference
 from .convert import image_to_pixels
-from .io_types import CATEGORY, TWGTMReference, garment_inputs, model_input, resolve_prompt
+from .io_types import CATEGORY, TWGTMReference, garment_inputs, model_input, resolve_prompt, working_size, working_size_inputs
 from .runtime import log_run, mask_output, pipeline_for
 
 
@@ -24,24 +24,27 @@ class TWGTMSAMEncode(io.ComfyNode):
             description=(
                 "Runs the Semantic Abstraction Module (CLIP + QFormer prompted by the garment category) and the "
                 "Spatial Refinement Module (Swin + TaskFormer) on a reference image, once. Feed the result to "
-                "'TWGTM Garment Mask' to see the predicted flat-garment mask. The samplers compute these features "
-                "themselves; this node is for inspecting them."
+                "'TWGTM Garment Mask' (the predicted flat-garment mask) and to 'TWGTM Conditioner' (the sampler then "
+                "reuses these features: the garment for try-on, the person for try-off, same category and working size)."
             ),
             inputs=[
                 model_input(),
                 io.Image.Input("image", tooltip="Reference image: a dressed person (try-off) or a flat garment (try-on)."),
                 *garment_inputs(),
+                *working_size_inputs(),
             ],
             outputs=[TWGTMReference.Output("reference", display_name="reference",
                                            tooltip="SAM tokens, SRM tokens and the predicted garment mask of each image.")],
         )
 
     @classmethod
-    def execute(cls, model, image, category: str = "upper", prompt: str = "") -> io.NodeOutput:
-        """Encode every image of the batch at the model's working size."""
+    def execute(cls, model, image, category: str = "upper", prompt: str = "", working_width: int = 0,
+                working_height: int = 0) -> io.NodeOutput:
+        """Encode every image of the batch at the working size."""
         pipe = pipeline_for(model)
-        pixels = image_to_pixels(image)  # (B,3,H,W)
-        reference = pipe.encode_image(pixels, resolve_prompt(category, prompt)).cpu()
+        pixels = image_to_pixels(image, name="image")  # (B,3,H,W)
+        size = working_size(pipe, working_width, working_height)
+        reference = pipe.encode_image(pixels, resolve_prompt(category, prompt), size=size).cpu()
         log_run("TWGTM SAM Encode", pipe, pixels.shape[0])
         return io.NodeOutput(reference)
 
@@ -78,6 +81,8 @@ class TWGTMGarmentMask(io.ComfyNode):
     @classmethod
     def execute(cls, reference: EncodedReference, threshold: float = 0.5, bbox: bool = False, margin: int = 0) -> io.NodeOutput:
         """Threshold (and box) the predicted probabilities."""
+        if not isinstance(reference, EncodedReference):
+            raise InputError(f"input 'reference': expected the output of 'TWGTM SAM Encode', got {type(reference).__name__}")
         probability = reference.garment_probability
         if probability is None:
             raise InputError("this model has no SRM garment-mask head (a CatVTON/TryOffAnyone profile); "

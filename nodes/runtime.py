@@ -10,7 +10,9 @@ ComfyUI's `ModelPatcher` (0.3.75) works with any `nn.Module`: it only adds book-
 loading, however, only streams weights of modules built from `comfy.ops` (those with
 `comfy_cast_weights`); other modules that do not fit would silently stay on the offload device. Our
 diffusers/transformers/timm modules are plain torch, so we always ask for a full load
-(`force_full_load=True`) and never get a model split across devices.
+(`force_full_load=True`) and never get a model split across devices; under --lowvram / --novram the
+pipeline loads its parts one at a time instead (nodes/memory.py, which also holds the memory hooks,
+the encoder cache's device and the VAE dtype).
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import comfy.utils
 from ..twgtm.errors import InputError
 from ..twgtm.sampling.pipeline import TWGTMPipeline
 from .convert import pixels_to_image, tensor_to_mask
+from .memory import ComfyMemoryHooks, parts_one_at_a_time, placement_for, vae_dtype_for
 
 logger = logging.getLogger("twgtm")
 
@@ -33,11 +36,13 @@ __all__ = ["LoadedTWGTM", "wrap_model", "pipeline_for", "log_run", "auto_dtype",
 
 
 class LoadedTWGTM:
-    """The TWGTM_MODEL value: a ModelPatcher around a TWGTM and the pipeline built once for it."""
+    """The TWGTM_MODEL value: a ModelPatcher around a TWGTM, the pipeline built once for it, its memory hooks."""
 
-    def __init__(self, patcher: comfy.model_patcher.ModelPatcher, pipeline: TWGTMPipeline):
+    def __init__(self, patcher: comfy.model_patcher.ModelPatcher, pipeline: TWGTMPipeline,
+                 hooks: ComfyMemoryHooks | None = None):
         self.patcher = patcher
         self.pipeline = pipeline
+        self.hooks = hooks
 
     def __repr__(self) -> str:
         return f"LoadedTWGTM({self.pipeline.config.name} preset, load device {self.patcher.load_device})"
@@ -47,11 +52,18 @@ def wrap_model(model: torch.nn.Module, load_device: torch.device) -> LoadedTWGTM
     """A ModelPatcher that loads `model` to `load_device` when used (offloading it to ComfyUI's offload device),
     and the model's pipeline."""
     offload_device = mm.unet_offload_device() if load_device.type != "cpu" else torch.device("cpu")
+    vae_dtype = vae_dtype_for(load_device)
+    if model.vae.dtype != vae_dtype:
+        logger.info("TWGTM VAE in %s (ComfyUI's VAE dtype on %s)", vae_dtype, load_device)
+        model.vae.to(vae_dtype)
     model.to(offload_device)
     patcher = comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=offload_device)
     pipeline = TWGTMPipeline(model)
+    hooks = ComfyMemoryHooks(patcher, in_parts=parts_one_at_a_time(load_device))
+    pipeline.set_memory(hooks, placement_for(model, hooks, load_device, offload_device))
+    pipeline.encoder_cache.store_device = torch.device(offload_device)  # cached features stay off the GPU
     logger.info("TWGTM pipeline built for the %s model (load device %s)", model.config.name, load_device)
-    return LoadedTWGTM(patcher, pipeline)
+    return LoadedTWGTM(patcher, pipeline, hooks)
 
 
 def pipeline_for(model: LoadedTWGTM) -> TWGTMPipeline:
@@ -60,6 +72,8 @@ def pipeline_for(model: LoadedTWGTM) -> TWGTMPipeline:
         raise InputError(f"expected a TWGTM_MODEL from 'TWGTM Model Loader', got {type(model).__name__}; "
                          "connect the loader's model output")
     patcher = model.patcher
+    if model.hooks is not None and model.hooks.in_parts:  # --lowvram / --novram: the pipeline loads its parts itself
+        return model.pipeline
     mm.load_models_gpu([patcher], force_full_load=True)
     devices = {p.device for p in patcher.model.parameters()}
     if len(devices) > 1:  # e.g. after a partial offload by another node: never run split across devices
@@ -68,11 +82,12 @@ def pipeline_for(model: LoadedTWGTM) -> TWGTMPipeline:
     return model.pipeline
 
 
-def log_run(node: str, pipeline: TWGTMPipeline, batch: int) -> None:
-    """One console line per node run: what ran and the encoder cache's counts on this model so far."""
+def log_run(node: str, pipeline: TWGTMPipeline, batch: int, progress: "StepProgress | None" = None) -> None:
+    """One console line per node run: what ran, the encoder cache's counts on this model so far, the previews sent."""
     cache = pipeline.encoder_cache
-    logger.info("%s: %d item(s) done; encoder cache on this model: %d hit(s), %d miss(es)",
-                node, batch, cache.hits, cache.misses)
+    previews = f"; {progress.previews} preview(s)" if progress is not None and progress.preview is not None else ""
+    logger.info("%s: %d item(s) done; encoder cache on this model: %d hit(s), %d miss(es)%s",
+                node, batch, cache.hits, cache.misses, previews)
 
 
 def auto_dtype(device: torch.device) -> torch.dtype:
@@ -87,13 +102,15 @@ def auto_dtype(device: torch.device) -> torch.dtype:
 
 
 class StepProgress:
-    """The pipeline's per-step callback: advances ComfyUI's progress bar and is its cancel point."""
+    """The pipeline's per-step callback: advances ComfyUI's progress bar (with a live preview) and is its cancel point."""
 
-    def __init__(self, steps: int, passes: int = 1):
+    def __init__(self, steps: int, passes: int = 1, preview=None):
         self.passes = max(1, int(passes))
         self.bar = comfy.utils.ProgressBar(max(1, int(steps)) * self.passes)
         self.offset = 0  # steps done in finished passes
         self.last = 0  # last step reported in this pass
+        self.preview = preview  # latents -> ComfyUI preview tuple (nodes/preview.py), or None
+        self.previews = 0  # previews sent
 
     def start(self) -> "StepProgress":
         """Cancel point before any work."""
@@ -105,7 +122,11 @@ class StepProgress:
         if step <= self.last:  # a new pass started (round trip: try-off, then try-on)
             self.offset += self.last
         self.last = step
-        self.bar.update_absolute(self.offset + step, total * self.passes)
+        image = None
+        if self.preview is not None and latents is not None:
+            image = self.preview(latents)
+            self.previews += 1
+        self.bar.update_absolute(self.offset + step, total * self.passes, image)
         mm.throw_exception_if_processing_interrupted()  # raises InterruptProcessingException on cancel
 
 

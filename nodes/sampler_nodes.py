@@ -4,8 +4,10 @@ from __future__ import annotations
 import torch
 from comfy_api.latest import io
 
-from .convert import image_to_pixels, mask_to_tensor
-from .io_types import CATEGORY, MASK_MODES, garment_inputs, model_input, resolve_prompt, sampling_inputs
+from .convert import image_to_pixels, mask_input
+from .io_types import (CATEGORY, MASK_MODES, garment_inputs, mask_adjust_inputs, mask_adjustments, model_input,
+                       reference_input, resolve_prompt, sampling_inputs, working_size, working_size_inputs)
+from .preview import previewer_for
 from .runtime import StepProgress, image_output, log_run, mask_output, pipeline_for
 
 
@@ -26,10 +28,15 @@ def mask_mode_input() -> io.Input:
                                   "full = the whole image.")
 
 
-def sampler_kwargs(scheduler: str, steps: int, guidance: float, seed: int, passes: int = 1) -> dict:
-    """The pipeline's sampling keywords, with a ComfyUI progress bar / cancel point as callback."""
-    progress = StepProgress(steps, passes).start()
-    return dict(scheduler=scheduler, steps=int(steps), guidance=float(guidance), seed=int(seed), callback=progress)
+def sampler_kwargs(pipe, scheduler: str, steps: int, guidance: float, seed: int, passes: int = 1, images=(),
+                   working_width: int = 0, working_height: int = 0) -> dict:
+    """The pipeline's sampling keywords: a progress bar / cancel point / live preview as callback, the working size.
+
+    `images`: the run's input pixels, for the preview of models whose VAE has no published RGB factors.
+    """
+    progress = StepProgress(steps, passes, previewer_for(pipe, list(images))).start()
+    return dict(scheduler=scheduler, steps=int(steps), guidance=float(guidance), seed=int(seed), callback=progress,
+                size=working_size(pipe, working_width, working_height))
 
 
 def blur_radius(repaint_blur: int) -> int | None:
@@ -48,17 +55,22 @@ class TWGTMTryOn(io.ComfyNode):
             display_name="TWGTM Try-On",
             category=CATEGORY,
             description=(
-                "Dresses each person in the garment inside the mask (white = region to redraw). Any image size; "
-                "batches: every person is processed, a single garment or mask is used for all of them."
+                "Dresses each person in the garment inside the mask (white = region to redraw). Any image size (the "
+                "mask is resized to the person); batches: every person is processed, a single garment or mask is used "
+                "for all of them. Shows a live preview while sampling (ComfyUI's --preview-method)."
             ),
             inputs=[
                 model_input(),
                 io.Image.Input("person", tooltip="Person image(s) to dress."),
                 io.Image.Input("garment", tooltip="Flat garment image: one for all persons, or one per person."),
-                io.Mask.Input("mask", tooltip="Region to redraw on the person (white = garment area), the person's size; one or one per person."),
+                io.Mask.Input("mask", tooltip="Region to redraw on the person (white = garment area); one or one per "
+                                              "person, H x W or B x H x W, resized to the person."),
                 *garment_inputs(),
                 *sampling_inputs(),
                 *repaint_inputs(),
+                *mask_adjust_inputs("mask"),
+                *working_size_inputs(),
+                reference_input(),
             ],
             outputs=[
                 io.Image.Output("image", display_name="image", tooltip="The dressed person(s), the person's size."),
@@ -69,15 +81,20 @@ class TWGTMTryOn(io.ComfyNode):
     @classmethod
     def execute(cls, model, person, garment, mask, category: str = "upper", scheduler: str = "ddim", steps: int = 30,
                 guidance: float = 2.5, seed: int = 0, repaint: bool = False, repaint_blur: int = -1,
-                prompt: str = "") -> io.NodeOutput:
+                prompt: str = "", working_width: int = 0, working_height: int = 0, reference=None,
+                **mask_options) -> io.NodeOutput:
         """Run the pipeline's try-on on the whole batch."""
-        person_px = image_to_pixels(person)  # (B,3,H,W)
+        person_px = image_to_pixels(person, name="person")  # (B,3,H,W)
         batch = person_px.shape[0]
+        garment_px = image_to_pixels(garment, batch, name="garment")
+        mask_t = mask_input(mask, batch, person_px.shape[-2:], image="person", nonempty=True,
+                            **mask_adjustments(mask_options))
         pipe = pipeline_for(model)
-        result = pipe.tryon(person_px, image_to_pixels(garment, batch), mask_to_tensor(mask, batch),
-                            prompt=resolve_prompt(category, prompt), repaint=bool(repaint),
-                            repaint_blur=blur_radius(repaint_blur), **sampler_kwargs(scheduler, steps, guidance, seed))
-        log_run("TWGTM Try-On", pipe, batch)
+        kwargs = sampler_kwargs(pipe, scheduler, steps, guidance, seed, images=[person_px, garment_px],
+                                working_width=working_width, working_height=working_height)
+        result = pipe.tryon(person_px, garment_px, mask_t, prompt=resolve_prompt(category, prompt), repaint=bool(repaint),
+                            repaint_blur=blur_radius(repaint_blur), reference=reference, **kwargs)
+        log_run("TWGTM Try-On", pipe, batch, kwargs["callback"])
         return io.NodeOutput(image_output(result.images), mask_output(result.masks))
 
 
@@ -94,7 +111,7 @@ class TWGTMTryOff(io.ComfyNode):
             description=(
                 "Takes the garment of the chosen category off each person and draws it flat, at the person's image "
                 "size. The target region is the box of the predicted garment mask (bbox), the whole image (full), or "
-                "a mask you give."
+                "a mask you give. Shows a live preview while sampling."
             ),
             inputs=[
                 model_input(),
@@ -103,7 +120,10 @@ class TWGTMTryOff(io.ComfyNode):
                 mask_mode_input(),
                 *sampling_inputs(),
                 io.Mask.Input("mask", optional=True,
-                              tooltip="Optional target region for the flat garment (overrides mask_mode), the person's size."),
+                              tooltip="Optional target region for the flat garment (overrides mask_mode), resized to the person."),
+                *mask_adjust_inputs("mask"),
+                *working_size_inputs(),
+                reference_input(),
             ],
             outputs=[
                 io.Image.Output("garment", display_name="garment", tooltip="The flat garment(s), the person's size."),
@@ -115,16 +135,20 @@ class TWGTMTryOff(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, person, category: str = "upper", mask_mode: str = "bbox", scheduler: str = "ddim",
-                steps: int = 30, guidance: float = 2.5, seed: int = 0, mask=None, prompt: str = "") -> io.NodeOutput:
+                steps: int = 30, guidance: float = 2.5, seed: int = 0, mask=None, prompt: str = "",
+                working_width: int = 0, working_height: int = 0, reference=None, **mask_options) -> io.NodeOutput:
         """Run the pipeline's try-off on the whole batch."""
-        person_px = image_to_pixels(person)  # (B,3,H,W)
+        person_px = image_to_pixels(person, name="person")  # (B,3,H,W)
         batch = person_px.shape[0]
+        mask_t = None if mask is None else mask_input(mask, batch, person_px.shape[-2:], image="person",
+                                                      **mask_adjustments(mask_options))
         pipe = pipeline_for(model)
-        result = pipe.tryoff(person_px, prompt=resolve_prompt(category, prompt), mask_mode=mask_mode,
-                             mask=None if mask is None else mask_to_tensor(mask, batch),
-                             **sampler_kwargs(scheduler, steps, guidance, seed))
+        kwargs = sampler_kwargs(pipe, scheduler, steps, guidance, seed, images=[person_px],
+                                working_width=working_width, working_height=working_height)
+        result = pipe.tryoff(person_px, prompt=resolve_prompt(category, prompt), mask_mode=mask_mode, mask=mask_t,
+                             reference=reference, **kwargs)
         garment_mask = result.garment_masks if result.garment_masks is not None else torch.zeros_like(result.masks)
-        log_run("TWGTM Try-Off", pipe, batch)
+        log_run("TWGTM Try-Off", pipe, batch, kwargs["callback"])
         return io.NodeOutput(image_output(result.images), mask_output(result.masks), mask_output(garment_mask))
 
 
@@ -151,7 +175,10 @@ class TWGTMRoundTrip(io.ComfyNode):
                 repaint_inputs()[0],
                 io.Image.Input("person_b", optional=True, tooltip="Person(s) to dress; one or one per person A. Default: person A."),
                 io.Mask.Input("mask_b", optional=True,
-                              tooltip="Try-on region on person B (white = garment area), B's size. Default: the category's body box."),
+                              tooltip="Try-on region on person B (white = garment area), resized to B. Default: the "
+                                      "category's body box."),
+                *mask_adjust_inputs("mask_b"),
+                *working_size_inputs(),
             ],
             outputs=[
                 io.Image.Output("image", display_name="image", tooltip="Person B dressed in A's garment, B's size."),
@@ -163,16 +190,21 @@ class TWGTMRoundTrip(io.ComfyNode):
     @classmethod
     def execute(cls, model, person_a, category: str = "upper", mask_mode: str = "bbox", scheduler: str = "ddim",
                 steps: int = 30, guidance: float = 2.5, seed: int = 0, repaint: bool = False,
-                person_b=None, mask_b=None, prompt: str = "") -> io.NodeOutput:
+                person_b=None, mask_b=None, prompt: str = "", working_width: int = 0, working_height: int = 0,
+                **mask_options) -> io.NodeOutput:
         """Run the pipeline's round trip on the whole batch."""
-        a = image_to_pixels(person_a)  # (B,3,H,W)
+        a = image_to_pixels(person_a, name="person_a")  # (B,3,H,W)
         batch = a.shape[0]
-        b = None if person_b is None else image_to_pixels(person_b, batch)
+        b = None if person_b is None else image_to_pixels(person_b, batch, name="person_b")
+        size_b = (a if b is None else b).shape[-2:]
+        mask = None if mask_b is None else mask_input(mask_b, batch, size_b, image="person_b" if b is not None else "person_a",
+                                                      nonempty=True, **mask_adjustments(mask_options, "mask_b"))
         pipe = pipeline_for(model)
-        result = pipe.roundtrip(a, b, mask_b=None if mask_b is None else mask_to_tensor(mask_b, batch),
-                                mask_mode=mask_mode, prompt=resolve_prompt(category, prompt), repaint=bool(repaint),
-                                **sampler_kwargs(scheduler, steps, guidance, seed, passes=2))
-        log_run("TWGTM Round Trip", pipe, batch)
+        kwargs = sampler_kwargs(pipe, scheduler, steps, guidance, seed, passes=2, images=[a] if b is None else [a, b],
+                                working_width=working_width, working_height=working_height)
+        result = pipe.roundtrip(a, b, mask_b=mask, mask_mode=mask_mode, prompt=resolve_prompt(category, prompt),
+                                repaint=bool(repaint), **kwargs)
+        log_run("TWGTM Round Trip", pipe, batch, kwargs["callback"])
         return io.NodeOutput(image_output(result.images), image_output(result.garments.images),
                              mask_output(result.dressed.masks))
 
