@@ -1,6 +1,7 @@
 """Write the shipped UI-format workflows (workflows/*.json) from compact specs and a server's /object_info.
 
     python -m tests.comfy.make_workflows           # starts a ComfyUI server (tests/comfy/comfy_env.py) for /object_info
+    python -m tests.comfy.make_workflows --thumbnails docs/screenshots   # <name>.jpg template cards from screenshots
 
 The output follows the format the ComfyUI frontend saves (see workflows/mask_to_bbox.json): every
 input of a node (sockets and widgets, required then optional), widget values in order (a seed
@@ -92,7 +93,40 @@ SPECS = {
                   (1, 0, 9, "model"), (7, 0, 9, "person"), (4, 0, 9, "garment"), (5, 0, 8, "image"), (8, 0, 9, "mask"),
                   (7, 0, 10, "images"), (9, 0, 11, "images")],
     },
+    "garment_mask": {
+        "nodes": [
+            LOADER,
+            _load(2, "person_b.png", [20, 300]),
+            {"id": 3, "type": "TWGTMSAMEncode", "pos": [380, 30], "size": [320, 200], "widgets": {"category": "upper"}},
+            {"id": 4, "type": "TWGTMGarmentMask", "pos": [740, 30], "size": [300, 160],
+             "widgets": {"threshold": 0.5, "bbox": False, "margin": 0}},
+            {"id": 5, "type": "MaskToImage", "pos": [380, 300], "size": [260, 40]},
+            {"id": 6, "type": "MaskToImage", "pos": [380, 390], "size": [260, 40]},
+            _save(7, "twgtm_garment_mask", [740, 260]),
+            {"id": 8, "type": "PreviewImage", "pos": [1080, 30], "size": [300, 330]},
+        ],
+        "links": [(1, 0, 3, "model"), (2, 0, 3, "image"), (3, 0, 4, "reference"), (4, 0, 5, "mask"), (4, 1, 6, "mask"),
+                  (5, 0, 7, "images"), (6, 0, 8, "images")],
+    },
+    "conditioner_sampler": {
+        "nodes": [
+            LOADER,
+            _load(2, "person_a.png", [20, 520]),
+            _load(3, "garment_upper.png", [300, 520]),
+            _load(4, "person_a_mask.png", [580, 520]),
+            {"id": 5, "type": "ImageToMask", "pos": [860, 520], "size": [260, 60], "widgets": {"channel": "red"}},
+            {"id": 6, "type": "TWGTMSAMEncode", "pos": [380, 30], "size": [300, 200], "widgets": {"category": "upper"}},
+            {"id": 7, "type": "TWGTMConditioner", "pos": [720, 30], "size": [300, 420],
+             "widgets": {"task": "tryon", "category": "upper"}},
+            {"id": 8, "type": "TWGTMSampler", "pos": [1060, 30], "size": [300, 420], "widgets": SAMPLING},
+            _save(9, "twgtm_conditioner_sampler", [1140, 520]),
+        ],
+        "links": [(1, 0, 6, "model"), (3, 0, 6, "image"), (2, 0, 7, "person"), (3, 0, 7, "garment"), (4, 0, 5, "image"),
+                  (5, 0, 7, "mask"), (6, 0, 7, "reference"), (1, 0, 8, "model"), (7, 0, 8, "conditioning"),
+                  (8, 0, 9, "images")],
+    },
 }
+THUMBNAIL_SIZE = (512, 329)  # the browser screenshot (1400 x 900) scaled down, as a template-browser card
 
 
 def _view(nodes: list[dict]) -> dict:
@@ -194,12 +228,39 @@ def write_all(object_info: dict, out_dir: Path = WORKFLOW_DIR) -> list[Path]:
     return paths
 
 
+def write_thumbnails(screenshot_dir: Path, out_dir: Path = WORKFLOW_DIR) -> list[Path]:
+    """`<name>.jpg` beside every workflow that has a browser screenshot `<name>.png` in `screenshot_dir`.
+
+    ComfyUI's template browser shows `/api/workflow_templates/<pack>/<name>.jpg` as a workflow's card.
+    """
+    from PIL import Image
+
+    paths = []
+    for workflow in sorted(out_dir.glob("*.json")):
+        shot = Path(screenshot_dir) / f"{workflow.stem}.png"
+        if not shot.is_file():
+            continue
+        with Image.open(shot) as image:
+            thumb = image.convert("RGB")
+            thumb.thumbnail(THUMBNAIL_SIZE)
+            path = out_dir / f"{workflow.stem}.jpg"
+            thumb.save(path, quality=85, optimize=True)
+        paths.append(path)
+    return paths
+
+
 def main() -> None:
     """Start a ComfyUI server with the pack, read /object_info, write the workflows."""
     import tempfile
 
     from .comfy_env import ComfyServer, ensure_comfyui
 
+    import sys
+
+    if sys.argv[1:2] == ["--thumbnails"]:  # python -m tests.comfy.make_workflows --thumbnails docs/screenshots
+        for path in write_thumbnails(Path(sys.argv[2])):
+            print(path)
+        return
     server = ComfyServer(ensure_comfyui(), Path(tempfile.mkdtemp(prefix="twgtm-wf-")))
     client = server.start()
     try:
