@@ -235,7 +235,7 @@ class ComfyServer:
         """The server's command line."""
         return [
             sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
-            "--disable-auto-launch", "--disable-api-nodes",
+            "--disable-auto-launch", "--disable-api-nodes", "--preview-method", "auto",
             "--extra-model-paths-config", str(self.dirs["config"]),
             "--input-directory", str(self.dirs["input"]), "--output-directory", str(self.dirs["output"]),
             "--temp-directory", str(self.dirs["temp"]), "--user-directory", str(self.dirs["user"]),

@@ -11,97 +11,37 @@ import pytest
 from PIL import Image
 
 from .comfy_env import SCREENSHOT_DIR, run_browser_workflow
-from .workflow_api import convert, widget_inputs
+from .graphs import DEMO, SIZE, USE_DEMO, add_node as _add, node_id as _node_id, ok as _ok, sizes as _sizes, workflow as _workflow
+from .workflow_api import convert
 
 pytestmark = pytest.mark.comfy
 
 PACK_MODULE = "custom_nodes.comfyui-twgtm"
-DEMO = "twgtm-demo.safetensors"
-EXAMPLES = ["person_a.png", "person_a_mask.png", "person_b.png", "person_b_mask.png", "garment_upper.png", "garment_lower.png"]
-SIZE = (96, 128)  # (width, height) of every example image
-MODEL_WORKFLOWS = ["tryon", "tryoff", "roundtrip", "layered_tryon"]
+MODEL_WORKFLOWS = ["tryon", "tryoff", "roundtrip", "layered_tryon", "garment_mask", "conditioner_sampler"]
 # The images each workflow saves (SaveImage + PreviewImage outputs), per batch of one.
-WORKFLOW_IMAGES = {"tryon": 1, "tryoff": 2, "roundtrip": 2, "layered_tryon": 2}
+WORKFLOW_IMAGES = {"tryon": 1, "tryoff": 2, "roundtrip": 2, "layered_tryon": 2, "garment_mask": 2, "conditioner_sampler": 1}
 SAMPLING = ["scheduler", "steps", "guidance", "seed"]
-TEST_STEPS = 6  # the shipped workflows use 30; fewer keep the suite fast on a shared 2-core CPU
-# TWGTM_TEST_DEMO_MODEL=1: run on the shipped weights/twgtm-demo.safetensors with the workflows' own
-# steps (for README screenshots) instead of a tiny random checkpoint.
-USE_DEMO = os.environ.get("TWGTM_TEST_DEMO_MODEL") == "1"
+MASK = ["mask_resize", "mask_grow", "mask_feather"]
+WORKING = ["working_width", "working_height"]
 
 # node id -> (required inputs, optional inputs, output types, output names)
 EXPECTED = {
     "TWGTMModelLoader": (["ckpt_name", "device", "dtype"], ["base_model", "clip_vision"], ["TWGTM_MODEL"], ["model"]),
-    "TWGTMTryOn": (["model", "person", "garment", "mask", "category", *SAMPLING, "repaint", "repaint_blur"], ["prompt"],
-                   ["IMAGE", "MASK"], ["image", "mask"]),
-    "TWGTMTryOff": (["model", "person", "category", "mask_mode", *SAMPLING], ["prompt", "mask"],
+    "TWGTMTryOn": (["model", "person", "garment", "mask", "category", *SAMPLING, "repaint", "repaint_blur", *MASK, *WORKING],
+                   ["prompt", "reference"], ["IMAGE", "MASK"], ["image", "mask"]),
+    "TWGTMTryOff": (["model", "person", "category", "mask_mode", *SAMPLING, *MASK, *WORKING], ["prompt", "mask", "reference"],
                     ["IMAGE", "MASK", "MASK"], ["garment", "mask", "garment_mask"]),
-    "TWGTMRoundTrip": (["model", "person_a", "category", "mask_mode", *SAMPLING, "repaint"], ["prompt", "person_b", "mask_b"],
+    "TWGTMRoundTrip": (["model", "person_a", "category", "mask_mode", *SAMPLING, "repaint", "mask_b_resize", "mask_b_grow",
+                        "mask_b_feather", *WORKING], ["prompt", "person_b", "mask_b"],
                        ["IMAGE", "IMAGE", "MASK"], ["image", "garment", "mask"]),
-    "TWGTMSAMEncode": (["model", "image", "category"], ["prompt"], ["TWGTM_REFERENCE"], ["reference"]),
+    "TWGTMSAMEncode": (["model", "image", "category", *WORKING], ["prompt"], ["TWGTM_REFERENCE"], ["reference"]),
     "TWGTMGarmentMask": (["reference", "threshold", "bbox", "margin"], [], ["MASK", "MASK"], ["mask", "probability"]),
-    "TWGTMConditioner": (["task", "person", "category", "mask_mode"], ["prompt", "garment", "mask"],
+    "TWGTMConditioner": (["task", "person", "category", "mask_mode", *MASK, *WORKING], ["prompt", "garment", "mask", "reference"],
                          ["TWGTM_CONDITIONING"], ["conditioning"]),
     "TWGTMSampler": (["model", "conditioning", *SAMPLING, "repaint", "repaint_blur"], [], ["IMAGE", "MASK"], ["image", "mask"]),
     "TWGTMBodyRegionMask": (["image", "category"], [], ["MASK"], ["mask"]),
     "TWGTMMaskToBBox": (["mask", "margin", "margin_fraction"], [], ["MASK"], ["bbox_mask"]),
 }
-
-
-@pytest.fixture(scope="module")
-def server(comfy_server, pack_dir):
-    """The server with a tiny checkpoint named like the demo model and the example images uploaded."""
-    from twgtm.weights.checkpoint import save_checkpoint
-    from twgtm.model.network import build_model
-
-    if USE_DEMO:
-        if not (pack_dir / "weights" / DEMO).is_file():
-            pytest.fail(f"TWGTM_TEST_DEMO_MODEL=1 but weights/{DEMO} is missing", pytrace=False)
-        (comfy_server.models_dir / DEMO).unlink(missing_ok=True)  # models/twgtm is searched first
-    else:
-        save_checkpoint(build_model("tiny"), comfy_server.models_dir / DEMO)
-    for name in EXAMPLES:
-        comfy_server.upload_image(pack_dir / "workflows" / "examples" / name)
-    return comfy_server
-
-
-def _workflow(pack_dir, name, tag, object_info=None, steps=None if USE_DEMO else TEST_STEPS):
-    """A shipped UI workflow with unique SaveImage prefixes (and its samplers' steps set when object_info is given)."""
-    workflow = json.loads((pack_dir / "workflows" / f"{name}.json").read_text())
-    for node in workflow["nodes"]:
-        if node["type"] == "SaveImage":
-            node["widgets_values"][0] = f"{tag}_{node['widgets_values'][0]}"
-        elif object_info is not None and steps is not None and node["type"] in object_info:
-            index = 0
-            for input_name, _spec, taken, _upload in widget_inputs(object_info[node["type"]]):
-                if input_name == "steps":
-                    assert node["widgets_values"][index] == 30  # what the shipped workflow asks for
-                    node["widgets_values"][index] = steps
-                index += taken
-    return workflow
-
-
-def _sizes(client, entry):
-    """(width, height, mode) of every image in a history entry, read back through /view."""
-    sizes = []
-    for image in client.output_images(entry):
-        with Image.open(io.BytesIO(client.view(image))) as im:
-            sizes.append(im.size)
-    return sizes
-
-
-def _ok(client, entry):
-    assert entry["status"]["status_str"] == "success", client.error_message(entry) or entry["status"]
-
-
-def _node_id(prompt, class_type, index=0):
-    return [k for k, v in prompt.items() if v["class_type"] == class_type][index]
-
-
-def _add(graph, class_type, **inputs):
-    """Add a node to an API prompt; return its id."""
-    node_id = str(max(int(k) for k in graph) + 1)
-    graph[node_id] = {"class_type": class_type, "inputs": inputs}
-    return node_id
 
 
 # ---------------------------------------------------------------------------------------------- listing
@@ -125,7 +65,8 @@ def test_object_info_lists_every_node(server):
     loader = everything["TWGTMModelLoader"]["input"]
     assert DEMO in loader["required"]["ckpt_name"][1]["options"]
     assert loader["required"]["device"][1]["options"] == ["auto", "cpu"]
-    assert everything["TWGTMTryOn"]["input"]["required"]["seed"][1]["control_after_generate"]
+    seed = everything["TWGTMTryOn"]["input"]["required"]["seed"][1]
+    assert seed["control_after_generate"] and seed["max"] == everything["KSampler"]["input"]["required"]["seed"][1]["max"]
     assert everything["TWGTMTryOff"]["input"]["required"]["mask_mode"][1]["options"] == ["bbox", "full"]
 
 
@@ -167,11 +108,13 @@ def test_batches_and_any_size(server, pack_dir):
     prompt[tryon]["inputs"].update(person=[persons, 0], steps=4)
     prompt[_node_id(prompt, "ImageToMask")]["inputs"]["image"] = [masks, 0]
     model = [_node_id(prompt, "TWGTMModelLoader"), 0]
-    cond = _add(prompt, "TWGTMConditioner", task="tryoff", person=[persons, 0], category="upper", mask_mode="full", prompt="")
+    cond = _add(prompt, "TWGTMConditioner", task="tryoff", person=[persons, 0], category="upper", mask_mode="full", prompt="",
+                mask_resize=True, mask_grow=0, mask_feather=0, working_width=0, working_height=0)
     sampled = _add(prompt, "TWGTMSampler", model=model, conditioning=[cond, 0], scheduler="dpmpp_2m", steps=3,
                    guidance=2.5, seed=1, repaint=False, repaint_blur=-1)
     _add(prompt, "SaveImage", images=[sampled, 0], filename_prefix="batch_tryoff")
-    encoded = _add(prompt, "TWGTMSAMEncode", model=model, image=[persons, 0], category="upper", prompt="")
+    encoded = _add(prompt, "TWGTMSAMEncode", model=model, image=[persons, 0], category="upper", prompt="", working_width=0,
+                   working_height=0)
     garment_mask = _add(prompt, "TWGTMGarmentMask", reference=[encoded, 0], threshold=0.5, bbox=True, margin=2)
     shown = _add(prompt, "MaskToImage", mask=[garment_mask, 1])
     _add(prompt, "SaveImage", images=[shown, 0], filename_prefix="batch_garment_mask")
@@ -255,12 +198,13 @@ def test_errors_carry_our_message_and_server_keeps_serving(server, pack_dir):
     message = server.error_message(entry)
     assert entry["status"]["status_str"] == "error" and "mask" in message and "empty" in message, message
 
-    size = copy.deepcopy(good)  # a mask of another size than the person
+    size = copy.deepcopy(good)  # a mask of another size than the person, with the resize switched off
     small = _add(size, "SolidMask", value=1.0, width=64, height=64)
-    size[tryon]["inputs"]["mask"] = [small, 0]
+    size[tryon]["inputs"].update(mask=[small, 0], mask_resize=False)
     entry = server.run(size, timeout=60)
     message = server.error_message(entry)
-    assert entry["status"]["status_str"] == "error" and "(64, 64)" in message and "(128, 96)" in message, message
+    assert entry["status"]["status_str"] == "error" and "input 'mask' is 64x64" in message, message
+    assert "'person' is 128x96" in message and "mask_resize" in message, message
 
     entry = server.run(good, timeout=60)
     _ok(server, entry)

@@ -58,6 +58,11 @@ async function main() {
     method: 'POST', headers: { 'Content-Type': 'application/json' }, body: 'true',
   });
   if (!settings.ok) throw new Error(`POST settings: HTTP ${settings.status}`);
+  // No minimap over the bottom-right corner of the screenshot.
+  const minimap = await fetch(`${args.url}/api/settings/Comfy.Minimap.Visible`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: 'false',
+  });
+  if (!minimap.ok) throw new Error(`POST settings: HTTP ${minimap.status}`);
 
   const browser = await chromium.launch({ executablePath: args.chromium, headless: true, args: FLAGS });
   const consoleErrors = [];

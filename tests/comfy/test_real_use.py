@@ -1,0 +1,241 @@
+"""The pack in real use, in a real ComfyUI 0.3.75: templates, example images, masks, previews, memory, references."""
+import asyncio
+import copy
+import io
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+
+import aiohttp
+import numpy as np
+import pytest
+from PIL import Image
+
+from .graphs import SIZE, add_node, node_id, ok, workflow
+from .workflow_api import convert
+
+pytestmark = pytest.mark.comfy
+
+PACK = "comfyui-twgtm"
+PREVIEW_IMAGE = 1  # server.BinaryEventTypes.PREVIEW_IMAGE
+
+
+def _images(client, entry, node):
+    """The images (as arrays) a node of a finished prompt saved."""
+    out = []
+    for image in entry["outputs"][node]["images"]:
+        with Image.open(io.BytesIO(client.view(image))) as im:
+            out.append(np.asarray(im.convert("L")))
+    return out
+
+
+def _save_mask(graph, source, slot, prefix):
+    """MaskToImage -> SaveImage of a MASK output; returns the SaveImage node id."""
+    shown = add_node(graph, "MaskToImage", mask=[source, slot])
+    return add_node(graph, "SaveImage", images=[shown, 0], filename_prefix=prefix)
+
+
+# ---------------------------------------------------------------------------------------------- templates
+def test_every_workflow_is_a_template_with_a_thumbnail_and_its_images(server, pack_dir):
+    names = sorted(p.stem for p in (pack_dir / "workflows").glob("*.json"))
+    listed = server.get_json("/api/workflow_templates")
+    assert sorted(listed[PACK]) == names
+    log = server.server.log(10**9)
+    assert "TWGTM: copied" in log and "example image(s) for the shipped workflows" in log
+    for name in names:
+        served = json.loads(server.request(f"/api/workflow_templates/{PACK}/{name}.json"))
+        assert served == json.loads((pack_dir / "workflows" / f"{name}.json").read_text())
+        thumbnail = server.request(f"/api/workflow_templates/{PACK}/{name}.jpg")
+        assert thumbnail[:3] == b"\xff\xd8\xff", f"{name}.jpg is not a JPEG"
+        with Image.open(io.BytesIO(thumbnail)) as im:
+            assert im.format == "JPEG" and im.width >= 256
+        for node in served["nodes"]:  # every image a workflow loads is in the fresh server's input folder
+            if node["type"] == "LoadImage":
+                image = node["widgets_values"][0]
+                assert (pack_dir / "workflows" / "examples" / image).is_file(), (name, image)
+                assert (server.input_dir / image).read_bytes() == (pack_dir / "workflows" / "examples" / image).read_bytes()
+
+
+def test_one_workflow_per_node_family(pack_dir):
+    used = set()
+    for path in (pack_dir / "workflows").glob("*.json"):
+        used |= {node["type"] for node in json.loads(path.read_text())["nodes"]}
+    for family in ("TWGTMModelLoader", "TWGTMTryOn", "TWGTMTryOff", "TWGTMRoundTrip", "TWGTMSAMEncode", "TWGTMGarmentMask",
+                   "TWGTMConditioner", "TWGTMSampler", "TWGTMBodyRegionMask", "TWGTMMaskToBBox"):
+        assert family in used, f"no shipped workflow uses {family}"
+
+
+# ---------------------------------------------------------------------------------------------- masks
+def test_masks_are_resized_grown_and_feathered_like_core(server, pack_dir):
+    graph = convert(workflow(pack_dir, "tryon", "masks"), server.object_info())
+    tryon = node_id(graph, "TWGTMTryOn")
+    graph[tryon]["inputs"]["steps"] = 2
+    half = add_node(graph, "ImageScale", image=[node_id(graph, "LoadImage", 2), 0], upscale_method="nearest-exact",
+                    width=SIZE[0] // 2, height=SIZE[1] // 2, crop="disabled")
+    graph[node_id(graph, "ImageToMask")]["inputs"]["image"] = [half, 0]  # a mask of half the person's size
+    saved = _save_mask(graph, tryon, 1, "masks_used")
+    areas = {}
+    for grow in (0, 6, -6):
+        run = copy.deepcopy(graph)
+        run[tryon]["inputs"]["mask_grow"] = grow
+        entry = server.run(run, timeout=120)
+        ok(server, entry)
+        used = _images(server, entry, saved)[0]
+        assert used.shape == (SIZE[1], SIZE[0])  # resized to the person
+        areas[grow] = int((used >= 128).sum())
+    assert areas[6] > areas[0] > areas[-6] > 0
+    with Image.open(pack_dir / "workflows" / "examples" / "person_a_mask.png") as im:
+        small = np.asarray(im.convert("RGB"))[1::2, 1::2, 0] >= 128  # what the half-size mask holds (nearest-exact)
+    expected = np.kron(small, np.ones((2, 2), dtype=bool))  # nearest back to the person's size: the same blocks
+    assert areas[0] == int(expected.sum())
+
+    feathered = copy.deepcopy(graph)  # a soft edge: repaint blends through it, the generated region stays
+    feathered[tryon]["inputs"].update(mask_feather=8, repaint=True)
+    ok(server, server.run(feathered, timeout=120))
+
+
+def test_an_empty_or_mis_sized_mask_names_the_input(server, pack_dir):
+    graph = convert(workflow(pack_dir, "tryon", "badmask"), server.object_info())
+    tryon = node_id(graph, "TWGTMTryOn")
+    graph[tryon]["inputs"].update(steps=2, mask_resize=False)
+    small = add_node(graph, "SolidMask", value=1.0, width=40, height=30)
+    graph[tryon]["inputs"]["mask"] = [small, 0]
+    entry = server.run(graph, timeout=60)
+    assert entry["status"]["status_str"] == "error"
+    error = next(data for kind, data in entry["status"]["messages"] if kind == "execution_error")
+    assert error["node_type"] == "TWGTMTryOn" and error["node_id"] == tryon
+    assert "input 'mask' is 30x40" in error["exception_message"], error["exception_message"]
+
+
+# ---------------------------------------------------------------------------------------------- previews
+async def _run_collecting_previews(client, prompt, timeout=120):
+    """Queue `prompt` over a websocket of the client's id; return (history entry, preview JPEG payloads)."""
+    previews = []
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(f"{client.url}/ws?clientId={client.client_id}") as ws:
+            prompt_id = await asyncio.to_thread(client.queue, prompt)
+            async with asyncio.timeout(timeout):
+                async for message in ws:
+                    if message.type == aiohttp.WSMsgType.BINARY:
+                        event, image_type = struct.unpack(">II", message.data[:8])
+                        if event == PREVIEW_IMAGE and image_type == 1:
+                            previews.append(message.data[8:])
+                    elif message.type == aiohttp.WSMsgType.TEXT:
+                        data = json.loads(message.data)
+                        if data["type"] in ("executing", "execution_error", "execution_interrupted") and \
+                                data["data"].get("prompt_id") == prompt_id and data["data"].get("node") is None:
+                            break
+                        if data["type"] in ("execution_error", "execution_success") and \
+                                data["data"].get("prompt_id") == prompt_id:
+                            break
+    return await asyncio.to_thread(client.wait, prompt_id, 30), previews
+
+
+@pytest.mark.parametrize("latents", ["fitted", "sd15"])
+def test_sampler_sends_live_previews(server, pack_dir, latents):
+    """--preview-method auto: one JPEG per step; the demo-like VAE through the fitted map, SD latents through core's."""
+    from twgtm.model.network import build_model
+    from twgtm.weights.checkpoint import save_checkpoint
+
+    graph = convert(workflow(pack_dir, "tryon", f"preview_{latents}"), server.object_info())
+    tryon = node_id(graph, "TWGTMTryOn")
+    graph[tryon]["inputs"].update(steps=4, seed=5)
+    if latents == "sd15":
+        from twgtm.model.config import get_preset
+
+        config = get_preset("tiny")
+        config = config.replace(vae={**config.vae, "scaling_factor": 0.18215})
+        save_checkpoint(build_model(config), server.models_dir / "tiny-sd-latents.safetensors")
+        graph[node_id(graph, "TWGTMModelLoader")]["inputs"]["ckpt_name"] = "tiny-sd-latents.safetensors"
+    entry, previews = asyncio.run(_run_collecting_previews(server, graph))
+    ok(server, entry)
+    assert len(previews) == 4
+    for payload in previews:
+        with Image.open(io.BytesIO(payload)) as im:
+            assert im.format == "JPEG" and im.width >= 1 and im.height > im.width  # the person half: portrait
+    assert re.search(r"TWGTM Try-On: 1 item\(s\) done; .* 4 preview\(s\)", server.server.log(10**9))
+
+
+# ---------------------------------------------------------------------------------------------- references, memory
+def test_sam_encode_feeds_the_sampler_and_a_wrong_image_is_named(server, pack_dir):
+    graph = convert(workflow(pack_dir, "conditioner_sampler", "reference"), server.object_info())
+    graph[node_id(graph, "TWGTMSampler")]["inputs"]["steps"] = 2
+    entry = server.run(graph, timeout=120)
+    ok(server, entry)
+    log = server.server.log(10**9)
+    encode = re.findall(r"TWGTM SAM Encode: \d+ item\(s\) done; encoder cache on this model: (\d+) hit\(s\), (\d+) miss", log)
+    sample = re.findall(r"TWGTM Sampler \(tryon\): \d+ item\(s\) done; encoder cache on this model: (\d+) hit\(s\), "
+                        r"(\d+) miss", log)
+    assert encode and sample and sample[-1] == encode[-1]  # the sampler ran no encoder: the counts did not move
+    wrong = copy.deepcopy(graph)  # SAM Encode of the person, but a try-on's reference half is the garment
+    wrong[node_id(wrong, "TWGTMSAMEncode")]["inputs"]["image"] = [node_id(wrong, "LoadImage", 0), 0]
+    entry = server.run(wrong, timeout=120)
+    assert entry["status"]["status_str"] == "error"
+    assert "another image than this job's garment" in server.error_message(entry)
+    assert "TWGTM: reserving" in log and "for activations on cpu" in log  # asked through comfy.model_management
+
+
+_IN_PROCESS = r"""
+import asyncio, json, sys
+sys.argv = sys.argv[:1]
+import comfy.options
+comfy.options.enable_args_parsing(False)
+import comfy.cli_args
+comfy.cli_args.args.cpu = True
+import nodes, torch
+assert asyncio.run(nodes.load_custom_node(sys.stdin.readline().strip()))
+memory = next(m for k, m in sys.modules.items() if k.endswith(".nodes.memory") and hasattr(m, "placement_for"))
+runtime = next(m for k, m in sys.modules.items() if k.endswith(".nodes.runtime") and hasattr(m, "wrap_model"))
+network = next(m for k, m in sys.modules.items() if k.endswith(".twgtm.model.network"))
+placement_mod = next(m for k, m in sys.modules.items() if k.endswith(".twgtm.sampling.placement"))
+import comfy.model_management as mm
+report = {}
+cuda = torch.device("cuda")
+for state in ("NORMAL_VRAM", "LOW_VRAM", "NO_VRAM"):
+    mm.vram_state = getattr(mm.VRAMState, state)
+    report[state] = [memory.parts_one_at_a_time(cuda), memory.parts_one_at_a_time(torch.device("cpu"))]
+model = network.build_model("tiny")
+hooks = memory.ComfyMemoryHooks(None, in_parts=True)
+placed = memory.placement_for(model, hooks, cuda, torch.device("cpu"))
+report["placement"] = [type(placed).__name__, str(placed.device), str(placed.offload_device)]
+mm.vram_state = mm.VRAMState.DISABLED
+loaded = runtime.wrap_model(model, torch.device("cpu"))
+report["cpu_placement"] = type(loaded.pipeline.placement).__name__
+report["cache_device"] = str(loaded.pipeline.encoder_cache.store_device)
+report["vae_dtype_cpu"] = str(memory.vae_dtype_for(torch.device("cpu")))
+comfy.cli_args.args.bf16_vae = True
+report["vae_dtype_bf16_flag"] = str(memory.vae_dtype_for(torch.device("cpu")))
+bf16 = network.build_model("tiny").to(torch.bfloat16)
+comfy.cli_args.args.bf16_vae = False
+loaded = runtime.wrap_model(bf16, torch.device("cpu"))
+report["bf16_model_vae"] = str(loaded.pipeline.model.vae.dtype)
+report["bf16_model_unet"] = str(next(loaded.pipeline.model.unet.parameters()).dtype)
+image = torch.rand(1, 3, 64, 48) * 2 - 1
+mask = torch.zeros(1, 1, 64, 48); mask[:, :, 16:48, 8:40] = 1
+out = loaded.pipeline.tryon(image, image, mask, steps=1)
+report["bf16_model_runs"] = bool(torch.isfinite(out.images).all())
+print(json.dumps(report))
+"""
+
+
+def test_memory_modes_vae_dtype_and_cache_device_in_process(comfyui_dir, pack_dir, tmp_path):
+    """--lowvram / --novram choose part-by-part loading; the VAE dtype follows core's rule; the cache stays off the GPU."""
+    from .comfy_env import make_session_dirs
+
+    link = make_session_dirs(tmp_path, pack_dir)["custom_nodes"] / PACK
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run([sys.executable, "-c", _IN_PROCESS], cwd=comfyui_dir, input=f"{link}\n", capture_output=True,
+                          text=True, timeout=300, env=env)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["NORMAL_VRAM"] == [False, False]
+    assert report["LOW_VRAM"] == [True, False] and report["NO_VRAM"] == [True, False]
+    assert report["placement"] == ["SequentialPlacement", "cuda", "cpu"]
+    assert report["cpu_placement"] == "Placement" and report["cache_device"] == "cpu"
+    assert report["vae_dtype_cpu"] == "torch.float32" and report["vae_dtype_bf16_flag"] == "torch.bfloat16"
+    assert report["bf16_model_vae"] == "torch.float32" and report["bf16_model_unet"] == "torch.bfloat16"
+    assert report["bf16_model_runs"]
