@@ -126,7 +126,7 @@ def apply_memory_options(parts: A2AParts, memory: MemoryOptions, device: torch.d
         raise ConfigError(f"offload {memory.offload!r}: expected one of {', '.join(OFFLOAD_MODES)}")
     if memory.t5_fp8:
         apply_layerwise_casting(parts.t5, storage_dtype=torch.float8_e4m3fn, compute_dtype=dtype,
-                                skip_modules_pattern=("shared", "embed", "norm"))
+                                skip_modules_pattern=("shared", "embed", "norm", r"\.wo$"))  # T5 casts inputs to wo's dtype
     if memory.transformer_fp8:
         apply_layerwise_casting(parts.transformer, storage_dtype=torch.float8_e4m3fn, compute_dtype=dtype)
     if memory.offload == "group":
