@@ -32,13 +32,16 @@ def tiny_transformer(seed: int = 0, guidance: bool = True, text_dim: int = TEXT_
 
 
 def tiny_vae(seed: int = 0, quant_conv: bool = False):
-    """AutoencoderKL with 16 latent channels and the FLUX VAE's scaling (0.3611) and shift (0.1159)."""
+    """AutoencoderKL with 16 latent channels and the FLUX VAE's scaling (0.3611) and shift (0.1159).
+
+    32 channels per level because ComfyUI's VAE blocks use GroupNorm(32); quant_conv=True gives the
+    layout ComfyUI builds from an explicit config (its legacy AutoencoderKL)."""
     from diffusers import AutoencoderKL
 
     torch.manual_seed(seed)
-    return AutoencoderKL(in_channels=3, out_channels=3, latent_channels=16, block_out_channels=(8, 16, 16, 16),
+    return AutoencoderKL(in_channels=3, out_channels=3, latent_channels=16, block_out_channels=(32, 32, 32, 32),
                          down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
-                         layers_per_block=1, norm_num_groups=4, use_quant_conv=quant_conv,
+                         layers_per_block=1, norm_num_groups=32, use_quant_conv=quant_conv,
                          use_post_quant_conv=quant_conv, scaling_factor=0.3611, shift_factor=0.1159).eval()
 
 

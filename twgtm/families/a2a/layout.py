@@ -99,6 +99,31 @@ def fit_height(pixels: torch.Tensor, height: int, what: str) -> torch.Tensor:
     return resized[..., left:left + cropped_w]  # (B,3,height,cropped_w)
 
 
+@dataclass(frozen=True)
+class CropBack:
+    """How a decoded target becomes the output: the letterbox box resized to the model image's size."""
+
+    target_size: tuple[int, int]
+    box: Box | None = None
+    source_size: tuple[int, int] | None = None
+
+    def apply(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Target pixels (B,3,H,W) -> output pixels; unchanged when nothing was letterboxed."""
+        if tuple(pixels.shape[-2:]) != tuple(self.target_size):
+            raise InputError(f"crop back: the decoded image is {pixels.shape[-2]}x{pixels.shape[-1]} but the "
+                             f"canvas target is {self.target_size[0]}x{self.target_size[1]}; decode the sampler's "
+                             "latent of this canvas")
+        if self.box is None or self.source_size is None:
+            return pixels
+        b = self.box
+        return resize(pixels[..., b.top:b.top + b.height, b.left:b.left + b.width], *self.source_size)
+
+
+def split_strip(latent: torch.Tensor, widths: list[int]) -> list[torch.Tensor]:
+    """A latent of the condition strip (B,C,h,sum w_i/8) -> one latent per panel of pixel width w_i."""
+    return list(torch.split(latent, [w // 8 for w in widths], dim=-1))
+
+
 @dataclass
 class Canvas:
     """The panels of one task, left to right after the (blank) target, and how to crop the result back."""
@@ -138,13 +163,13 @@ class Canvas:
         """The condition panels side by side: (B,3,H,sum w_i)."""
         return torch.cat(self.conditions, dim=-1)
 
+    def crop_plan(self) -> CropBack:
+        """The crop-back of this canvas, without its pixels."""
+        return CropBack(self.target_size, self.box, self.source_size)
+
     def crop_back(self, pixels: torch.Tensor) -> torch.Tensor:
         """Target pixels (B,3,H,W) -> the output: the letterbox box resized to the model image's size."""
-        if self.box is None or self.source_size is None:
-            return pixels
-        b = self.box
-        inner = pixels[..., b.top:b.top + b.height, b.left:b.left + b.width]
-        return resize(inner, *self.source_size)
+        return self.crop_plan().apply(pixels)
 
 
 def _batched(pixels: torch.Tensor, what: str) -> torch.Tensor:

@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 
 from ...errors import InputError
-from .layout import TOKEN_PX, Canvas, plan_canvas
+from .layout import Canvas, plan_canvas, split_strip
 from .memory import MemoryOptions, check_budget, dims_of, dtype_bytes, peak_bytes
 from .packing import pack, unpack
 from .position_ids import canvas_ids, text_ids
@@ -113,8 +113,7 @@ class A2APipeline:
         with self._on_device(self.parts.vae):
             if joint:
                 strip = self._vae_latent(canvas.strip(), generator, vae_sample)  # (B,16,h,sum w_i)
-                widths = [w // 8 for w in canvas.widths[1:]]
-                return list(torch.split(strip, widths, dim=-1))
+                return split_strip(strip, canvas.widths[1:])
             return [self._vae_latent(panel, generator, vae_sample) for panel in canvas.conditions]
 
     @torch.no_grad()
