@@ -115,6 +115,30 @@ def _ok(client, entry):
     assert entry["status"]["status_str"] == "success", client.error_message(entry) or entry["status"]
 
 
+A2A_NODES = {  # node id -> (required inputs, optional inputs, output types)
+    "TWGTMA2APatchFlux": (["model", "task"], [], ["MODEL"]),
+    "TWGTMA2AConditioning": (["conditioning", "vae", "task", "width", "height", "joint_encoding"],
+                             ["model_image", "garment"], ["CONDITIONING", "LATENT", "A2A_LAYOUT", "INT", "INT"]),
+    "TWGTMA2ACropBack": (["image", "layout"], [], ["IMAGE"]),
+}
+
+
+def test_object_info_lists_the_a2a_nodes(server):
+    everything = server.object_info()
+    ours = {name for name, node in everything.items() if name.startswith("TWGTMA2A")}
+    assert ours == set(A2A_NODES)
+    for name, (required, optional, outputs) in A2A_NODES.items():
+        info = everything[name]
+        assert info["python_module"] == "custom_nodes.comfyui-twgtm" and info["category"] == "TWGTM/Any2AnyTryon"
+        assert info["input_order"]["required"] == required and info["input_order"].get("optional", []) == optional
+        assert info["output"] == outputs and info["description"] and all(info["output_tooltips"]), name
+        for section in ("required", "optional"):
+            for input_name, spec in info["input"].get(section, {}).items():
+                assert spec[1].get("tooltip"), f"{name}.{input_name} has no tooltip"
+    assert everything["TWGTMA2APatchFlux"]["input"]["required"]["task"][1]["options"] == \
+        ["tryon", "modelfree", "reconstruct", "layered"]
+
+
 def test_shipped_workflows_are_built_from_the_specs(server):
     object_info = server.object_info()
     for name, spec in SPECS.items():
