@@ -61,7 +61,9 @@ def run(job):
     images = {k: tensors[k] for k in ("model_image", "garment") if k in tensors}  # ComfyUI IMAGE (B,H,W,3)
     positive, latent, layout, canvas_w, canvas_h = ours["TWGTMA2AConditioning"].execute(
         conditioning, vae, job["task"], spec["width"], spec["height"], job["joint_encoding"], **images).args
-    patched = ours["TWGTMA2APatchFlux"].execute(model_patcher, job["task"]).args[0]
+    patched = model_patcher
+    if job.get("patch", True):  # a job without the patch shows what core's own 'index' ids give
+        patched = ours["TWGTMA2APatchFlux"].execute(model_patcher, job["task"]).args[0]
     patched = ModelSamplingFlux().patch(patched, 1.15, 0.5, canvas_w, canvas_h)[0]
     negative = nodes.ConditioningZeroOut().zero_out(positive)[0]
     out = nodes.common_ksampler(patched, spec["seed"], spec["steps"], 1.0, "euler", "simple", positive, negative,

@@ -48,19 +48,19 @@ def setup(tmp_path_factory):
             "model": model, "garment": garment}
 
 
-JOBS = [("tryon", True), ("modelfree", True), ("reconstruct", True), ("tryon", False)]
+JOBS = [("tryon", True), ("modelfree", True), ("reconstruct", True), ("tryon", False), ("tryon", "unpatched")]
 
 
 @pytest.fixture(scope="module")
 def comfy_outputs(setup, comfyui_dir):
-    """(task, joint_encoding) -> the ComfyUI run's outputs; all jobs in one ComfyUI process."""
+    """(task, joint_encoding or "unpatched") -> the ComfyUI run's outputs; all jobs in one ComfyUI process."""
     root, jobs = setup["root"], []
     everything = load_file(root / "inputs.safetensors")
     for task, joint in JOBS:
         keep = {"tryon": ("model_image", "garment"), "modelfree": ("garment",), "reconstruct": ("model_image",)}[task]
         inputs = root / f"inputs_{task}.safetensors"
         save_file({k: v for k, v in everything.items() if k in ("text", "pooled", *keep)}, inputs)
-        jobs.append({"task": task, "joint_encoding": joint, "inputs": str(inputs),
+        jobs.append({"task": task, "joint_encoding": joint is True, "patch": joint != "unpatched", "inputs": str(inputs),
                      "out": str(root / f"out_{task}_{joint}.safetensors")})
     spec = {"pack": str(REPO), "flux": str(root / "flux_bfl.safetensors"), "vae": str(root / "vae.safetensors"),
             "unet_config": UNET_CONFIG, "vae_config": VAE_CONFIG, "width": SIZE[1], "height": SIZE[0],
@@ -70,7 +70,7 @@ def comfy_outputs(setup, comfyui_dir):
                           cwd=comfyui_dir, capture_output=True, text=True, timeout=300,
                           env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    return {(job["task"], job["joint_encoding"]): load_file(job["out"]) for job in jobs}
+    return {key: load_file(job["out"]) for key, job in zip(JOBS, jobs)}
 
 
 def _reference(setup, task):
@@ -101,3 +101,16 @@ def test_comfy_per_panel_encoding_difference_is_measured(comfy_outputs):
     diff = ((separate - joint).abs().max() / joint.std()).item()
     print(f"tryon: per-panel VAE encoding moves the result by {diff:.2e} of the latent std")
     assert 0 < diff < 0.5
+
+
+def test_without_the_patch_core_ids_differ_from_the_method(setup, comfy_outputs):
+    """Core's 'index' ids put the garment at x from 0: the patch is what makes the method's ids.
+
+    On tiny random weights the garment's position moves the target by ~0.7 % of its std, four orders of
+    magnitude above the patched path's difference (< 1e-6)."""
+    vae = setup["vae"].config
+    unpatched = (comfy_outputs[("tryon", "unpatched")]["samples"] - vae.shift_factor) * vae.scaling_factor
+    expected = _reference(setup, "tryon")
+    diff = ((unpatched - expected).abs().max() / expected.std()).item()
+    print(f"tryon without the patch: max diff {diff:.2e} of the latent std")
+    assert diff > 1e-3

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from ..families.a2a.layout import TOKEN_PX
-from ..families.a2a.memory import FLUX_DEV, GIB, MemoryOptions, dims_of, peak_bytes, step_flops
+from ..families.a2a.memory import FLUX_DEV, GIB, MemoryOptions, peak_bytes, step_flops
 from .flops import count_flops
 
 OPTIONS = {  # name -> memory options (bf16 compute)

@@ -11,7 +11,7 @@ Pixels are (B, 3, H, W) in [-1, 1].
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -133,7 +133,6 @@ class Canvas:
     conditions: list[torch.Tensor]  # (B,3,H,w_i) per condition, in task order
     box: Box | None = None  # letterbox box of the model image (aligned tasks)
     source_size: tuple[int, int] | None = None  # (H, W) of the model image before letterboxing
-    extra: dict = field(default_factory=dict)
 
     @property
     def batch(self) -> int:

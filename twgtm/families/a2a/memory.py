@@ -9,7 +9,7 @@ N x N matrix; VAE phases scale with the pixels they process (per-pixel factors o
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
@@ -119,11 +119,6 @@ def peak_bytes(dims: FluxDims, canvas_hw: tuple[int, int], target_hw: tuple[int,
     phases = {k: int(v + CONTEXT_BYTES) for k, v in phases.items()}
     largest = max(phases, key=phases.get)
     return {"phases": phases, "peak": phases[largest], "largest_phase": largest}
-
-
-def with_options(options: MemoryOptions, **changes) -> MemoryOptions:
-    """A copy of `options` with fields changed."""
-    return replace(options, **changes)
 
 
 def dtype_bytes(dtype: torch.dtype) -> int:
