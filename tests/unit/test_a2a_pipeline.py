@@ -110,6 +110,29 @@ def test_budget_and_step_errors(pipe, images):
         pipe("tryon", size=(240, 256), steps=1, **images)
 
 
+def test_bfl_single_file_loads_the_same_transformer(flux_dir, tmp_path, pipe, images):
+    """ComfyUI's file layout: our BFL -> diffusers renaming inverts the tests' diffusers -> BFL one."""
+    from tests.support.flux_keys import flux_to_bfl
+    from twgtm.families.a2a.bfl import bfl_to_diffusers
+
+    state = pipe.parts.transformer.state_dict()
+    bfl = flux_to_bfl(state, 1, 1)
+    back = bfl_to_diffusers({f"model.diffusion_model.{k}": v for k, v in bfl.items()}, "test")
+    assert set(back) == set(state) and all(torch.equal(back[k], state[k]) for k in state)
+    save_file(bfl, tmp_path / "flux1-dev.safetensors")
+    single = load_pipeline(A2ASources(str(flux_dir), transformer=str(tmp_path / "flux1-dev.safetensors")), dtype="fp32")
+    ours = single("modelfree", garment=images["garment"], size=SIZE, steps=2, seed=4).tokens
+    reference = pipe("modelfree", garment=images["garment"], size=SIZE, steps=2, seed=4).tokens
+    assert torch.allclose(ours, reference, atol=1e-5)  # same weights; only the kernels' memory layout differs
+    schnell = {k: v for k, v in bfl.items() if not k.startswith("guidance_in.")}
+    save_file(schnell, tmp_path / "flux1-schnell.safetensors")
+    with pytest.raises(CheckpointError, match="no guidance embedding"):
+        load_pipeline(A2ASources(str(flux_dir), transformer=str(tmp_path / "flux1-schnell.safetensors")))
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(4, 4)}, tmp_path / "sd.safetensors")
+    with pytest.raises(CheckpointError, match="not a FLUX transformer in the BFL layout"):
+        load_pipeline(A2ASources(str(flux_dir), transformer=str(tmp_path / "sd.safetensors")))
+
+
 # ----- LoRA files ------------------------------------------------------------------------------------
 def _lora(pipe, rank=2, alpha=None):
     torch.manual_seed(0)

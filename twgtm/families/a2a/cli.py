@@ -17,7 +17,9 @@ def _task_parser(parser: argparse.ArgumentParser, task) -> None:
     src = parser.add_argument_group("weights (local folders, never downloaded)")
     src.add_argument("--flux", help="FLUX.1-dev diffusers folder (transformer/, vae/, text_encoder/, tokenizer/, "
                      "text_encoder_2/, tokenizer_2/)")
-    for part in ("transformer", "vae", "text-encoder", "tokenizer", "text-encoder-2", "tokenizer-2"):
+    src.add_argument("--transformer", help="transformer folder, or a BFL single file such as ComfyUI's "
+                     "flux1-dev.safetensors (overrides --flux/transformer)")
+    for part in ("vae", "text-encoder", "tokenizer", "text-encoder-2", "tokenizer-2"):
         src.add_argument(f"--{part}", help=f"{part} folder (overrides --flux/{part.replace('-', '_')})")
     src.add_argument("--lora", help="Any2AnyTryon LoRA .safetensors (e.g. dev_lora_any2any_alltasks.safetensors)")
     src.add_argument("--lora-scale", type=float, default=1.0, help="LoRA strength (default 1)")

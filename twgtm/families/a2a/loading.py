@@ -65,10 +65,14 @@ class A2ASources:
         for part, (sub, what) in PARTS.items():
             given = getattr(self, part)
             folder = Path(given) if given else (Path(self.flux) / sub if self.flux else None)
+            if part == "transformer" and folder is not None and folder.suffix == ".safetensors" and folder.is_file():
+                found[part] = folder  # a BFL single file (flux1-dev.safetensors)
+                continue
             marker = TOKENIZER_FILES if part.startswith("tokenizer") else ("config.json",)
             if folder is None or not folder.is_dir() or not any((folder / m).is_file() for m in marker):
                 where = str(folder) if folder is not None else f"--{part.replace('_', '-')} or --flux DIR/{sub}"
-                missing.append(f"{what}: {where} (a folder with {' or '.join(marker)})")
+                also = " or a flux1-dev.safetensors file" if part == "transformer" else ""
+                missing.append(f"{what}: {where} (a folder with {' or '.join(marker)}{also})")
             else:
                 found[part] = folder
         if missing:
@@ -78,9 +82,28 @@ class A2ASources:
         return found
 
 
-def read_transformer_config(folder: Path) -> dict:
-    """The transformer's config.json, checked to be a FLUX.1-dev-style model with guidance embedding."""
-    config = json.loads((folder / "config.json").read_text())
+def _single_file_config(path: Path, flux: str | None) -> dict:
+    """Config of a BFL single file from its header (shapes only); axes from --flux's config when it has one."""
+    from safetensors import safe_open
+
+    from .bfl import bfl_config, strip_prefix
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            shapes = {k: torch.empty(handle.get_slice(k).get_shape(), device="meta") for k in handle.keys()}
+    except Exception as err:  # safetensors raises its own error types for a damaged header
+        raise CheckpointError(f"{path} is not a readable safetensors file ({err}); re-download it") from err
+    given = Path(flux) / "transformer" / "config.json" if flux else None
+    axes = json.loads(given.read_text()).get("axes_dims_rope") if given and given.is_file() else None
+    return bfl_config(strip_prefix(shapes), str(path), tuple(axes) if axes else None)
+
+
+def read_transformer_config(folder: Path, flux: str | None = None) -> dict:
+    """The transformer's config, checked to be a FLUX.1-dev-style model with guidance embedding."""
+    if folder.is_file():
+        config = _single_file_config(folder, flux)
+    else:
+        config = json.loads((folder / "config.json").read_text())
     if config.get("_class_name") not in (None, "FluxTransformer2DModel"):
         raise CheckpointError(f"{folder}: config names {config.get('_class_name')}, expected FluxTransformer2DModel")
     if not config.get("guidance_embeds", False):
@@ -97,8 +120,8 @@ class _Config:
                               "attention_head_dim": 128, **values})
 
 
-def load_parts(folders: dict[str, Path], dtype: torch.dtype) -> A2AParts:
-    """Load the six parts from their folders in `dtype` (on the CPU)."""
+def load_parts(folders: dict[str, Path], dtype: torch.dtype, transformer_config: dict | None = None) -> A2AParts:
+    """Load the six parts from their folders (the transformer also from a BFL file) in `dtype` (on the CPU)."""
     from diffusers import AutoencoderKL, FluxTransformer2DModel
     from transformers import AutoTokenizer, CLIPTextModel, T5EncoderModel
 
@@ -109,13 +132,24 @@ def load_parts(folders: dict[str, Path], dtype: torch.dtype) -> A2AParts:
             raise CheckpointError(f"cannot load the {PARTS[part][1]} from {folders[part]}: {err}") from err
 
     return A2AParts(
-        transformer=load("transformer", lambda: FluxTransformer2DModel.from_pretrained(folders["transformer"], torch_dtype=dtype)),
+        transformer=load("transformer", lambda: _transformer(folders["transformer"], dtype, transformer_config)),
         vae=load("vae", lambda: AutoencoderKL.from_pretrained(folders["vae"], torch_dtype=dtype)),
         clip=load("text_encoder", lambda: CLIPTextModel.from_pretrained(folders["text_encoder"], torch_dtype=dtype)),
         clip_tokenizer=load("tokenizer", lambda: AutoTokenizer.from_pretrained(folders["tokenizer"])),
         t5=load("text_encoder_2", lambda: T5EncoderModel.from_pretrained(folders["text_encoder_2"], torch_dtype=dtype)),
         t5_tokenizer=load("tokenizer_2", lambda: AutoTokenizer.from_pretrained(folders["tokenizer_2"])),
     )
+
+
+def _transformer(path: Path, dtype: torch.dtype, config: dict | None):
+    """A diffusers folder or a BFL single file."""
+    from diffusers import FluxTransformer2DModel
+
+    from .bfl import load_bfl_transformer
+
+    if path.is_file():
+        return load_bfl_transformer(path, dtype, config)
+    return FluxTransformer2DModel.from_pretrained(path, torch_dtype=dtype)
 
 
 def apply_memory_options(parts: A2AParts, memory: MemoryOptions, device: torch.device, dtype: torch.dtype) -> None:
@@ -143,12 +177,12 @@ def load_pipeline(sources: A2ASources, lora: str | os.PathLike | None = None, lo
     if offload not in OFFLOAD_MODES:
         raise ConfigError(f"offload {offload!r}: expected one of {', '.join(OFFLOAD_MODES)}")
     folders = sources.folders()
-    config = read_transformer_config(folders["transformer"])
+    config = read_transformer_config(folders["transformer"], sources.flux)
     info = None
     if lora is not None:
         info = inspect_lora(lora)
         check_lora(info, _Config(config))
-    parts = load_parts(folders, torch_dtype)
+    parts = load_parts(folders, torch_dtype, config)
     if info is not None:
         fuse_lora(parts.transformer, info, lora_scale)
     memory = MemoryOptions(dtype_bytes=dtype_bytes(torch_dtype), offload=offload, transformer_fp8=transformer_fp8,
