@@ -33,7 +33,8 @@ import comfy.model_patcher  # noqa: E402
 import comfy.sd  # noqa: E402
 import comfy.supported_models  # noqa: E402
 import comfy.utils  # noqa: E402
-from comfy_extras.nodes_flux import FluxGuidance  # noqa: E402
+from comfy_extras.nodes_edit_model import ReferenceLatent  # noqa: E402
+from comfy_extras.nodes_flux import FluxGuidance, FluxKontextMultiReferenceLatentMethod  # noqa: E402
 from comfy_extras.nodes_model_advanced import ModelSamplingFlux  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 
@@ -61,6 +62,11 @@ def run(job):
     images = {k: tensors[k] for k in ("model_image", "garment") if k in tensors}  # ComfyUI IMAGE (B,H,W,3)
     positive, latent, layout, canvas_w, canvas_h = ours["TWGTMA2AConditioning"].execute(
         conditioning, vae, job["task"], spec["width"], spec["height"], job["joint_encoding"], **images).args
+    if job.get("core_references"):  # the same references through core VAEEncode + ReferenceLatent (images at panel size)
+        positive = conditioning
+        for name in ("model_image", "garment"):
+            positive = ReferenceLatent.execute(positive, nodes.VAEEncode().encode(vae, images[name])[0]).args[0]
+        positive = FluxKontextMultiReferenceLatentMethod.execute(positive, "index").args[0]
     patched = model_patcher
     if job.get("patch", True):  # a job without the patch shows what core's own 'index' ids give
         patched = ours["TWGTMA2APatchFlux"].execute(model_patcher, job["task"]).args[0]

@@ -48,7 +48,8 @@ def setup(tmp_path_factory):
             "model": model, "garment": garment}
 
 
-JOBS = [("tryon", True), ("modelfree", True), ("reconstruct", True), ("tryon", False), ("tryon", "unpatched")]
+JOBS = [("tryon", True), ("modelfree", True), ("reconstruct", True), ("tryon", False), ("tryon", "unpatched"),
+        ("tryon", "core_references")]
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,8 @@ def comfy_outputs(setup, comfyui_dir):
         keep = {"tryon": ("model_image", "garment"), "modelfree": ("garment",), "reconstruct": ("model_image",)}[task]
         inputs = root / f"inputs_{task}.safetensors"
         save_file({k: v for k, v in everything.items() if k in ("text", "pooled", *keep)}, inputs)
-        jobs.append({"task": task, "joint_encoding": joint is True, "patch": joint != "unpatched", "inputs": str(inputs),
+        jobs.append({"task": task, "joint_encoding": joint is True, "patch": joint != "unpatched",
+                     "core_references": joint == "core_references", "inputs": str(inputs),
                      "out": str(root / f"out_{task}_{joint}.safetensors")})
     spec = {"pack": str(REPO), "flux": str(root / "flux_bfl.safetensors"), "vae": str(root / "vae.safetensors"),
             "unet_config": UNET_CONFIG, "vae_config": VAE_CONFIG, "width": SIZE[1], "height": SIZE[0],
@@ -114,3 +116,11 @@ def test_without_the_patch_core_ids_differ_from_the_method(setup, comfy_outputs)
     diff = ((unpatched - expected).abs().max() / expected.std()).item()
     print(f"tryon without the patch: max diff {diff:.2e} of the latent std")
     assert diff > 1e-3
+
+
+def test_core_reference_latent_nodes_work_with_the_patch(comfy_outputs):
+    """VAEEncode + ReferenceLatent x2 + FluxKontextMultiReferenceLatentMethod(index), as a user could wire them,
+    give what the Conditioning node gives with per-panel encoding (the panels are already at their sizes)."""
+    core = comfy_outputs[("tryon", "core_references")]["samples"]
+    ours = comfy_outputs[("tryon", False)]["samples"]
+    assert ((core - ours).abs().max() / ours.std()).item() < 1e-5
