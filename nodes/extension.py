@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
+from .a2a_nodes import A2A_NODES
 from .folders import register_model_folders
 from .conditioning_nodes import CONDITIONING_NODES
 from .mask_nodes import MASK_NODES
@@ -20,7 +21,7 @@ class TWGTMExtension(ComfyExtension):
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         """Every node class of the pack; feature modules add their lists here."""
-        return [*LOADER_NODES, *SAMPLER_NODES, *REFERENCE_NODES, *CONDITIONING_NODES, *MASK_NODES]
+        return [*LOADER_NODES, *SAMPLER_NODES, *REFERENCE_NODES, *CONDITIONING_NODES, *MASK_NODES, *A2A_NODES]
 
 
 def create_extension() -> TWGTMExtension:

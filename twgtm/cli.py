@@ -237,6 +237,10 @@ def _demo(parser: argparse.ArgumentParser):
     return run
 
 
+from .families.a2a.cli import build_parser as _a2a  # noqa: E402
+command("a2a", "Any2AnyTryon on FLUX.1-dev: tryon, modelfree, reconstruct, layered")(_a2a)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run one command, turn our errors into a message and exit code 2."""
     parser = argparse.ArgumentParser(prog="python -m twgtm", description="TWGTM virtual try-on / try-off")

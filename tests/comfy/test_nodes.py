@@ -109,7 +109,8 @@ def _add(graph, class_type, **inputs):
 
 def test_object_info_lists_every_node(server):
     everything = server.object_info()
-    ours = {name for name, node in everything.items() if node["python_module"] == PACK_MODULE}
+    ours = {name for name, node in everything.items() if node["python_module"] == PACK_MODULE
+            and not name.startswith("TWGTMA2A")}  # Any2AnyTryon nodes: tests/comfy/test_a2a_workflows.py
     assert ours == set(EXPECTED)
     for name, (required, optional, out_types, out_names) in EXPECTED.items():
         info = everything[name]

@@ -30,6 +30,7 @@ def _size_or_none(text: str):
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m twgtm.bench", description=__doc__.split(":", 1)[1].strip())
+    p.add_argument("--family", default="twgtm", choices=["twgtm", "a2a"], help="a2a: Any2AnyTryon (FLUX) costs")
     p.add_argument("--preset", default="sd15", choices=sorted(DEFAULT_LATENTS), help="model size (random weights)")
     p.add_argument("--latent", nargs="+", type=_size, default=None, metavar="HxW",
                    help="latent canvas sizes, the first is the main one (sd15 default: 64x96 = a 512x384 try-on "
@@ -59,6 +60,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    family = argparse.ArgumentParser(add_help=False)
+    family.add_argument("--family", default="twgtm", choices=["twgtm", "a2a"])
+    chosen, argv = family.parse_known_args(argv)
+    if chosen.family == "a2a":  # Any2AnyTryon on FLUX.1-dev: twgtm/bench/a2a.py
+        from .a2a import main as a2a_main
+        return a2a_main(argv)
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s",
                         datefmt="%H:%M:%S", stream=sys.stderr)
