@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from ...vocab import DTYPE_CHOICES
 from .tasks import TASKS
 
 INPUTS = {"model": "model image (the person)", "garment": "garment image (any size; resized to the target height)"}
@@ -30,7 +31,7 @@ def _task_parser(parser: argparse.ArgumentParser, task) -> None:
     run.add_argument("--guidance", type=float, default=3.5, help="FLUX distilled guidance (default 3.5)")
     run.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     run.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
-    run.add_argument("--dtype", default="bf16", choices=["fp32", "bf16", "fp16"], help="compute dtype (default bf16)")
+    run.add_argument("--dtype", default="bf16", choices=DTYPE_CHOICES, help="compute dtype (default bf16)")
     run.add_argument("--max-sequence-length", type=int, default=512, help="T5 tokens (default 512, as published)")
     mem = parser.add_argument_group("memory (24 GB and smaller GPUs: see README, 'Any2AnyTryon (FLUX)')")
     mem.add_argument("--offload", choices=["none", "model", "group"], default="none",

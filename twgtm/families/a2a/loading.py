@@ -17,14 +17,13 @@ from pathlib import Path
 import torch
 
 from ...errors import CheckpointError, ConfigError
+from ...vocab import parse_dtype
 from .lora import check_lora, fuse_lora, inspect_lora
 from .memory import OFFLOAD_MODES, MemoryOptions, dtype_bytes
 from .pipeline import A2AParts, A2APipeline
 
 log = logging.getLogger("twgtm")
 
-DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-          "fp16": torch.float16, "float16": torch.float16}
 # part -> (sub-folder of a FLUX.1 diffusers folder, what it is)
 PARTS = {
     "transformer": ("transformer", "FLUX.1-dev transformer (diffusers FluxTransformer2DModel)"),
@@ -35,16 +34,6 @@ PARTS = {
     "tokenizer_2": ("tokenizer_2", "T5 tokenizer"),
 }
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "spiece.model")
-
-
-def parse_dtype(name: str | torch.dtype) -> torch.dtype:
-    """'bf16' / 'bfloat16' / torch.bfloat16 ... -> torch dtype; ConfigError for anything else."""
-    if isinstance(name, torch.dtype):
-        return name
-    try:
-        return DTYPES[str(name).lower()]
-    except KeyError:
-        raise ConfigError(f"dtype {name!r}: expected one of fp32, bf16, fp16") from None
 
 
 @dataclass
