@@ -126,3 +126,28 @@ def write_tryoffanyone_file(path: Path, unet_config: dict | None = None, seed: i
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in modules.state_dict().items()}, str(path))
     return expected
+
+
+def write_tiny_parser(folder: Path, label: str | None = None, seed: int = 0) -> Path:
+    """A tiny random SegFormer with the ATR labels, saved as a transformers folder (config, safetensors, processor).
+
+    With `label`, the classifier is zeroed and its bias favours that label: every pixel parses to it.
+    """
+    from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerImageProcessor
+
+    from twgtm.parsing.labels import ATR_LABELS
+
+    torch.manual_seed(seed)
+    config = SegformerConfig(num_channels=3, num_encoder_blocks=4, depths=[1, 1, 1, 1], sr_ratios=[8, 4, 2, 1],
+                             hidden_sizes=[8, 16, 16, 16], num_attention_heads=[1, 1, 1, 1], decoder_hidden_size=16,
+                             num_labels=len(ATR_LABELS), id2label=dict(enumerate(ATR_LABELS)),
+                             label2id={n: i for i, n in enumerate(ATR_LABELS)})
+    model = SegformerForSemanticSegmentation(config).eval()
+    if label is not None:
+        with torch.no_grad():
+            model.decode_head.classifier.weight.zero_()
+            model.decode_head.classifier.bias.zero_()
+            model.decode_head.classifier.bias[ATR_LABELS.index(label)] = 10.0
+    model.save_pretrained(folder, safe_serialization=True)
+    SegformerImageProcessor(size={"height": 64, "width": 64}).save_pretrained(folder)
+    return folder
