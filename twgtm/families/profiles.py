@@ -168,10 +168,13 @@ def profile_config(name: str, base: str | TWGTMConfig = "sd15", *, unet: dict | 
 
 
 def _same_config(a: dict, b: dict) -> bool:
-    """Whether two library configs build the same module (lists and tuples alike)."""
-    norm = lambda d: {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in d.items()}  # noqa: E731
-    keys = set(a) | set(b)
-    return all(norm(a).get(k) == norm(b).get(k) for k in keys)
+    """Whether two UNet (or VAE) configs have the same shapes: the fields a base file decides."""
+    from ..weights.base_config import UNET_SHAPE_FIELDS, VAE_SHAPE_FIELDS
+
+    fields = UNET_SHAPE_FIELDS if "down_block_types" in a and "cross_attention_dim" in a else VAE_SHAPE_FIELDS
+    defaults = {"use_linear_projection": False}
+    norm = lambda d, k: (lambda v: list(v) if isinstance(v, (list, tuple)) else v)(d.get(k, defaults.get(k)))  # noqa: E731
+    return all(norm(a, k) == norm(b, k) for k in fields)
 
 
 def load_profile(name: str, weights: str | os.PathLike, base_weights: str | os.PathLike | None, *,

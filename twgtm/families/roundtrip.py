@@ -39,7 +39,8 @@ def check_pair(tryoff_pipe, tryon_pipe) -> None:
 
 def roundtrip_pair(tryoff_pipe, tryon_pipe, person_a: torch.Tensor, person_b: torch.Tensor | None = None, *,
                    mask_a=None, mask_b=None, mask_mode: str = "bbox", prompt="upper", seed=0, steps=None, guidance=None,
-                   size_a=None, size_b=None, repaint: bool = False, callback=None, cancel=None) -> RoundTripResult:
+                   scheduler=None, size_a=None, size_b=None, repaint: bool = False, callback=None,
+                   cancel=None) -> RoundTripResult:
     """Take A's garment off (B,3,H,W) with `tryoff_pipe`, then dress B (default A) in it with `tryon_pipe`.
 
     `mask_a`: the garment region on A (a TryOffAnyone model needs it; a mask source works too);
@@ -47,7 +48,7 @@ def roundtrip_pair(tryoff_pipe, tryon_pipe, person_a: torch.Tensor, person_b: to
     Steps and guidance default to each model's own; `size_a` / `size_b` are each model's working size.
     """
     check_pair(tryoff_pipe, tryon_pipe)
-    common = dict(seed=seed, steps=steps, guidance=guidance, callback=callback, cancel=cancel)
+    common = dict(seed=seed, steps=steps, guidance=guidance, scheduler=scheduler, callback=callback, cancel=cancel)
     off = tryoff_pipe.tryoff(person_a, prompt=prompt, mask_mode=mask_mode, mask=mask_a, size=size_a, **common)
     b = off.images.shape[0]
     person_b = person_a if person_b is None else broadcast(person_b, b, "person_b", 3)
