@@ -31,6 +31,9 @@ USE_DEMO = os.environ.get("TWGTM_TEST_DEMO_MODEL") == "1"
 # node id -> (required inputs, optional inputs, output types, output names)
 EXPECTED = {
     "TWGTMModelLoader": (["ckpt_name", "device", "dtype"], ["base_model", "clip_vision"], ["TWGTM_MODEL"], ["model"]),
+    "TWGTMProfileLoader": (["profile", "weights", "base_model", "vae", "device", "dtype"], [], ["TWGTM_MODEL"], ["model"]),
+    "TWGTMParserLoader": (["parser_name", "device"], [], ["TWGTM_PARSER"], ["parser"]),
+    "TWGTMAutoMask": (["parser", "image", "task", "category"], [], ["MASK"], ["mask"]),
     "TWGTMTryOn": (["model", "person", "garment", "mask", "category", *SAMPLING, "repaint", "repaint_blur"], ["prompt"],
                    ["IMAGE", "MASK"], ["image", "mask"]),
     "TWGTMTryOff": (["model", "person", "category", "mask_mode", *SAMPLING], ["prompt", "mask"],

@@ -98,8 +98,9 @@ def read_metadata(path: str | os.PathLike) -> dict:
     if meta.get("format") != FORMAT:
         raise CheckpointError(
             f"{path.name} is a safetensors file but not a TWGTM checkpoint (no 'format: twgtm' in its metadata); "
-            "for CatVTON / TryOffAnyone weights choose their backbone profile (load_model(path, profile='catvton' | "
-            "'tryoffanyone', base=...), CLI --profile)"
+            "for CatVTON / TryOffAnyone weights choose their backbone profile (load_model(profile='catvton' | "
+            "'tryoffanyone', weights=path, base=...), CLI --profile ... --weights ..., ComfyUI: the TWGTM Public "
+            "Model Loader node)"
         )
     try:
         version = int(meta.get("format_version", "0"))
