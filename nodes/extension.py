@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
+from .a2a_nodes import A2A_NODES
+from .auto_mask_nodes import AUTO_MASK_NODES
 from .examples import install_examples
 from .folders import register_model_folders
 from .conditioning_nodes import CONDITIONING_NODES
 from .mask_nodes import MASK_NODES
 from .model_loader import LOADER_NODES
+from .profile_nodes import PROFILE_NODES
 from .reference_nodes import REFERENCE_NODES
 from .sampler_nodes import SAMPLER_NODES
 
@@ -21,7 +24,8 @@ class TWGTMExtension(ComfyExtension):
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         """Every node class of the pack; feature modules add their lists here."""
-        return [*LOADER_NODES, *SAMPLER_NODES, *REFERENCE_NODES, *CONDITIONING_NODES, *MASK_NODES]
+        return [*LOADER_NODES, *PROFILE_NODES, *SAMPLER_NODES, *REFERENCE_NODES, *CONDITIONING_NODES, *MASK_NODES,
+                *AUTO_MASK_NODES, *A2A_NODES]
 
 
 def create_extension() -> TWGTMExtension:

@@ -52,13 +52,15 @@ class TWGTMModelLoader(io.ComfyNode):
             display_name="TWGTM Model Loader",
             category=f"{CATEGORY}/loaders",
             description=(
-                "Loads a TWGTM try-on/try-off checkpoint (.safetensors) from models/twgtm/ (the demo model "
-                f"{DEMO_WEIGHTS} ships in the pack's weights/ folder). The model is loaded to the GPU only while a "
-                "TWGTM node runs and offloaded when ComfyUI needs the memory."
+                "Loads a TWGTM try-on/try-off checkpoint (.safetensors) from models/twgtm/. The demo model "
+                f"{DEMO_WEIGHTS} (in the pack's weights/ folder) is a toy trained on drawn clothes: for real photos use "
+                "a real TWGTM checkpoint, or CatVTON / TryOffAnyone through TWGTM Public Model Loader. The model is "
+                "loaded to the GPU only while a TWGTM node runs and offloaded when ComfyUI needs the memory."
             ),
             inputs=[
                 io.Combo.Input("ckpt_name", options=weights, default=DEMO_WEIGHTS if DEMO_WEIGHTS in weights else None,
-                               tooltip="TWGTM checkpoint in models/twgtm/ (or the pack's weights/ folder)."),
+                               tooltip=f"TWGTM checkpoint in models/twgtm/ (or the pack's weights/ folder). {DEMO_WEIGHTS} "
+                                       "is a toy demo (drawn clothes, 128x96): not for real photos."),
                 io.Combo.Input("device", options=["auto", "cpu"], default="auto",
                                tooltip="auto: ComfyUI's device (the GPU when there is one); cpu: always run on the CPU."),
                 io.Combo.Input("dtype", options=["auto", *DTYPES], default="auto",

@@ -43,26 +43,32 @@ def _info(parser: argparse.ArgumentParser):
 
 
 # ----- model files, shared by the sampling commands, demo and `python -m twgtm.eval` ------------------
-MODEL_FLAGS = {"base": "--base", "clip": "--clip", "swin": "--swin"}  # how errors name load_model's options
+MODEL_FLAGS = {"base": "--base", "clip": "--clip", "swin": "--swin", "vae": "--vae", "weights": "--weights"}
+PARSER_HINT = ("a transformers SegFormer clothes parser folder (config.json, model.safetensors, "
+               "preprocessor_config.json), e.g. sayeed99/segformer_b3_clothes")
 
 
 def add_part_arguments(group) -> None:
-    """The options that supply the parts a checkpoint lacks (--base, --clip, --swin), or a profile's."""
+    """The options that supply the parts a checkpoint lacks (--base, --clip, --swin), or a profile's files."""
     group.add_argument("--base", help="SD1.5-inpainting UNet/VAE for a checkpoint without them or for --profile: a "
                        "diffusers folder (unet/, vae/) or one original-format .safetensors")
     group.add_argument("--clip", help="CLIP image encoder for a checkpoint without it: a CLIPVisionModelWithProjection "
                        "folder or its .safetensors")
     group.add_argument("--swin", help="Swin backbone for a checkpoint without it: timm Swin .safetensors (or its folder)")
-    group.add_argument("--profile", help="run public weights through a backbone profile: catvton (try-on) or "
-                       "tryoffanyone (try-off); --checkpoint is then the project's file and --base is needed")
-    group.add_argument("--preset", help="size preset of the --profile model (default sd15)")
+    group.add_argument("--profile", help="run public weights as their project does: catvton (try-on) or tryoffanyone "
+                       "(try-off); give that project's file with --weights and the SD1.5-inpainting model with --base")
+    group.add_argument("--weights", help="with --profile: the project's weights file (CatVTON: "
+                       "mix-48k-1024/attention/model.safetensors, TryOffAnyone: model.safetensors)")
+    group.add_argument("--vae", help="with --profile: a separate SD1.5 VAE (both projects use stabilityai/sd-vae-ft-mse): "
+                       "a diffusers folder or one .safetensors; default the base's own")
+    group.add_argument("--preset", help="size preset of the --profile model (default: read from the --base files)")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """--checkpoint, the part options, --device and --dtype."""
     group = parser.add_argument_group("model files")
-    group.add_argument("--checkpoint", help="TWGTM .safetensors checkpoint (default: the shipped demo model); "
-                       "with --profile, that project's weights file")
+    group.add_argument("--checkpoint", help="TWGTM .safetensors checkpoint (default: the shipped demo model, a toy "
+                       "trained on drawn clothes: use a real checkpoint or --profile for photos)")
     add_part_arguments(group)
     group.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 ... (default cpu)")
     group.add_argument("--dtype", choices=DTYPE_CHOICES, default="fp32", help="weights precision (default fp32)")
@@ -71,15 +77,21 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 def part_options(args) -> dict:
     """The load_model keywords of parsed add_part_arguments options."""
     return dict(profile=args.profile, preset=args.preset, base=args.base, clip=args.clip, swin=args.swin,
-                option_names=MODEL_FLAGS)
+                vae=getattr(args, "vae", None), weights=getattr(args, "weights", None), option_names=MODEL_FLAGS)
 
 
-def _load_pipeline(args):
-    """The pipeline of the model that the model-file options name (the demo model by default)."""
+def _load_pipeline(args, checkpoint=None, profile=None, weights=None):
+    """The pipeline of the model the model-file options name (the demo model by default); `profile`/`weights` override."""
     from .sampling.pipeline import TWGTMPipeline
     from .weights.loader import load_model
 
-    return TWGTMPipeline(load_model(args.checkpoint, device=args.device, dtype=args.dtype, **part_options(args)))
+    options = part_options(args)
+    if profile is not None or weights is not None:  # one model of a round trip's pair
+        options.update(profile=profile, weights=weights, vae=options["vae"] if profile is not None else None)
+        checkpoint = None
+    else:
+        checkpoint = args.checkpoint
+    return TWGTMPipeline(load_model(checkpoint, device=args.device, dtype=args.dtype, **options))
 
 
 # ----- sampling commands: tryon, tryoff, roundtrip ---------------------------------------------------
@@ -91,14 +103,20 @@ def _sampling_args(parser: argparse.ArgumentParser, repaint: bool) -> None:
     what.add_argument("--category", choices=GARMENT_CATEGORIES, help="garment category (default upper)")
     what.add_argument("--prompt", help="free-text garment description instead of a category")
     parser.add_argument("--out", required=True, help="output PNG path (extra outputs get _garment/_mask suffixes)")
-    parser.add_argument("--steps", type=int, default=30, help="denoising steps (default 30)")
-    parser.add_argument("--guidance", type=float, default=2.5, help="classifier-free guidance scale; 1 = off (default 2.5)")
+    parser.add_argument("--steps", type=int, default=None, help="denoising steps (default 30; --profile: the project's 50)")
+    parser.add_argument("--guidance", type=float, default=None,
+                        help="classifier-free guidance scale; 1 = off (default 2.5, as both projects)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
-    parser.add_argument("--scheduler", default="ddim", help=f"one of {', '.join(SCHEDULERS)} (default ddim)")
+    parser.add_argument("--scheduler", default=None, help=f"one of {', '.join(SCHEDULERS)} (default ddim; --profile: "
+                        "DDIM with eta 1 only, as published)")
     parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="working size of the person half "
-                        "(default: the model's own; the output always has the input's size)")
+                        "(default: the model's own: CatVTON 1024 768, TryOffAnyone 512 384; the output has the input's size)")
+    parser.add_argument("--parser", help="clothes parser for --mask auto: " + PARSER_HINT)
+    parser.add_argument("--raw", action="store_true", help="--profile: write the project's own output at the working "
+                        "size instead of the result put back at the person's size")
     if repaint:
-        parser.add_argument("--repaint", action="store_true", help="keep the person's pixels outside the mask exactly")
+        parser.add_argument("--repaint", action="store_true", help="keep the person's pixels outside the mask exactly "
+                            "(--profile catvton: CatVTON's own repaint)")
     add_model_arguments(parser)
 
 
@@ -116,6 +134,26 @@ def _mask_for(path, person, what: str):
     return mask
 
 
+def _auto(args, task: str, flag: str):
+    """The AutoMask of --mask auto (a mask source the sampler calls on the person); an error without --parser."""
+    from .errors import ConfigError
+    from .parsing import AutoMask, load_parser
+
+    if not args.parser:
+        raise ConfigError(f"{flag} auto needs a clothes parser: give --parser DIR, {PARSER_HINT} "
+                          "(in ComfyUI it goes in models/twgtm/parsers/<name>/)")
+    return AutoMask(load_parser(args.parser, device=args.device), task, args.category or "upper")
+
+
+def _mask_option(args, value, person, task: str, flag: str, what: str):
+    """A mask option's value: None, a file read at the person's size, or 'auto' (an AutoMask)."""
+    if value is None:
+        return None
+    if str(value).strip().lower() == "auto":
+        return _auto(args, task, flag)
+    return _mask_for(value, person, what)
+
+
 def _common(args) -> dict:
     return dict(prompt=args.prompt or args.category or "upper", seed=args.seed, steps=args.steps,
                 guidance=args.guidance, scheduler=args.scheduler, size=tuple(args.size) if args.size else None)
@@ -129,6 +167,13 @@ def _progress(total_runs: int, steps: int):
     return bar, lambda step, total, latents: bar.update(1)
 
 
+def _steps(args, *pipes) -> int:
+    """The steps the bar counts: --steps, else the first model's default."""
+    if args.steps is not None:
+        return args.steps
+    return max(p.profile.profile.steps if p.profile is not None else 30 for p in pipes)
+
+
 def _png(path, suffix: str = ""):
     from pathlib import Path
 
@@ -137,12 +182,21 @@ def _png(path, suffix: str = ""):
     return path.with_name(path.stem + suffix + ".png") if suffix else path
 
 
+def _image(result, raw: bool):
+    """The image to write: the result at the person's size, or (--raw, profiles) the project's own output."""
+    from .pixels import from_uint8
+
+    if raw and hasattr(result, "working"):
+        return from_uint8(result.working[0])
+    return result.images[0]
+
+
 @command("tryon", "dress a person in a garment (virtual try-on)")
 def _tryon(parser: argparse.ArgumentParser):
     parser.add_argument("--person", required=True, help="person image")
     parser.add_argument("--garment", required=True, help="flat garment image (any size: letterboxed)")
-    parser.add_argument("--mask", help="garment-region mask on the person, white = replace "
-                        "(default: the body box of the category)")
+    parser.add_argument("--mask", help="garment-region mask on the person, white = replace, or 'auto' (the parser's "
+                        "agnostic mask of --category, needs --parser) (default: the body box of the category)")
     _sampling_args(parser, repaint=True)
 
     def run(args):
@@ -150,16 +204,16 @@ def _tryon(parser: argparse.ArgumentParser):
         from .pixels import load_image, save_image
 
         person, garment = load_image(args.person, "person"), load_image(args.garment, "garment")
-        if args.mask:
-            mask = _mask_for(args.mask, person, "mask")
-        else:
+        mask = _mask_option(args, args.mask, person, "tryon", "--mask", "mask")
+        if mask is None:
             mask = category_box(args.category or "upper", tuple(person.shape[-2:]))
-            logging.getLogger("twgtm").info("no --mask given: using the %s body box", args.category or "upper")
+            logging.getLogger("twgtm").info("no --mask given: using the %s body box (--mask auto with --parser "
+                                            "finds the garment region)", args.category or "upper")
         pipe = _load_pipeline(args)
-        bar, callback = _progress(1, args.steps)
+        bar, callback = _progress(1, _steps(args, pipe))
         with bar:
             result = pipe.tryon(person, garment, mask, repaint=args.repaint, callback=callback, **_common(args))
-        print(f"wrote {save_image(result.images[0], _png(args.out))}")
+        print(f"wrote {save_image(_image(result, args.raw), _png(args.out))}")
         return 0
 
     return run
@@ -169,20 +223,25 @@ def _tryon(parser: argparse.ArgumentParser):
 def _tryoff(parser: argparse.ArgumentParser):
     parser.add_argument("--person", required=True, help="dressed person image")
     parser.add_argument("--mask-mode", choices=TRYOFF_MASK_MODES, default="bbox",
-                        help="where the garment is drawn: the box of the predicted garment mask or the whole image")
-    parser.add_argument("--mask", help="explicit garment mask (overrides --mask-mode)")
+                        help="TWGTM: where the garment is drawn: the box of the predicted garment mask or the whole image")
+    parser.add_argument("--mask", help="explicit garment mask (overrides --mask-mode); --profile tryoffanyone: the "
+                        "garment on the person, a file or 'auto' (the parser's garment of --category, needs --parser)")
     _sampling_args(parser, repaint=False)
 
     def run(args):
+        from .errors import ConfigError
         from .pixels import load_image, save_image
 
         person = load_image(args.person, "person")
-        mask = _mask_for(args.mask, person, "mask") if args.mask else None
         pipe = _load_pipeline(args)
-        bar, callback = _progress(1, args.steps)
+        mask = _mask_option(args, args.mask, person, "tryoff", "--mask", "mask")
+        if callable(mask) and pipe.profile is None:
+            raise ConfigError("--mask auto in try-off is for --profile tryoffanyone (the garment region it redraws); a "
+                              "TWGTM model finds the garment itself: use --mask-mode bbox")
+        bar, callback = _progress(1, _steps(args, pipe))
         with bar:
             result = pipe.tryoff(person, mask_mode=args.mask_mode, mask=mask, callback=callback, **_common(args))
-        print(f"wrote {save_image(result.images[0], _png(args.out))}")
+        print(f"wrote {save_image(_image(result, args.raw), _png(args.out))}")
         print(f"wrote {save_image(result.masks[0], _png(args.out, '_mask'))}")
         return 0
 
@@ -193,25 +252,58 @@ def _tryoff(parser: argparse.ArgumentParser):
 def _roundtrip(parser: argparse.ArgumentParser):
     parser.add_argument("--person", required=True, help="person A, whose garment is taken off")
     parser.add_argument("--target", required=True, help="person B, who is dressed (may be A itself)")
-    parser.add_argument("--target-mask", help="garment-region mask on B (default: the body box of the category)")
-    parser.add_argument("--mask-mode", choices=TRYOFF_MASK_MODES, default="bbox", help="try-off mask mode for A")
+    parser.add_argument("--target-mask", help="garment-region mask on B, a file or 'auto' (default: the body box of the "
+                        "category)")
+    parser.add_argument("--person-mask", help="the garment on A, a file or 'auto' (needed by tryoffanyone)")
+    parser.add_argument("--mask-mode", choices=TRYOFF_MASK_MODES, default="bbox", help="TWGTM try-off mask mode for A")
+    pair = parser.add_argument_group("two models (public weights: each does one task)")
+    pair.add_argument("--tryoff-profile", help="profile of the try-off model (tryoffanyone); without it "
+                      "--tryoff-weights is a TWGTM checkpoint")
+    pair.add_argument("--tryoff-weights", help="weights of the try-off model (TryOffAnyone: model.safetensors)")
+    pair.add_argument("--tryon-profile", help="profile of the try-on model (catvton); without it --tryon-weights is a "
+                      "TWGTM checkpoint")
+    pair.add_argument("--tryon-weights", help="weights of the try-on model (CatVTON: "
+                      "mix-48k-1024/attention/model.safetensors)")
     _sampling_args(parser, repaint=True)
 
     def run(args):
+        from .families.roundtrip import roundtrip_pair
         from .pixels import load_image, save_image
 
         person_a, person_b = load_image(args.person, "person"), load_image(args.target, "target")
-        mask_b = _mask_for(args.target_mask, person_b, "target mask") if args.target_mask else None
-        pipe = _load_pipeline(args)
-        bar, callback = _progress(2, args.steps)
-        with bar:
-            result = pipe.roundtrip(person_a, person_b, mask_b=mask_b, mask_mode=args.mask_mode, repaint=args.repaint,
-                                    callback=callback, **_common(args))
-        print(f"wrote {save_image(result.images[0], _png(args.out))}")
-        print(f"wrote {save_image(result.garments.images[0], _png(args.out, '_garment'))}")
+        mask_a = _mask_option(args, args.person_mask, person_a, "tryoff", "--person-mask", "person mask")
+        mask_b = _mask_option(args, args.target_mask, person_b, "tryon", "--target-mask", "target mask")
+        common = _common(args)
+        if any((args.tryoff_profile, args.tryoff_weights, args.tryon_profile, args.tryon_weights)):
+            off = _model_pair(args, "tryoff")
+            on = _model_pair(args, "tryon")
+            size = common.pop("size")
+            bar, callback = _progress(2, _steps(args, off, on))
+            with bar:
+                result = roundtrip_pair(off, on, person_a, person_b, mask_a=mask_a, mask_b=mask_b,
+                                        mask_mode=args.mask_mode, repaint=args.repaint, callback=callback,
+                                        size_a=size, size_b=size, **common)
+        else:
+            pipe = _load_pipeline(args)
+            bar, callback = _progress(2, _steps(args, pipe))
+            with bar:
+                result = pipe.roundtrip(person_a, person_b, mask_b=mask_b, mask_a=mask_a, mask_mode=args.mask_mode,
+                                        repaint=args.repaint, callback=callback, **common)
+        print(f"wrote {save_image(_image(result.dressed, args.raw), _png(args.out))}")
+        print(f"wrote {save_image(_image(result.garments, args.raw), _png(args.out, '_garment'))}")
         return 0
 
     return run
+
+
+def _model_pair(args, task: str):
+    """The round trip's try-off or try-on pipeline from its --<task>-profile / --<task>-weights (or --checkpoint)."""
+    profile, weights = getattr(args, f"{task}_profile"), getattr(args, f"{task}_weights")
+    if profile is None and weights is None:
+        return _load_pipeline(args)  # the TWGTM model of --checkpoint (or the demo) does this step
+    if profile is None:
+        return _load_pipeline(args, profile=None, weights=weights)
+    return _load_pipeline(args, profile=profile, weights=weights)
 
 
 @command("demo", "try-on, try-off and round trip on toy examples, written as a PNG grid")
@@ -235,6 +327,10 @@ def _demo(parser: argparse.ArgumentParser):
         return 0
 
     return run
+
+
+from .families.a2a.cli import build_parser as _a2a  # noqa: E402
+command("a2a", "Any2AnyTryon on FLUX.1-dev: tryon, modelfree, reconstruct, layered")(_a2a)
 
 
 def main(argv: list[str] | None = None) -> int:

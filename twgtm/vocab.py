@@ -117,6 +117,6 @@ def parse_mask_mode(name: str) -> str:
     """A try-off mask mode: 'bbox' (box of the predicted garment mask) or 'full' (the whole half)."""
     key = str(name).strip().lower()
     if key not in TRYOFF_MASK_MODES:
-        raise ConfigError(f"unknown try-off mask mode {name!r}; choose one of {', '.join(TRYOFF_MASK_MODES)} "
+        raise ConfigError(f"unknown try-off mask_mode {name!r}; choose one of {', '.join(TRYOFF_MASK_MODES)} "
                           "(or give a mask)")
     return key

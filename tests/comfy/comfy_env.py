@@ -202,6 +202,7 @@ def make_session_dirs(root: Path, pack_dir: Path = REPO) -> dict[str, Path]:
     dirs["twgtm_models"] = root / "models" / "twgtm"
     dirs["checkpoints"] = root / "models" / "checkpoints"  # base_model files of this session
     dirs["clip_vision"] = root / "models" / "clip_vision"  # clip_vision files of this session
+    dirs["vae"] = root / "models" / "vae"  # vae files of this session
     for path in dirs.values():
         path.mkdir(parents=True, exist_ok=True)
     link = dirs["custom_nodes"] / PACK_NAME
@@ -214,6 +215,7 @@ def make_session_dirs(root: Path, pack_dir: Path = REPO) -> dict[str, Path]:
         f"    twgtm: {dirs['twgtm_models']}\n"
         f"    checkpoints: {dirs['checkpoints']}\n"
         f"    clip_vision: {dirs['clip_vision']}\n"
+        f"    vae: {dirs['vae']}\n"
     )
     dirs["config"] = config
     return dirs
@@ -313,6 +315,11 @@ class ComfyClient:
     def clip_vision_dir(self) -> Path:
         """The server's own `clip_vision` model folder."""
         return self.dirs["clip_vision"]
+
+    @property
+    def vae_dir(self) -> Path:
+        """The server's own `vae` model folder."""
+        return self.dirs["vae"]
 
     @property
     def input_dir(self) -> Path:

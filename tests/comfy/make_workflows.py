@@ -129,6 +129,85 @@ SPECS = {
 THUMBNAIL_SIZE = (512, 329)  # the browser screenshot (1400 x 900) scaled down, as a template-browser card
 
 
+# The public weights' workflows: file names as the README tells users to place them.
+CATVTON_FILE = "catvton/mix-48k-1024/attention/model.safetensors"
+TRYOFFANYONE_FILE = "tryoffanyone/model.safetensors"
+BASE_FILE = "sd-v1-5-inpainting.safetensors"
+VAE_FILE = "vae-ft-mse-840000-ema-pruned.safetensors"
+PARSER = "segformer_b3_clothes"
+PUBLIC_SAMPLING = {"scheduler": "ddim", "steps": 50, "guidance": 2.5, "seed": 42}  # the projects' published defaults
+
+
+def _public_loader(node_id, profile, weights, pos):
+    return {"id": node_id, "type": "TWGTMProfileLoader", "pos": pos, "size": [360, 200],
+            "widgets": {"profile": profile, "weights": weights, "base_model": BASE_FILE, "vae": VAE_FILE}}
+
+
+def _parser(node_id, pos):
+    return {"id": node_id, "type": "TWGTMParserLoader", "pos": pos, "size": [300, 90], "widgets": {"parser_name": PARSER}}
+
+
+def _auto_mask(node_id, task, pos, title=None):
+    node = {"id": node_id, "type": "TWGTMAutoMask", "pos": pos, "size": [280, 110],
+            "widgets": {"task": task, "category": "upper"}}
+    if title:
+        node["title"] = title
+    return node
+
+
+SPECS.update({
+    "catvton_tryon": {
+        "nodes": [
+            _public_loader(1, "catvton", CATVTON_FILE, [20, 30]),
+            _parser(2, [20, 270]),
+            _load(3, "person_a.png", [20, 400]),
+            _load(4, "garment_upper.png", [300, 400]),
+            _auto_mask(5, "tryon", [420, 270]),
+            {"id": 6, "type": "TWGTMTryOn", "pos": [740, 30], "widgets": {"category": "upper", **PUBLIC_SAMPLING}},
+            {"id": 7, "type": "MaskToImage", "pos": [740, 520], "size": [260, 40]},
+            {"id": 8, "type": "PreviewImage", "pos": [1100, 420], "size": [300, 330]},
+            _save(9, "catvton_tryon", [1100, 30]),
+        ],
+        "links": [(1, 0, 6, "model"), (3, 0, 6, "person"), (4, 0, 6, "garment"), (2, 0, 5, "parser"), (3, 0, 5, "image"),
+                  (5, 0, 6, "mask"), (5, 0, 7, "mask"), (7, 0, 8, "images"), (6, 0, 9, "images")],
+    },
+    "tryoffanyone_tryoff": {
+        "nodes": [
+            _public_loader(1, "tryoffanyone", TRYOFFANYONE_FILE, [20, 30]),
+            _parser(2, [20, 270]),
+            _load(3, "person_b.png", [20, 400]),
+            _auto_mask(4, "tryoff", [340, 270]),
+            {"id": 5, "type": "TWGTMTryOff", "pos": [680, 30], "widgets": {"category": "upper", **PUBLIC_SAMPLING}},
+            _save(6, "tryoffanyone_tryoff", [1040, 30]),
+            {"id": 7, "type": "MaskToImage", "pos": [680, 460], "size": [260, 40]},
+            {"id": 8, "type": "PreviewImage", "pos": [1040, 420], "size": [300, 330]},
+        ],
+        "links": [(1, 0, 5, "model"), (3, 0, 5, "person"), (2, 0, 4, "parser"), (3, 0, 4, "image"), (4, 0, 5, "mask"),
+                  (5, 0, 6, "images"), (4, 0, 7, "mask"), (7, 0, 8, "images")],
+    },
+    "public_roundtrip": {
+        "nodes": [
+            _public_loader(1, "tryoffanyone", TRYOFFANYONE_FILE, [20, 30]),
+            _public_loader(2, "catvton", CATVTON_FILE, [20, 270]),
+            _parser(3, [20, 510]),
+            _load(4, "person_a.png", [20, 640]),
+            _load(5, "person_b.png", [300, 640]),
+            _auto_mask(6, "tryoff", [420, 460], "Auto Mask: A's top"),
+            _auto_mask(7, "tryon", [720, 460], "Auto Mask: where B is dressed"),
+            {"id": 8, "type": "TWGTMTryOff", "pos": [420, 30], "title": "Try-Off: A's top (TryOffAnyone)",
+             "widgets": {"category": "upper", **PUBLIC_SAMPLING}},
+            {"id": 9, "type": "TWGTMTryOn", "pos": [780, 30], "title": "Try-On: B wearing it (CatVTON)",
+             "widgets": {"category": "upper", **PUBLIC_SAMPLING}},
+            _save(10, "public_roundtrip_garment", [1140, 30]),
+            _save(11, "public_roundtrip", [1460, 30]),
+        ],
+        "links": [(1, 0, 8, "model"), (4, 0, 8, "person"), (3, 0, 6, "parser"), (4, 0, 6, "image"), (6, 0, 8, "mask"),
+                  (2, 0, 9, "model"), (5, 0, 9, "person"), (8, 0, 9, "garment"), (3, 0, 7, "parser"), (5, 0, 7, "image"),
+                  (7, 0, 9, "mask"), (8, 0, 10, "images"), (9, 0, 11, "images")],
+    },
+})
+
+
 def _view(nodes: list[dict]) -> dict:
     """The saved canvas view (scale, offset) that fits every node into the screenshot, clear of the side bar and menus."""
     left = min(n["pos"][0] for n in nodes)

@@ -393,3 +393,40 @@ def test_a_failing_part_is_recorded_and_the_rest_still_runs(monkeypatch):
     assert r["steps"][0]["step_ratio"] > 0 and r["calls"]["tryon"]["batched"]["median_s"] > 0
     assert len(saved) >= 4 and json.loads(saved[-1]) == json.loads(json.dumps(r))
     assert "measured_tryon failed" in markdown(r)
+
+
+# ------------------------------------------------------------------------------------------- public profiles
+def test_profile_bench_cli_tiny(tmp_path):
+    out = tmp_path / "profile.json"
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-m", "twgtm.bench", "--profile", "catvton", "--preset", "tiny", "--latent",
+                           "16x8", "--repeats", "1", "--warmup", "0", "--steps", "1", "--threads", "1", "--json", str(out)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| latent canvas (px) |" in proc.stdout and "estimated peak GPU memory, 1024×768 person" in proc.stdout
+    r = json.loads(out.read_text())
+    assert r["profile"] == "catvton" and r["latent"] == [16, 8] and r["unet_batch"] == 2
+    assert r["inpainting_unet"]["median_s"] > 0 and r["profile_unet"]["median_s"] > 0 and r["step_ratio"] > 0
+    assert 0 < r["flops"]["profile_unet"] < r["flops"]["inpainting_unet"]  # the skipped cross-attention's work
+    assert r["call"]["steps"] == 1 and r["call"]["seconds"] > 0
+    est = r["estimate"]
+    assert est["person"] == [1024, 768] and est["canvas_latent"] == [256, 96] and est["dtype"] == "bfloat16"
+    assert est["total_bytes"] > est["parameters_bytes"] > 0
+    assert set(est["phases_bytes"]) == {"vae_encode", "denoise_step", "vae_decode"}
+
+
+def test_profile_estimate_close_to_a_real_call():
+    """The meta replay of a profile call agrees with the same accounting on a real CPU call."""
+    from twgtm.bench.profile import estimate_profile_peak
+    from twgtm.families.profiles import profile_config
+    from twgtm.families.sd_inpaint_sampler import HalfCanvas, InpaintSampler, SamplingRequest
+    from twgtm.model.network import TWGTM
+
+    config = profile_config("tryoffanyone", "tiny")
+    h, w = 256, 192
+    person, mask = _images(1, h, w), _mask(1, h, w)
+    sampler = InpaintSampler(TWGTM(config).eval())
+    real = measure_live_peak(lambda: sampler.sample(HalfCanvas(person, mask, person), SamplingRequest([0], 1, 2.5)))
+    est = estimate_profile_peak(config, height=h, width=w, dtype=torch.float32)
+    assert 0.7 < est["activation_peak_bytes"] / real < 1.3, (est["activation_peak_bytes"], real)
+    assert estimate_profile_peak(profile_config("tryoffanyone", "tiny"), height=512, width=384)["canvas_latent"] == [128, 48]

@@ -51,6 +51,28 @@ def test_round_trip_gives_identical_samples(saved):
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not safetensors' private 0600
 
 
+def test_loading_into_a_model_brings_the_latent_scale(tmp_path):
+    # Training's `model.init` loads a checkpoint into a freshly built preset: its VAE latent scale (set by the
+    # vae stage, kept in the config) must come along, or the UNet trains and samples on mis-scaled latents.
+    torch.manual_seed(0)
+    trained = build_model("tiny")
+    trained.vae.register_to_config(scaling_factor=0.37)
+    trained.config.vae["scaling_factor"] = 0.37
+    path = save_checkpoint(trained, tmp_path / "scaled.safetensors")
+    fresh = build_model("tiny")
+    assert fresh.latent_scale == 1.0
+    loaded = load_checkpoint(path, model=fresh)
+    assert loaded is fresh and fresh.latent_scale == pytest.approx(0.37)
+    assert fresh.config.vae["scaling_factor"] == pytest.approx(0.37)  # saved again with the model
+    pixels = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert torch.allclose(fresh.encode(pixels), trained.encode(pixels))
+    assert torch.allclose(fresh.decode(trained.encode(pixels)), trained.decode(trained.encode(pixels)))
+    unet_only = save_checkpoint(trained, tmp_path / "unet.safetensors", parts=["unet"])
+    other = build_model("tiny")
+    load_checkpoint(unet_only, model=other)
+    assert other.latent_scale == 1.0  # a file without the VAE leaves the model's VAE and scale alone
+
+
 def test_missing_file_names_the_folder(tmp_path):
     with pytest.raises(CheckpointError, match=str(tmp_path)) as err:
         load_checkpoint(tmp_path / "nope.safetensors")

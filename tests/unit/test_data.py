@@ -11,7 +11,7 @@ from PIL import Image
 
 from twgtm.data import (SAMPLE_KEYS, DressCodeDataset, VitonHDDataset, build_dataset, dilate,
                         garment_mask_from_background)
-from twgtm.data.masks import DRESSCODE_LABELS, VITONHD_LABELS
+from twgtm.data.masks import DRESSCODE_LABELS, VITONHD_LABELS, vitonhd_garment_region
 from twgtm.data.toy import generate_toy_wardrobe, render_sample
 from twgtm.data.toy.__main__ import main as toy_main
 from twgtm.errors import ConfigError, DataError
@@ -427,7 +427,7 @@ def test_toy_writes_the_vitonhd_layout(toy):
         names = [line.split()[0] for line in (root / f"{split}_pairs.txt").read_text().splitlines()]
         assert len(names) == summary[split]
         for name in names:
-            for folder in ("image", "cloth", "cloth-mask"):
+            for folder in ("image", "cloth", "cloth-mask", "image-parse-v3"):
                 assert (root / split / folder / name).is_file()
             assert (root / split / "agnostic-mask" / name.replace(".png", "_mask.png")).is_file()
     categories = dict(line.split()[:2] for line in (root / "categories.txt").read_text().splitlines())
@@ -471,6 +471,64 @@ def test_toy_garments_and_bodies_vary(toy):
     # The agnostic mask covers the garment on the person: masked pixels differ most from the background.
     for s in samples:
         assert float(s["inpaint_mask"].sum()) > 0.5 * float(s["garment_mask"].sum()) / (1.7 ** 2)
+
+
+def test_toy_parse_map_says_what_each_pixel_shows(toy):
+    root, _ = toy
+    categories = {name: line.split() for line in (root / "categories.txt").read_text().splitlines()
+                  for name in line.split()[:1]}
+    garment_label = {"tee": 5, "long_sleeve": 5, "tank": 5, "dress": 6, "skirt": 12, "trousers": 9}
+    columns = np.arange(96)[None].repeat(128, axis=0)
+    closer = 0
+    names = sorted(p.name for p in (root / "train" / "image").iterdir())
+    for name in names:
+        labels = np.asarray(Image.open(root / "train" / "image-parse-v3" / name))
+        assert labels.shape == (128, 96) and set(np.unique(labels)) <= set(VITONHD_LABELS.values())
+        _, category, template = categories[name]
+        worn = labels == garment_label[template]
+        agnostic = np.asarray(Image.open(root / "train" / "agnostic-mask" / name.replace(".png", "_mask.png"))) > 127
+        assert worn.sum() > 20 and (worn & ~agnostic).sum() <= 0.01 * worn.sum()  # the garment lies in the mask
+        for part in ("face", "hair", "left_arm", "right_arm", "background"):
+            assert (labels == VITONHD_LABELS[part]).any(), (name, part)
+        # The person faces the camera: their left arm is on the image's right.
+        assert columns[labels == VITONHD_LABELS["left_arm"]].mean() > columns[labels == VITONHD_LABELS["right_arm"]].mean()
+        # The worn region shows the flat garment's colours; the rest of the inpaint mask (skin, background) does not.
+        person = np.asarray(Image.open(root / "train" / "image" / name).convert("RGB")).astype(np.float64)
+        cloth = np.asarray(Image.open(root / "train" / "cloth" / name).convert("RGB")).astype(np.float64)
+        cloth_colour = cloth[np.asarray(Image.open(root / "train" / "cloth-mask" / name)) > 127].mean(axis=0)
+        closer += (np.abs(person[worn].mean(axis=0) - cloth_colour).mean()
+                   < np.abs(person[agnostic & ~worn].mean(axis=0) - cloth_colour).mean())
+    assert closer >= 0.75 * len(names)
+
+
+def test_loader_gives_the_garment_region_from_the_parse_map(tmp_path, toy):
+    root = write_vitonhd(tmp_path / "vitonhd")
+    plain = VitonHDDataset(root, split="train", size=SIZE)[0]
+    _check_sample(plain)  # not asked for: the sample keys stay as they were
+    sample = VitonHDDataset(root, split="train", size=SIZE, garment_region=True)[0]
+    assert tuple(sample) == SAMPLE_KEYS + ("garment_region",)
+    assert torch.equal(sample["garment_region"], _resized_box(VITON_PARSE[VITONHD_LABELS["upper_clothes"]]))
+    labels = np.zeros((4, 4), np.uint8)
+    labels[0, :2] = VITONHD_LABELS["pants"]
+    labels[1, :2] = VITONHD_LABELS["skirt"]
+    labels[2] = VITONHD_LABELS["upper_clothes"]
+    labels[3] = VITONHD_LABELS["dress"]
+    assert vitonhd_garment_region(labels, "lower").sum() == 4 and vitonhd_garment_region(labels, "dress").sum() == 4
+    assert vitonhd_garment_region(labels, "upper").sum() == 8  # upper clothes and dress, as HR-VITON groups them
+    (root / "train" / "image-parse-v3" / "000001_00.png").unlink()
+    with pytest.raises(DataError, match="000001_00.png") as error:
+        VitonHDDataset(root, split="train", size=SIZE, garment_region=True)[1]
+    assert "image-parse-v3" in str(error.value)
+    # The toy wardrobe through the factory: the region read back is the parse map's garment label.
+    toy_root, _ = toy
+    data = build_dataset("toy", toy_root, split="test", size=(128, 96), garment_region=True)
+    categories = {line.split()[0]: line.split()[2] for line in (toy_root / "categories.txt").read_text().splitlines()}
+    garment_label = {"tee": 5, "long_sleeve": 5, "tank": 5, "dress": 6, "skirt": 12, "trousers": 9}
+    for index in range(len(data)):
+        item = data[index]
+        labels = np.asarray(Image.open(toy_root / "test" / "image-parse-v3" / f"{item['name']}.png"))
+        expected = torch.from_numpy(labels == garment_label[categories[f"{item['name']}.png"]]).float()[None]
+        assert torch.equal(item["garment_region"], expected)
 
 
 def test_toy_cloth_mask_is_the_true_mask(toy):

@@ -107,7 +107,9 @@ def test_catvton_loads_and_samples(base_folder, tmp_path):
     out = pipe.tryon(person, person.flip(-1), mask, steps=2, guidance=2.5)
     handle.remove()
     assert out.images.shape == person.shape and torch.isfinite(out.images).all()
-    assert sizes == [(2, 9, 12, 4)] * 2  # CFG batch of 2; 37×29 -> 48×32 per half -> latent 6×4, stacked in height
+    assert sizes == [(2, 9, 8, 2)] * 2  # CFG batch of 2; 37×29 -> 32×16 per half (cropped) -> latent 4×2, stacked in height
+    assert out.working.shape == (1, 3, 32, 16) and out.working.dtype == torch.uint8
+    assert pipe.tasks == ("tryon",)
 
 
 def test_tryoffanyone_loads_and_samples(base_folder, tmp_path):
@@ -124,20 +126,21 @@ def test_tryoffanyone_loads_and_samples(base_folder, tmp_path):
     pipe = TWGTMPipeline(model)
     person, mask = _inputs()
     out = pipe.tryoff(person, mask=mask, steps=2)
-    assert out.images.shape == person.shape and out.garment_masks is None and torch.equal(out.masks, mask)
-    assert pipe.tryoff(person, mask_mode="full", steps=1).images.shape == person.shape
-    with pytest.raises(ConfigError, match="bbox"):
-        pipe.tryoff(person, mask_mode="bbox", steps=1)
+    assert out.images.shape == person.shape and out.garment_masks is None and out.masks.shape == mask.shape
+    assert out.working.shape == (1, 3, 32, 16)
+    with pytest.raises(ConfigError, match="garment mask"):
+        pipe.tryoff(person, mask_mode="full", steps=1)
+    assert pipe.tasks == ("tryoff",)
 
 
 def test_wrong_files_are_named(base_folder, tmp_path):
     folder, _ = base_folder
     cfg = profile_config("catvton", "tiny")
     _catvton_file(_trained_unet(cfg), tmp_path / "catvton.safetensors")
-    with pytest.raises(CheckpointError, match="TryOffAnyone"):
+    with pytest.raises(CheckpointError, match="CatVTON's attention file .* load it with profile catvton"):
         load_profile("tryoffanyone", tmp_path / "catvton.safetensors", folder, base="tiny")
-    with pytest.raises(CheckpointError, match="attn1 blocks"):
-        _tryoffanyone_file(_trained_unet(cfg), tmp_path / "toa.safetensors")
+    _tryoffanyone_file(_trained_unet(cfg), tmp_path / "toa.safetensors")
+    with pytest.raises(CheckpointError, match="TryOffAnyone's file .* load it with profile tryoffanyone"):
         load_profile("catvton", tmp_path / "toa.safetensors", folder, base="tiny")
     with pytest.raises(CheckpointError, match="not found"):
         load_profile("catvton", tmp_path / "missing.safetensors", folder, base="tiny")

@@ -62,11 +62,14 @@ class TryOnPairsDataset(Dataset):
         return garment_mask_from_background(np.asarray(resized))
 
     def _assemble(self, person_path: Path, garment_path: Path, mask_candidates: list[Path],
-                  inpaint_mask: np.ndarray, category: str, name: str) -> dict:
-        """Read both images, resize everything to `size` and return the sample dict."""
+                  inpaint_mask: np.ndarray, category: str, name: str,
+                  garment_region: np.ndarray | None = None) -> dict:
+        """Read both images, resize everything to `size` and return the sample dict (with the
+        worn garment's region when one is given)."""
         person = read_image(person_path, "person image")
         garment = read_image(garment_path, "garment image")
         garment_mask = self._garment_mask(garment, mask_candidates)
+        region = None if garment_region is None else mask_to_tensor(garment_region, self.size)  # (1, H, W)
         return make_sample(
             person=pil_to_pixels(person, self.size)[0],  # (3, H, W)
             garment=pil_to_pixels(garment, self.size)[0],  # (3, H, W)
@@ -74,4 +77,5 @@ class TryOnPairsDataset(Dataset):
             inpaint_mask=mask_to_tensor(inpaint_mask, self.size),  # (1, H, W)
             category=category,
             name=name,
+            garment_region=region,
         )

@@ -43,6 +43,8 @@ _DRESSCODE_KEEP = {
 _VITONHD_REGENERATE = ("upper_clothes", "dress", "coat", "torso_skin", "left_arm", "right_arm", "glove")
 _VITONHD_KEEP = ("hat", "hair", "sunglasses", "face", "pants", "skirt", "left_leg", "right_leg",
                  "left_shoe", "right_shoe", "socks")
+# The labels of a worn garment of each category (upper as HR-VITON groups its cloth region).
+_VITONHD_GARMENT = {"upper": ("upper_clothes", "dress", "coat"), "dress": ("dress",), "lower": ("pants", "skirt")}
 
 
 def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
@@ -144,3 +146,9 @@ def dresscode_agnostic_mask(labels: np.ndarray, category: str, dilation: float =
     region = _select(labels, DRESSCODE_LABELS, _DRESSCODE_REGENERATE[category])
     region = dilate(region, _dilation_radius(labels.shape, dilation))
     return region & ~_select(labels, DRESSCODE_LABELS, _DRESSCODE_KEEP[category])
+
+
+def vitonhd_garment_region(parse: np.ndarray, category: str) -> np.ndarray:
+    """Where the worn garment of `category` ("upper" | "lower" | "dress") is visible (H×W bool), from an
+    `image-parse-v3` label map: upper = upper clothes, dress and coat labels; dress = dress; lower = pants, skirt."""
+    return _select(np.asarray(parse), VITONHD_LABELS, _VITONHD_GARMENT[category])

@@ -8,6 +8,9 @@ Sample keys (what the training code reads):
     category      "upper" | "lower" | "dress"
     prompt        "upper garment" | "lower garment" | "dress"
     name          str id of the person image (file stem)
+    garment_region  only when asked for (`VitonHDDataset(..., garment_region=True)`): 1×H×W float
+                  {0, 1}, where the worn garment is visible on the person, from the parse map
+                  (VITON-HD `image-parse-v3`, which the toy wardrobe writes too)
 """
 from __future__ import annotations
 
@@ -26,9 +29,11 @@ def normalize_category(name: str) -> str:
 
 
 def make_sample(person: torch.Tensor, garment: torch.Tensor, garment_mask: torch.Tensor,
-                inpaint_mask: torch.Tensor, category: str, name: str) -> dict:
+                inpaint_mask: torch.Tensor, category: str, name: str,
+                garment_region: torch.Tensor | None = None) -> dict:
     """Assemble the sample dict (see the module docstring) and add the category's prompt."""
     category = normalize_category(category)
+    extra = {} if garment_region is None else {"garment_region": garment_region}
     return {
         "person": person,
         "garment": garment,
@@ -37,4 +42,5 @@ def make_sample(person: torch.Tensor, garment: torch.Tensor, garment_mask: torch
         "category": category,
         "prompt": PROMPTS[category],
         "name": name,
+        **extra,
     }

@@ -5,7 +5,8 @@
     root/{train,test}/cloth/<name>.jpg           flat garment (same name as its wearer)
     root/{train,test}/cloth-mask/<name>.jpg      flat-garment mask (white = garment)
     root/{train,test}/agnostic-mask/<stem>_mask.png   inpainting mask (white = regenerate)
-    root/{train,test}/image-parse-v3/<stem>.png  human parse (CIHP label ids), used if no agnostic mask
+    root/{train,test}/image-parse-v3/<stem>.png  human parse (CIHP label ids): the worn garment's region,
+                                                 and the inpainting mask if there is no agnostic mask
     root/categories.txt                          optional "<garment> <upper|lower|dress>" (toy wardrobe)
 
 Paired mode: each person wears its own garment (the first column twice), so the person is the
@@ -13,7 +14,9 @@ target. Unpaired mode: the garment is the second column. `test_pairs_paired.txt`
 `test_pairs_unpaired.txt` (CatVTON's copies) are read when `test_pairs.txt` is absent.
 Inpainting mask: the `agnostic-mask` file when it exists; otherwise built from
 `image-parse-v3` (see `masks.vitonhd_agnostic_mask`). Garment mask: the `cloth-mask` file when
-it exists; otherwise derived from the garment's near-white background.
+it exists; otherwise derived from the garment's near-white background. Worn-garment region
+(`garment_region=True`: the sample key `garment_region`, the pixels where the garment is visible on
+the person): from `image-parse-v3` (see `masks.vitonhd_garment_region`).
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from pathlib import Path
 from ..errors import DataError
 from .base import TryOnPairsDataset
 from .io import first_existing, read_label_map, read_mask, read_pairs, require_dir
-from .masks import vitonhd_agnostic_mask
+from .masks import vitonhd_agnostic_mask, vitonhd_garment_region
 from .sample import normalize_category
 
 logger = logging.getLogger("twgtm")
@@ -43,11 +46,15 @@ def read_categories(path: Path) -> dict[str, str]:
 
 
 class VitonHDDataset(TryOnPairsDataset):
-    """VITON-HD pairs as sample dicts (see `twgtm.data.sample`); images resized to `size` (H, W)."""
+    """VITON-HD pairs as sample dicts (see `twgtm.data.sample`); images resized to `size` (H, W).
+
+    `garment_region=True` adds each sample's worn-garment region, read from the parse maps.
+    """
 
     def __init__(self, root, split: str = "train", size=(512, 384), mode: str = "paired",
-                 categories=None):
+                 categories=None, garment_region: bool = False):
         super().__init__(root, split, size, mode)
+        self.with_garment_region = bool(garment_region)
         self.split_dir = require_dir(self.root / split, f"the VITON-HD '{split}' split folder "
                                      "(with image/, cloth/, cloth-mask/, agnostic-mask/)",
                                      "Point root at the VITON-HD folder that holds train/ and test/.")
@@ -92,6 +99,17 @@ class VitonHDDataset(TryOnPairsDataset):
                 "from. Add the agnostic-mask/ or image-parse-v3/ folder of the data set.")
         return vitonhd_agnostic_mask(read_label_map(parse_file))
 
+    def _garment_region(self, person_name: str, category: str):
+        """The worn garment's region from the parse map (H×W bool), or None when it was not asked for."""
+        if not self.with_garment_region:
+            return None
+        parse_file = self.split_dir / "image-parse-v3" / f"{Path(person_name).stem}.png"
+        if not parse_file.is_file():
+            raise DataError(f"Missing file {parse_file}: expected the parse map of {person_name}, which gives the "
+                            "garment's region on the person. Add the split's image-parse-v3/ folder; a toy wardrobe "
+                            "written before the parse maps existed must be regenerated (`python -m twgtm.data.toy`).")
+        return vitonhd_garment_region(read_label_map(parse_file), category)
+
     def __getitem__(self, index: int) -> dict:
         """Sample `index`: person, garment, masks, category, prompt, name."""
         record = self.records[index]
@@ -107,4 +125,4 @@ class VitonHDDataset(TryOnPairsDataset):
                            mask_dir / f"{garment_stem}.png"]
         return self._assemble(person_path, garment_path, mask_candidates,
                               self._inpaint_mask(record["person"]), record["category"],
-                              Path(record["person"]).stem)
+                              Path(record["person"]).stem, self._garment_region(record["person"], record["category"]))

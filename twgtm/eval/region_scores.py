@@ -1,9 +1,10 @@
-"""Per-image scores that look at one region: colour error inside a mask and mask IoU."""
+"""Per-image scores that look at one region: colour error, mean-colour error and SSIM inside a mask, mask IoU."""
 from __future__ import annotations
 
 import torch
 
 from ..errors import InputError
+from ..metrics.ssim import ssim_map
 
 PIXEL_SCALE = 127.5  # [-1, 1] -> 0–255 units
 
@@ -23,6 +24,35 @@ def colour_error(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -
     diff = (pred.float() - target.float()).abs().mean(dim=1, keepdim=True) * PIXEL_SCALE  # (B,1,H,W)
     area = region.sum(dim=(1, 2, 3))  # (B,)
     total = (diff * region).sum(dim=(1, 2, 3))  # (B,)
+    return torch.where(area > 0, total / area.clamp(min=1), torch.full_like(area, float("nan")))
+
+
+def region_mean_colour(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean RGB (B,3) of each image over its pixels where mask >= 0.5, in 0–255 units; NaN for an empty mask."""
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise InputError(f"images must be B×3×H×W, got {tuple(images.shape)}")
+    region = (_check_masks(mask, images, "mask") >= 0.5).float()  # (B,1,H,W)
+    area = region.sum(dim=(2, 3))  # (B,1)
+    total = ((images.float() + 1.0) * PIXEL_SCALE * region).sum(dim=(2, 3))  # (B,3)
+    return torch.where(area > 0, total / area.clamp(min=1), torch.full_like(total, float("nan")))
+
+
+def mean_colour_error(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """|mean colour of pred - mean colour of target| over the mask, averaged over RGB (B,), 0–255 units."""
+    if pred.shape != target.shape:
+        raise InputError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must have one shape")
+    return (region_mean_colour(pred, mask) - region_mean_colour(target, mask)).abs().mean(dim=1)
+
+
+def region_ssim(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The SSIM map of pred against target averaged over the pixels where mask >= 0.5 (B,); NaN for an empty mask.
+
+    The map is computed on the whole images (the 11-pixel window sees the region's surroundings),
+    so this is SSIM as usual, only read out in the region.
+    """
+    region = (_check_masks(mask, pred, "mask") >= 0.5).float()  # (B,1,H,W)
+    area = region.sum(dim=(1, 2, 3))  # (B,)
+    total = (ssim_map(pred, target) * region).sum(dim=(1, 2, 3))  # (B,)
     return torch.where(area > 0, total / area.clamp(min=1), torch.full_like(area, float("nan")))
 
 

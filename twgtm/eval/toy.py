@@ -6,21 +6,30 @@ The test split is read in PAIRED mode, so every person wears the garment being p
 off and the truth of both tasks is known:
 
 * VTON: input = the person with the inpaint (agnostic) region masked + their own flat garment;
-  truth = the person. Scores: SSIM against the person, and the mean colour error inside the
-  inpaint mask (mean |output - truth| over RGB, 0–255 units).
+  truth = the person. Scores: SSIM against the person and the mean colour error inside the inpaint
+  mask (mean |output - truth| over RGB, 0–255 units); then both again on the *garment region*
+  only, the pixels where the garment is visible on the true person (the parse map's garment
+  label, `image-parse-v3/`): the inpaint mask is mostly arms, neck and background, which a model
+  that ignores the garment still gets right.
+* Garment sensitivity (`twgtm.eval.sensitivity`): the first `--sensitivity-persons` test persons,
+  each dressed in K solid-colour garments cut in their own garment's silhouette; the slope of the
+  output's mean colour in the garment region on the reference colour (0 = the garment is ignored,
+  1 = worn exactly) and the fraction of colours recognised.
 * VTOFF: input = the person; truth = the flat garment and its cloth mask. Scores: SSIM against
-  the garment, and the IoU of the predicted flat-garment mask (sigmoid TFQ_0 >= 0.5) with the
-  true cloth mask.
+  the garment, the garment's mean-colour error (the mean colour of the output over the true cloth
+  mask against the true garment's, |difference| averaged over RGB, 0–255 units), and the IoU of
+  the predicted flat-garment mask (sigmoid TFQ_0 >= 0.5) with the true cloth mask.
 
 Baselines, scored the same way:
 
 * copy input. VTON: the *masked* person (inpaint region mid grey, exactly what the model sees).
   Copying the unmasked person would be the answer itself in paired mode (SSIM 1, error 0), so
   it measures nothing; the masked copy is perfect outside the mask and uninformative inside,
-  which is what a model that ignores the garment could reach. VTOFF: the person image returned
-  as the "garment" (no copy baseline for the IoU).
+  which is what a model that ignores the garment could reach (sensitivity slope 0). VTOFF: the
+  person image returned as the "garment" (no copy baseline for the IoU).
 * mean colour (VTON): the inpaint region filled with the flat garment's mean colour (over its
-  cloth-mask pixels), the person kept outside.
+  cloth-mask pixels), the person kept outside; on the solid-colour probe it wears each colour
+  exactly (slope 1).
 * mean garment (VTOFF): the pixel mean of the train-split flat garments; for the IoU, the
   train-split mean cloth mask thresholded at 0.5.
 
@@ -44,27 +53,14 @@ from ..errors import DataError, TWGTMError
 from ..metrics.ssim import ssim
 from .baselines import masked_person, mean_colour_fill, mean_image
 from .folders import parse_size
-from .region_scores import colour_error, mask_iou, summarize
+from .region_scores import colour_error, mask_iou, mean_colour_error, region_ssim, summarize
 from .report import write_json
 from .sampling import batches, item_seeds, limited, pipeline_for
 from ..vocab import DTYPE_CHOICES, TRYOFF_MASK_MODES, parse_device, parse_dtype, parse_mask_mode
+from .sensitivity import SOLID_COLOURS, colour_table, probe_person
+from .toy_report import BASELINES, COLUMNS, COPY, MEAN, NO_BASELINE, ROWS, toy_table
 
 log = logging.getLogger("twgtm")
-
-# (task, metric) rows of the report: label, direction, and which baseline fills each column.
-ROWS = [
-    ("tryon", "ssim", "VTON SSIM vs true person", True),
-    ("tryon", "colour_error", "VTON colour error in mask (0-255)", False),
-    ("tryoff", "ssim", "VTOFF SSIM vs true garment", True),
-    ("tryoff", "mask_iou", "VTOFF garment-mask IoU", True),
-]
-COPY, MEAN = "copy_input", "mean"
-BASELINES = {
-    ("tryon", COPY): "the masked person (inpaint region mid grey, as the model sees it)",
-    ("tryon", MEAN): "the inpaint region filled with the flat garment's mean colour",
-    ("tryoff", COPY): "the person image returned as the garment",
-    ("tryoff", MEAN): "the pixel mean of the train-split garments; IoU: their mean cloth mask >= 0.5",
-}
 
 
 def native_size(root: str | Path, split: str = "test") -> tuple[int, int]:
@@ -90,8 +86,45 @@ def train_means(root: str | Path, size: tuple[int, int]) -> tuple[torch.Tensor, 
     return mean_image(garments), mean_image(masks)
 
 
-def _copy_iou_note() -> dict:
-    return {"status": "skipped", "reason": "no copy baseline for a flat-garment mask"}
+def _tryon_scores(scores: dict, name: str, output: torch.Tensor, batch: dict, region: torch.Tensor) -> None:
+    """Append the VTON scores of one output batch (model or baseline `name`) to `scores`."""
+    person, inpaint = batch["person"], batch["inpaint_mask"]
+    scores[("tryon", "ssim", name)].append(ssim(output, person))
+    scores[("tryon", "colour_error", name)].append(colour_error(output, person, inpaint))
+    scores[("tryon", "garment_ssim", name)].append(region_ssim(output, person, region))
+    scores[("tryon", "garment_colour_error", name)].append(colour_error(output, person, region))
+
+
+def _sensitivity(pipe, test, persons: int, colours: list[str] | None, seed: int, sampler: dict, repaint: bool,
+                 scores: dict) -> dict:
+    """Run the solid-colour probe on the first `persons` test items (model and both VTON baselines).
+
+    Every colour of one person uses the same noise seed (seed + the person's index), so the outputs
+    differ only by the garment given.
+    """
+    names, table = colour_table(colours)
+    detail = {"colours": {n: list(SOLID_COLOURS[n]) for n in names}, "persons": 0, "mean_colours": {}}
+    for index in range(min(persons, len(test))):
+        item = test[index]
+        person, garment = item["person"][None], item["garment"][None]  # (1,3,H,W)
+        inpaint, cloth = item["inpaint_mask"][None], item["garment_mask"][None]  # (1,1,H,W)
+        region = item["garment_region"][None]
+        k = len(names)
+        people, masks = person.expand(k, -1, -1, -1), inpaint.expand(k, -1, -1, -1)
+        dressers = {
+            "model": lambda garments: pipe.tryon(people, garments, masks, prompt=item["category"], repaint=repaint,
+                                                 seed=[seed + index] * k, **sampler).images,
+            COPY: lambda garments: masked_person(people, masks),
+            MEAN: lambda garments: mean_colour_fill(people, masks, garments, cloth.expand(k, -1, -1, -1)),
+        }
+        for column, dress in dressers.items():
+            probe = probe_person(dress, garment, cloth, region, table)
+            scores[("tryon", "sensitivity_slope", column)].append(torch.tensor([probe["slope"]]))
+            scores[("tryon", "colours_recognised", column)].append(probe["recognised"].float().mean().view(1))
+            if column == "model":
+                detail["mean_colours"][item["name"]] = dict(zip(names, probe["mean_colours"].round().tolist()))
+        detail["persons"] += 1
+    return detail
 
 
 def evaluate_toy(
@@ -107,28 +140,27 @@ def evaluate_toy(
     repaint: bool = True,
     size: tuple[int, int] | None = None,
     batch_size: int = 4,
+    sensitivity_persons: int = 8,
+    colours: list[str] | None = None,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
     progress: bool = False,
     model_options: dict | None = None,
 ) -> dict:
-    """Run VTON and VTOFF on the paired test split and score model and baselines; a JSON-ready dict.
+    """Run VTON, the sensitivity probe and VTOFF on the paired test split; score model and baselines (a JSON-ready dict).
 
     `model_options` go to `twgtm.load_model` (base, clip, swin, profile, preset, option_names).
     """
     mask_mode = parse_mask_mode(mask_mode)
     size = tuple(size) if size is not None else native_size(data)
-    test = limited(build_dataset("toy", data, split="test", size=size, mode="paired"), n)
+    test = limited(build_dataset("toy", data, split="test", size=size, mode="paired", garment_region=True), n)
     if len(test) == 0:
         raise DataError(f"the test split of {data} is empty; generate the wardrobe with a test fraction above 0.")
     mean_garment, mean_mask = train_means(data, size)
     log.info("toy eval: %d paired test pairs of %s at %dx%d", len(test), data, *size)
     pipe = pipeline_for(checkpoint, device, dtype, model_options)
-    scores = {key: [] for key in [
-        ("tryon", "ssim", "model"), ("tryon", "ssim", COPY), ("tryon", "ssim", MEAN),
-        ("tryon", "colour_error", "model"), ("tryon", "colour_error", COPY), ("tryon", "colour_error", MEAN),
-        ("tryoff", "ssim", "model"), ("tryoff", "ssim", COPY), ("tryoff", "ssim", MEAN),
-        ("tryoff", "mask_iou", "model"), ("tryoff", "mask_iou", MEAN)]}
+    scores = {(task, metric, name): [] for task, metric, _, _ in ROWS for name in COLUMNS
+              if (task, metric, name) not in NO_BASELINE}
     no_mask_reason = None
     batch_iter = batches(test, batch_size)
     if progress:
@@ -138,31 +170,36 @@ def evaluate_toy(
     for start, batch in batch_iter:
         person, garment = batch["person"], batch["garment"]  # (B,3,H,W)
         inpaint, cloth_mask = batch["inpaint_mask"], batch["garment_mask"]  # (B,1,H,W)
+        region = batch["garment_region"]  # (B,1,H,W)
         b, seeds, prompts = person.shape[0], item_seeds(seed, start, person.shape[0]), list(batch["category"])
         common = dict(prompt=prompts, seed=seeds, steps=steps, guidance=guidance, scheduler=scheduler)
         dressed = pipe.tryon(person, garment, inpaint, repaint=repaint, **common).images.float().cpu()
         for name, output in (("model", dressed), (COPY, masked_person(person, inpaint)),
                              (MEAN, mean_colour_fill(person, inpaint, garment, cloth_mask))):
-            scores[("tryon", "ssim", name)].append(ssim(output, person))
-            scores[("tryon", "colour_error", name)].append(colour_error(output, person, inpaint))
+            _tryon_scores(scores, name, output, batch, region)
         off = pipe.tryoff(person, mask_mode=mask_mode, **common)
         for name, output in (("model", off.images.float().cpu()), (COPY, person),
                              (MEAN, mean_garment.expand(b, -1, -1, -1))):
             scores[("tryoff", "ssim", name)].append(ssim(output, garment))
+            scores[("tryoff", "mean_colour_error", name)].append(mean_colour_error(output, garment, cloth_mask))
         if off.garment_masks is None:
             no_mask_reason = "this checkpoint's profile has no SRM garment-mask head (TFQ_0)"
         else:
             scores[("tryoff", "mask_iou", "model")].append(mask_iou(off.garment_masks.float().cpu(), cloth_mask))
         scores[("tryoff", "mask_iou", MEAN)].append(mask_iou(mean_mask.expand(b, -1, -1, -1), cloth_mask))
+    sampler = dict(steps=steps, guidance=guidance, scheduler=scheduler)
+    detail = _sensitivity(pipe, test, sensitivity_persons, colours, seed, sampler, repaint, scores)
     results: dict = {"tryon": {}, "tryoff": {}}
     for task, metric, _, higher in ROWS:
         entry = {"higher_is_better": higher}
-        for name in ("model", COPY, MEAN):
+        for name in COLUMNS:
             key = (task, metric, name)
-            if key not in scores:
-                entry[name] = _copy_iou_note()
+            if key in NO_BASELINE:
+                entry[name] = {"status": "skipped", "reason": NO_BASELINE[key]}
             elif name == "model" and metric == "mask_iou" and no_mask_reason:
                 entry[name] = {"status": "skipped", "reason": no_mask_reason}
+            elif not scores[key]:
+                entry[name] = {"status": "skipped", "reason": "no sensitivity persons (--sensitivity-persons 0)"}
             else:
                 entry[name] = summarize(scores[key])
         results[task][metric] = entry
@@ -171,31 +208,9 @@ def evaluate_toy(
         "size": list(size), "steps": steps, "guidance": guidance, "seed": seed, "scheduler": scheduler,
         "tryoff_mask_mode": mask_mode, "repaint": repaint, "device": str(device), "dtype": str(dtype).replace("torch.", ""),
         "baselines": {f"{task}.{name}": text for (task, name), text in BASELINES.items()},
+        "sensitivity": detail,
         **results,
     }
-
-
-def _cell(entry: dict) -> str:
-    """'value ± std' or '–' for a skipped score."""
-    if entry.get("status") != "ok":
-        return "–"
-    return f"{entry['value']:.4f} ± {entry['std']:.4f}"
-
-
-def toy_table(report: dict) -> str:
-    """A markdown table: one row per score, columns model / copy input / mean baseline, and a legend."""
-    lines = ["| score | model | copy input | mean baseline | |", "|---|---|---|---|---|"]
-    for task, metric, label, higher in ROWS:
-        entry = report[task][metric]
-        lines.append(f"| {label} | {_cell(entry['model'])} | {_cell(entry[COPY])} | {_cell(entry[MEAN])} | "
-                     f"{'↑' if higher else '↓'} |")
-    lines.append("")
-    lines.append(f"{report['n']} paired test pairs at {report['size'][0]}x{report['size'][1]}, "
-                 f"{report['steps']} steps, guidance {report['guidance']}, VTON repaint "
-                 f"{'on' if report['repaint'] else 'off'}, VTOFF mask {report['tryoff_mask_mode']}.")
-    for (task, name), text in BASELINES.items():
-        lines.append(f"{'VTON' if task == 'tryon' else 'VTOFF'} {'copy input' if name == COPY else 'mean baseline'}: {text}.")
-    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -217,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "(the baselines keep the true pixels there)")
     parser.add_argument("--size", help="HxW to read the images at (default: the wardrobe's own size)")
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--sensitivity-persons", type=int, default=8,
+                        help="test persons dressed in every solid colour for the sensitivity probe (default 8; 0 = off)")
+    parser.add_argument("--colours", help=f"comma-separated probe colours (default all: {','.join(SOLID_COLOURS)})")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
     parser.add_argument("--dtype", default="float32", choices=DTYPE_CHOICES, help="weights precision (default float32)")
     add_part_arguments(parser.add_argument_group("model files"))
@@ -233,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
         report = evaluate_toy(args.checkpoint, args.data, n=args.n, steps=args.steps, guidance=args.guidance,
                               seed=args.seed, scheduler=args.scheduler, mask_mode=args.mask_mode,
                               repaint=args.repaint, size=parse_size(args.size), batch_size=args.batch_size,
+                              sensitivity_persons=args.sensitivity_persons,
+                              colours=args.colours.split(",") if args.colours else None,
                               device=parse_device(args.device), dtype=parse_dtype(args.dtype), progress=not args.no_progress,
                               model_options=part_options(args))
     except TWGTMError as exc:

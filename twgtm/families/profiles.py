@@ -23,6 +23,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -45,6 +46,10 @@ def catvton_keys(state: dict, unet, source: str) -> dict:
         raise CheckpointError(f"{source} is not a CatVTON attention file: keys {odd[:5]} do not start with a "
                               "module index; expected keys like '0.to_q.weight' (mix-48k-1024/attention/model.safetensors)")
     roots = sorted({int(k.split(".", 1)[0]) for k in state if re.match(r"\d+\.to_q\.", k)})
+    if not roots and any(re.match(r"\d+\.\d+\.transformer_blocks\.", k) for k in state):
+        raise CheckpointError(f"{source} is TryOffAnyone's file (keys '<i>.<j>.transformer_blocks...', whole transformer "
+                              f"blocks), not CatVTON's attention file: it does try-off; load it with profile "
+                              f"tryoffanyone, or give CatVTON's {PROFILE_FILES['catvton']} for try-on")
     if len(roots) != len(attn1):
         raise CheckpointError(f"{source} holds {len(roots)} attn1 blocks but this UNet has {len(attn1)}; "
                               "the file is for another UNet size (CatVTON needs the SD1.5-inpainting base)")
@@ -81,6 +86,10 @@ def tryoffanyone_keys(state: dict, unet, source: str) -> dict:
             unexpected.append(key)
             continue
         mapped[f"{containers[int(m[1])]}.{m[2]}"] = value
+    if unexpected and any(re.match(r"\d+\.to_q\.", k) for k in state):
+        raise CheckpointError(f"{source} is CatVTON's attention file (keys '<i>.to_q.weight', self-attention only), not "
+                              f"TryOffAnyone's: it does try-on; load it with profile catvton, or give TryOffAnyone's "
+                              f"{PROFILE_FILES['tryoffanyone']} for try-off")
     if unexpected:
         raise CheckpointError(f"{source} is not a TryOffAnyone file for this UNet: unexpected keys {sorted(unexpected)[:5]}; "
                               f"expected '<i>.<j>.<transformer key>' with i < {len(containers)}")
@@ -90,21 +99,30 @@ def tryoffanyone_keys(state: dict, unet, source: str) -> dict:
     return mapped
 
 
+# The release file of each project, as its code loads it.
+PROFILE_FILES = {"catvton": "mix-48k-1024/attention/model.safetensors", "tryoffanyone": "model.safetensors"}
+
+
 @dataclass(frozen=True)
 class Profile:
-    """How to run one project's weights: its task, canvas, working size and key mapping."""
+    """How to run one project's weights: its task, canvas, working size, published defaults and key mapping."""
 
     name: str
-    task: str  # "tryon" or "tryoff"
-    working_size: tuple  # (H, W) of the person half at which the project trained
+    task: str  # "tryon" or "tryoff": the one task the weights do
+    working_size: tuple  # (H, W) of the person half at which the project samples
     tryoff_target: str  # "blank" (TWGTM) or "erased_person" (TryOffAnyone)
     map_keys: Callable[[dict, object, str], dict]
     weights_file: str  # the file's name in the project's release
+    repository: str  # where the release lives (Hugging Face)
+    steps: int = 50  # published defaults
+    guidance: float = 2.5
 
 
 PROFILES = {
-    "catvton": Profile("catvton", "tryon", (1024, 768), "blank", catvton_keys, "mix-48k-1024/attention/model.safetensors"),
-    "tryoffanyone": Profile("tryoffanyone", "tryoff", (512, 384), "erased_person", tryoffanyone_keys, "model.safetensors"),
+    "catvton": Profile("catvton", "tryon", (1024, 768), "blank", catvton_keys, PROFILE_FILES["catvton"],
+                       "zhengchong/CatVTON"),
+    "tryoffanyone": Profile("tryoffanyone", "tryoff", (512, 384), "erased_person", tryoffanyone_keys,
+                            PROFILE_FILES["tryoffanyone"], "ixarchakos/tryOffAnyone"),
 }
 
 
@@ -116,14 +134,27 @@ def get_profile(name: str) -> Profile:
     return PROFILES[key]
 
 
-def profile_config(name: str, base: str | TWGTMConfig = "sd15") -> TWGTMConfig:
-    """Our config for a profile: the base preset's UNet/VAE, height canvas, no cross-attention, no SAM/SRM.
+def profile_for_task(task: str) -> Profile:
+    """The profile whose weights do `task` ('tryon' -> CatVTON, 'tryoff' -> TryOffAnyone)."""
+    return next(p for p in PROFILES.values() if p.task == task)
 
-    SAM and SRM are not used by these projects; they are built at the tiny preset's size (a few
-    thousand parameters, never run) so that the model class stays one class.
+
+def profile_config(name: str, base: str | TWGTMConfig = "sd15", *, unet: dict | None = None,
+                   vae: dict | None = None) -> TWGTMConfig:
+    """Our config for a profile: the base's UNet/VAE, height canvas, no cross-attention, no SAM/SRM.
+
+    `unet` / `vae` (configs read from the base files, `twgtm.weights.base_config`) replace the base
+    preset's; when they equal SD1.5's the model is the sd15 one and samples at the profile's working
+    size, otherwise (a reduced model) at the input's size. SAM and SRM are not used by these projects;
+    they are built at the tiny preset's size (a few thousand parameters, never run) so that the model
+    class stays one class.
     """
     profile = get_profile(name)
     base = get_preset(base) if isinstance(base, str) else base
+    if unet is not None or vae is not None:
+        changes = {"unet": unet if unet is not None else base.unet, "vae": vae if vae is not None else base.vae}
+        same = _same_config(changes["unet"], base.unet) and _same_config(changes["vae"], base.vae)
+        base = base if same else base.replace(name=f"{base.name}-reduced", **changes)
     tiny = get_preset("tiny")
     working = list(profile.working_size) if base.name == "sd15" else None  # other bases: the input's size
     return base.replace(
@@ -136,17 +167,47 @@ def profile_config(name: str, base: str | TWGTMConfig = "sd15") -> TWGTMConfig:
     )
 
 
+def _same_config(a: dict, b: dict) -> bool:
+    """Whether two UNet (or VAE) configs have the same shapes: the fields a base file decides."""
+    from ..weights.base_config import UNET_SHAPE_FIELDS, VAE_SHAPE_FIELDS
+
+    fields = UNET_SHAPE_FIELDS if "down_block_types" in a and "cross_attention_dim" in a else VAE_SHAPE_FIELDS
+    defaults = {"use_linear_projection": False}
+    norm = lambda d, k: (lambda v: list(v) if isinstance(v, (list, tuple)) else v)(d.get(k, defaults.get(k)))  # noqa: E731
+    return all(norm(a, k) == norm(b, k) for k in fields)
+
+
 def load_profile(name: str, weights: str | os.PathLike, base_weights: str | os.PathLike | None, *,
-                 base: str | TWGTMConfig = "sd15", device=None, dtype: torch.dtype | None = None) -> TWGTM:
-    """Build a profile's model: base UNet/VAE (diffusers folder or LDM file), then the project's file mapped in."""
+                 base: str | TWGTMConfig | None = None, vae: str | os.PathLike | None = None, device=None,
+                 dtype: torch.dtype | None = None) -> TWGTM:
+    """Build a profile's model: base UNet/VAE (diffusers folder or LDM file), an optional VAE, then the project's file.
+
+    `base`: a size preset ('sd15', 'tiny') to build; None reads the UNet/VAE configs from `base_weights`
+    (and `vae`), checking that they are SD1.5-inpainting's (`twgtm.weights.base_config`). The base
+    folder's DDIM config (or SD1.5-inpainting's) is kept in `config.extra["scheduler"]`.
+    """
+    from ..weights.base_config import describe_base, describe_vae, scheduler_config
+    from ..weights.base_parts import load_vae
+
     profile = get_profile(name)
-    model = TWGTM(profile_config(profile.name, base))
+    if base is None and base_weights is not None:
+        unet_cfg, vae_cfg = describe_base(base_weights)
+        if vae is not None:
+            vae_cfg = describe_vae(vae)[0]
+        config = profile_config(profile.name, "sd15", unet=unet_cfg, vae=vae_cfg)
+    else:
+        config = profile_config(profile.name, base or "sd15")
+    config.extra["scheduler"] = scheduler_config(base_weights if base_weights is not None and Path(base_weights).is_dir()
+                                                 else None)
+    state = read_safetensors(weights, f"{profile.name} weights ({profile.weights_file})")
+    model = TWGTM(config)
+    mapped = profile.map_keys(state, model.unet, f"{os.fspath(weights)}")  # a wrong file fails before the base loads
     if base_weights is not None:
-        load_unet_vae(model, base_weights)
+        load_unet_vae(model, base_weights, parts=("unet",) if vae is not None else ("unet", "vae"))
     else:
         log.warning("profile %s: no base weights given; the UNet outside the file and the VAE stay random", profile.name)
-    state = read_safetensors(weights, f"{profile.name} weights ({profile.weights_file})")
-    mapped = profile.map_keys(state, model.unet, f"{os.fspath(weights)}")
+    if vae is not None:
+        load_vae(model, vae)
     model.unet.load_state_dict(mapped, strict=False)
     log.info("profile %s: %d tensors loaded into the UNet from %s", profile.name, len(mapped), weights)
     return model.to(device=parse_device(device or "cpu"), dtype=None if dtype is None else parse_dtype(dtype)) \

@@ -38,6 +38,21 @@ def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
+def ssim_map(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The per-pixel SSIM map (B,1,H,W) of two B×3×H×W batches in [-1, 1], the mean over RGB; its
+    mean over all pixels is `ssim`."""
+    pred, target = check_pair(pred, target)
+    if min(pred.shape[-2:]) < KERNEL_SIZE:
+        raise InputError(f"ssim_map: images of {tuple(pred.shape[-2:])} are smaller than the {KERNEL_SIZE}-pixel window.")
+    _, full = structural_similarity_index_measure(
+        to_unit_range(pred).float(), to_unit_range(target).float(),
+        gaussian_kernel=True, sigma=SIGMA, kernel_size=KERNEL_SIZE, data_range=1.0, reduction="none",
+        return_full_image=True,
+    )  # (B,3,H,W)
+    return full.mean(dim=1, keepdim=True)  # (B,1,H,W)
+
+
+@torch.no_grad()
 def ms_ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per-image MS-SSIM (B,) of two B×3×H×W batches in [-1, 1] (both sides >= 176 px); 1 means identical."""
     pred, target = check_pair(pred, target)

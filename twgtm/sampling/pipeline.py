@@ -1,6 +1,7 @@
 """The TWGTM sampler: try-on, try-off and the round trip, for any image size and any batch size.
 
-A thin façade over the sampling parts, built once per model and reused by every call:
+A thin façade over the sampling parts, built once per model and reused by every call (a CatVTON or
+TryOffAnyone profile model is routed to its project's own sampling, `twgtm.families.profile_sampler`):
 `tasks` prepares each task's canvas and mask at the working size and takes the result back to the
 input's size, `reference.ReferenceEncoder` runs SAM/SRM once per call through the pipeline's own
 `encoder_cache`, `denoise.Denoiser` runs the denoising loop with classifier-free guidance, and
@@ -15,9 +16,11 @@ at a time).
 """
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
-from ..errors import SamplingCancelled
+from ..errors import ConfigError, SamplingCancelled
 from ..model.network import TWGTM, ReferenceFeatures
 from . import tasks
 from .denoise import Callback, Denoiser, SamplerSettings, item_seeds
@@ -30,6 +33,16 @@ from .placement import Placement
 from .reference import EncodedReference, ReferenceEncoder, features_to, item_digests
 from .speed import SPEED_DEFAULTS, SpeedSettings
 from .tasks import DEFAULT_WORKING_SIZE, MASK_MODES, RoundTripResult, TryOffResult, TryOnResult
+
+DEFAULT_STEPS = 30  # TWGTM checkpoints; profiles use their projects' published defaults
+
+def concat_results(parts: list):
+    """The results (TryOnResult / TryOffResult dataclasses, a profile's too) of a batch run in chunks, in order."""
+    if len(parts) == 1:
+        return parts[0]
+    fields = {f.name: [getattr(p, f.name) for p in parts] for f in dataclasses.fields(parts[0])}
+    return type(parts[0])(**{k: None if v[0] is None else torch.cat(v) for k, v in fields.items()})
+
 
 __all__ = ["TWGTMPipeline", "SamplingCancelled", "TryOnResult", "TryOffResult", "RoundTripResult",
            "DEFAULT_WORKING_SIZE", "MASK_MODES", "SPEED_DEFAULTS", "Callback"]
@@ -50,6 +63,11 @@ class TWGTMPipeline:
         self.encoders = ReferenceEncoder(model, self.encoder_cache, self.placement)
         self.denoiser = Denoiser(model, self.placement)
         self.speed = SpeedSettings(model, self.encoder_cache)
+        self.profile = None  # the ProfileSampler of a CatVTON / TryOffAnyone model
+        if model.config.profile != "twgtm":
+            from ..families.profile_sampler import ProfileSampler
+
+            self.profile = ProfileSampler(model)
         self.configure(**options)
 
     def set_memory(self, hooks: MemoryHooks | None = None, placement: Placement | None = None) -> "TWGTMPipeline":
@@ -58,6 +76,11 @@ class TWGTMPipeline:
         self.placement = placement or Placement(self.model)
         self.encoders.placement = self.denoiser.placement = self.placement
         return self
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The tasks this model does: both for TWGTM, one for a profile."""
+        return ("tryon", "tryoff") if self.profile is None else self.profile.tasks
 
     @property
     def device(self) -> torch.device:
@@ -81,6 +104,8 @@ class TWGTMPipeline:
 
     def working_size(self, size=None) -> tuple[int, int] | None:
         """The working box (H,W) of the person half: `size`, else the model's default, else None (input size)."""
+        if self.profile is not None and size is None:
+            return self.config.extra.get("working_size") and tuple(self.config.extra["working_size"])
         return tasks.working_size(self.config, size)
 
     # ----- reference encoders ----------------------------------------------------------------------
@@ -106,6 +131,12 @@ class TWGTMPipeline:
         finally:
             self.placement.finish()
         return EncodedReference(features, plan, prompts, item_digests(image_w))
+
+    @staticmethod
+    def _defaults(steps, guidance, scheduler) -> tuple[int, float, str]:
+        """TWGTM's sampling defaults for the settings a caller left at None: 30 DDIM steps, guidance 2.5."""
+        return (DEFAULT_STEPS if steps is None else int(steps), 2.5 if guidance is None else float(guidance),
+                "ddim" if scheduler is None else scheduler)
 
     def _settings(self, seeds: list[int], steps, guidance, scheduler, callback, cancel, cfg_batched: bool) -> SamplerSettings:
         return SamplerSettings(list(seeds), int(steps), float(guidance), scheduler, callback, cancel, bool(cfg_batched))
@@ -153,13 +184,33 @@ class TWGTMPipeline:
             self.placement.finish()
 
     def _memory_run(self, guidance: float, plan: RunPlan) -> dict:
-        """estimate_run's keywords for this model and a plan."""
-        return dict(dtype=self.dtype, vae_dtype=self.model.vae.dtype, cfg=float(guidance) != 1.0,
-                    cfg_batched=plan.cfg_batched, vae_tiling=plan.vae_tiling, device_type=self.device.type)
+        """estimate_run's keywords for this model and a plan (a profile always runs its CFG rows as one batch)."""
+        cfg = float(guidance) > 1.0 if self.profile is not None else float(guidance) != 1.0
+        return dict(dtype=self.dtype, vae_dtype=self.model.vae.dtype, cfg=cfg,
+                    cfg_batched=plan.cfg_batched or self.profile is not None, vae_tiling=plan.vae_tiling,
+                    device_type=self.device.type)
+
+    def _run_profile(self, profile_pass, person: torch.Tensor, size, guidance):
+        """A profile call with the same memory hooks and fallback ladder, less its first rung: the project runs
+        [uncond, cond] as one UNet batch, so the ladder starts at the batch in chunks (one seeded generator per
+        item: the chunks give the batch's images), then VAE tiling."""
+        from ..families.results import working_size as profile_working_size
+
+        guidance = self.profile.profile.guidance if guidance is None else float(guidance)
+        half = profile_working_size(self.config, size, tuple(person.shape[-2:]))
+        return self._run(profile_pass, person.shape[0], half, guidance, False, concat_results)
+
+    @staticmethod
+    def _no_reference(reference, image: str) -> None:
+        """Profiles have no SAM/SRM encoders: a given reference is an error that says so."""
+        if reference is not None:
+            raise ConfigError(f"this profile model has no SAM/SRM reference encoders, so encoded features of the {image} "
+                              "cannot be used: leave 'reference' unconnected ('TWGTM SAM Encode' needs a TWGTM "
+                              "checkpoint)")
 
     # ----- tasks -----------------------------------------------------------------------------------
-    def tryon(self, person: torch.Tensor, garment: torch.Tensor, mask: torch.Tensor, *, prompt="upper",
-              seed=0, steps: int = 30, guidance: float = 2.5, scheduler: str = "ddim", size=None,
+    def tryon(self, person: torch.Tensor, garment: torch.Tensor, mask, *, prompt="upper",
+              seed=0, steps: int | None = None, guidance: float | None = None, scheduler: str | None = None, size=None,
               repaint: bool = False, repaint_blur: int | None = None, callback: Callback | None = None,
               cancel=None, cfg_batched: bool | None = None, reference: EncodedReference | None = None) -> TryOnResult:
         """Dress `person` (B,3,H,W) in `garment` (1|B,3,h,w) inside `mask` (1|B,1,H,W); output (B,3,H,W).
@@ -167,9 +218,30 @@ class TWGTMPipeline:
         `prompt`: a category ('upper', 'lower', 'dress') or free text, one or per item. `repaint`
         pastes the person back outside the mask through a blurred edge (radius `repaint_blur`, default
         1/64 of the image height; a soft mask keeps its own edge): pixels outside the mask are then
-        exactly the input's. `reference`: the garment's features from `encode_image` (else computed).
+        exactly the input's. `mask` may also be a mask source (person -> mask, e.g.
+        `twgtm.parsing.AutoMask`). `reference`: the garment's features from `encode_image` (else
+        computed). Defaults: 30 DDIM steps, guidance 2.5; a CatVTON profile samples as CatVTON does
+        (50 steps, its repaint), a try-off-only profile refuses.
         """
+        if self.profile is not None:
+            self._no_reference(reference, "garment")
+            self.profile.check_task("tryon")
+            b = check_person(person)
+            garment = broadcast(garment, b, "garment", 3)
+            seeds = item_seeds(seed, b)
+
+            def profile_pass(items: slice, plan: RunPlan):
+                return self.profile.tryon(person[items], garment[items], mask if callable(mask) else mask[items],
+                                          seed=seeds[items], steps=steps, guidance=guidance, scheduler=scheduler,
+                                          size=size, repaint=repaint, callback=callback, cancel=cancel)
+
+            if not callable(mask):
+                mask = broadcast(mask, b, "mask", 1)
+            return self._run_profile(profile_pass, person, size, guidance)
         b = check_person(person)
+        if callable(mask):
+            mask = mask(person)  # (B,1,H,W)
+        steps, guidance, scheduler = self._defaults(steps, guidance, scheduler)
         job = tasks.prepare_tryon(person, garment, mask, prompt, self.config, size)
         seeds = item_seeds(seed, b)
 
@@ -182,18 +254,36 @@ class TWGTMPipeline:
 
         return self._run(one_pass, b, job.plan.canvas, guidance, cfg_batched, tasks.concat_tryon)
 
-    def tryoff(self, person: torch.Tensor, *, prompt="upper", mask_mode: str = "bbox", mask: torch.Tensor | None = None,
-               seed=0, steps: int = 30, guidance: float = 2.5, scheduler: str = "ddim", size=None,
+    def tryoff(self, person: torch.Tensor, *, prompt="upper", mask_mode: str = "bbox", mask=None,
+               seed=0, steps: int | None = None, guidance: float | None = None, scheduler: str | None = None, size=None,
                callback: Callback | None = None, cancel=None, cfg_batched: bool | None = None,
                reference: EncodedReference | None = None) -> TryOffResult:
         """Take the garment off `person` (B,3,H,W): a flat garment image (B,3,H,W) at the person's size.
 
-        The garment is generated inside: `mask` when given (1|B,1,H,W, on the target half), else
-        `mask_mode` 'full' (the whole half) or 'bbox' (the box of the SRM-predicted garment mask).
-        Profiles whose try-off canvas is the erased person (TryOffAnyone) take `mask` as the garment
-        region on the person. `reference`: the person's features from `encode_image` (else computed).
+        The garment is generated inside: `mask` when given (1|B,1,H,W, on the target half, or a mask
+        source), else `mask_mode` 'full' (the whole half) or 'bbox' (the box of the SRM-predicted
+        garment mask). `reference`: the person's features from `encode_image` (else computed). A
+        TryOffAnyone profile takes `mask` as the garment region on the person and samples as
+        TryOffAnyone does (50 steps); a try-on-only profile refuses.
         """
+        if self.profile is not None:
+            self._no_reference(reference, "person")
+            self.profile.check_task("tryoff")
+            b = check_person(person)
+            seeds = item_seeds(seed, b)
+            if mask is not None and not callable(mask):
+                mask = broadcast(mask, b, "mask", 1)
+
+            def profile_pass(items: slice, plan: RunPlan):
+                part = mask if mask is None or callable(mask) else mask[items]
+                return self.profile.tryoff(person[items], mask=part, seed=seeds[items], steps=steps, guidance=guidance,
+                                           scheduler=scheduler, size=size, callback=callback, cancel=cancel)
+
+            return self._run_profile(profile_pass, person, size, guidance)
         b = check_person(person)
+        if callable(mask):
+            mask = mask(person)  # (B,1,H,W)
+        steps, guidance, scheduler = self._defaults(steps, guidance, scheduler)
         job = tasks.prepare_tryoff(person, prompt, mask_mode, mask, self.config, size, has_srm=self.encoders.enabled)
         seeds = item_seeds(seed, b)
 
@@ -208,14 +298,21 @@ class TWGTMPipeline:
         return self._run(one_pass, b, job.plan.canvas, guidance, cfg_batched, tasks.concat_tryoff)
 
     def roundtrip(self, person_a: torch.Tensor, person_b: torch.Tensor | None = None, *, mask_b: torch.Tensor | None = None,
-                  mask_a: torch.Tensor | None = None, mask_mode: str = "bbox", prompt="upper", seed=0, steps: int = 30,
-                  guidance: float = 2.5, scheduler: str = "ddim", size=None, repaint: bool = False,
-                  callback: Callback | None = None, cancel=None) -> RoundTripResult:
+                  mask_a: torch.Tensor | None = None, mask_mode: str = "bbox", prompt="upper", seed=0,
+                  steps: int | None = None, guidance: float | None = None, scheduler: str | None = None, size=None,
+                  repaint: bool = False, callback: Callback | None = None, cancel=None) -> RoundTripResult:
         """Take A's garment off as a flat image, then dress B in it (B = A when not given: a consistency check).
 
         B's try-on mask is `mask_b` when given; otherwise the body-region box of the garment category
         (upper / lower / dress; free-text prompts use the upper box) — give `mask_b` for real use.
+        A profile does one task: a round trip with public weights takes two models
+        (`twgtm.families.roundtrip.roundtrip_pair`).
         """
+        if self.profile is not None:
+            raise ConfigError(f"profile {self.profile.profile.name} does {self.profile.profile.task} only; a round trip "
+                              "with public weights takes a try-off and a try-on model: "
+                              "twgtm.families.roundtrip.roundtrip_pair(tryoff_pipe, tryon_pipe, ...) "
+                              "(CLI: roundtrip --tryoff-profile ... --tryon-profile ...)")
         common = dict(prompt=prompt, seed=seed, steps=steps, guidance=guidance, scheduler=scheduler, size=size,
                       callback=callback, cancel=cancel)
         off = self.tryoff(person_a, mask_mode=mask_mode, mask=mask_a, **common)

@@ -4,6 +4,8 @@
 - one original-format (LDM/CompVis) .safetensors file: `model.diffusion_model.*` (UNet) and
   `first_stage_model.*` (VAE), converted with diffusers' own key converters and the model's config
   (for sd15 that equals the configs shipped in twgtm/weights/configs/), so nothing is fetched from a hub;
+- a separate VAE (`load_vae`, the profiles' `vae=`): a diffusers folder, or one file with diffusers or
+  original keys (what twgtm.weights.base_config describes and checks first);
 - a transformers `save_pretrained` folder for the CLIP image encoder (`CLIPVisionModelWithProjection`),
   or that model's single HF-format .safetensors file (what ComfyUI keeps in models/clip_vision);
 - a timm Swin `.safetensors` file (or a folder holding `model.safetensors`, as timm's hub folders
@@ -43,7 +45,13 @@ def shipped_config(part: str) -> dict:
 
 
 def _load_module(module, state: dict, source: str) -> None:
-    check_keys(module.state_dict(), state, source)
+    expected = module.state_dict()
+    want, got = expected.get("conv_in.weight"), state.get("conv_in.weight")
+    if want is not None and got is not None and want.ndim == got.ndim == 4 and want.shape[1] == 9 and got.shape[1] == 4:
+        raise CheckpointError(f"{source} is an SD1.5 text-to-image UNet (its conv_in takes 4 channels); this model needs "
+                              "the SD1.5-inpainting UNet, whose conv_in takes 9 (noisy latent, mask, masked image): "
+                              "stable-diffusion-v1-5/stable-diffusion-inpainting")
+    check_keys(expected, state, source)
     module.load_state_dict(state, strict=True)
 
 
@@ -51,8 +59,10 @@ def load_diffusers_part(model: TWGTM, folder: str | os.PathLike, part: str) -> N
     """Load `<folder>/<part>/diffusion_pytorch_model.safetensors` into model.unet or model.vae."""
     sub = Path(folder) / part
     if not sub.is_dir():
+        found = sorted(p.name + ("/" if p.is_dir() else "") for p in Path(folder).iterdir())[:12] \
+            if Path(folder).is_dir() else []
         raise CheckpointError(f"no {part}/ folder in {folder}; a diffusers model folder holds unet/ and vae/ "
-                              "(each config.json + diffusion_pytorch_model.safetensors)")
+                              f"(each config.json + diffusion_pytorch_model.safetensors); found {found or 'nothing'}")
     weights = sub / DIFFUSERS_WEIGHTS
     if not weights.is_file() and (sub / "diffusion_pytorch_model.bin").is_file():
         weights = sub / "diffusion_pytorch_model.bin"  # gets the clear pickle error below
@@ -91,6 +101,40 @@ def load_unet_vae(model: TWGTM, source: str | os.PathLike, parts=("unet", "vae")
             load_diffusers_part(model, source, part)
     else:
         load_ldm_file(model, source, parts)
+
+
+VAE_KEY_ROOTS = ("encoder.", "decoder.", "quant_conv.", "post_quant_conv.")
+
+
+def load_vae(model: TWGTM, source: str | os.PathLike) -> None:
+    """Load model.vae from a separate VAE: a diffusers folder, or one file with diffusers or original (LDM) keys.
+
+    A file such as vae-ft-mse-840000-ema-pruned.safetensors (original keys, with or without
+    `first_stage_model.`) is converted with diffusers' converter; other tensors (EMA, loss) are ignored.
+    """
+    from .base_config import LDM_VAE_PREFIX, describe_vae
+
+    source = Path(source)
+    _, layout = describe_vae(source)
+    if layout == "folder":
+        folder = source / "vae" if (source / "vae").is_dir() and not (source / "config.json").is_file() else source
+        file = folder / DIFFUSERS_WEIGHTS
+        state = read_safetensors(file, "VAE weights")
+        _load_module(model.vae, state, f"{file.name} (folder {folder})")
+        log.info("loaded the VAE from %s", folder)
+        return
+    state = read_safetensors(source, "VAE file")
+    if any(k.startswith(LDM_VAE_PREFIX) for k in state):
+        state = {k[len(LDM_VAE_PREFIX):]: v for k, v in state.items() if k.startswith(LDM_VAE_PREFIX)}
+    state = {k: v for k, v in state.items() if k.startswith(VAE_KEY_ROOTS)}
+    label = f"VAE file {source.name} (folder {source.parent})"
+    if layout == "ldm":
+        try:
+            state = convert_ldm_vae_checkpoint(state, dict(model.vae.config))
+        except (KeyError, IndexError, ValueError, RuntimeError) as err:
+            raise CheckpointError(f"{label}: its keys do not fit an SD1.5 VAE ({err!r})") from err
+    _load_module(model.vae, state, label)
+    log.info("loaded the VAE from %s", source)
 
 
 def load_clip(model: TWGTM, source: str | os.PathLike) -> None:

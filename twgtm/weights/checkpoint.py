@@ -98,8 +98,9 @@ def read_metadata(path: str | os.PathLike) -> dict:
     if meta.get("format") != FORMAT:
         raise CheckpointError(
             f"{path.name} is a safetensors file but not a TWGTM checkpoint (no 'format: twgtm' in its metadata); "
-            "for CatVTON / TryOffAnyone weights choose their backbone profile (load_model(path, profile='catvton' | "
-            "'tryoffanyone', base=...), CLI --profile)"
+            "for CatVTON / TryOffAnyone weights choose their backbone profile (load_model(profile='catvton' | "
+            "'tryoffanyone', weights=path, base=...), CLI --profile ... --weights ..., ComfyUI: the TWGTM Public "
+            "Model Loader node)"
         )
     try:
         version = int(meta.get("format_version", "0"))
@@ -172,7 +173,11 @@ def _build(config: TWGTMConfig, path: Path) -> TWGTM:
 
 def load_checkpoint(path: str | os.PathLike, *, device=None, dtype: torch.dtype | None = None,
                     model: TWGTM | None = None) -> TWGTM:
-    """Build the model from the file's config and load its weights (all parts it says it holds)."""
+    """Build the model from the file's config and load its weights (all parts it says it holds).
+
+    Into a given `model` (training's `model.init`), the file's VAE latent scale comes with the VAE
+    weights: it belongs to them (training calibrates it for that encoder) but lives in the config.
+    """
     path = Path(path)
     meta = read_metadata(path)
     config = checkpoint_config(meta, path)
@@ -184,6 +189,11 @@ def load_checkpoint(path: str | os.PathLike, *, device=None, dtype: torch.dtype 
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{path} could not be read ({err}); it may be truncated or corrupt") from err
     load_state(model, state, f"{path.name} (folder {path.parent})", parts)
+    scale = config.vae.get("scaling_factor")
+    if "vae" in parts and scale is not None and float(scale) != model.latent_scale:
+        log.info("%s: VAE latent scale %.6g (was %.6g)", path.name, float(scale), model.latent_scale)
+        model.vae.register_to_config(scaling_factor=float(scale))
+        model.config.vae["scaling_factor"] = float(scale)
     missing_parts = [p for p in PARTS if p not in parts]
     if missing_parts:
         log.info("%s holds parts %s; %s keep their current weights", path.name, parts, missing_parts)

@@ -8,8 +8,10 @@ Three kinds of request:
   .safetensors), `clip` (a CLIPVisionModelWithProjection folder or its HF-format .safetensors) and
   `swin` (timm Swin weights). A part that is still missing is one CheckpointError naming the file,
   its folder, the parts and the option that supplies each.
-- a backbone profile (`load_model("attention.safetensors", profile="catvton", base=SD15)`):
-  CatVTON's or TryOffAnyone's weights on the SD1.5-inpainting UNet/VAE (`twgtm.families.profiles`).
+- a backbone profile (`load_model(profile="catvton", weights="attention.safetensors", base=SD15, vae=VAE)`):
+  CatVTON's or TryOffAnyone's weights on the SD1.5-inpainting UNet/VAE (`twgtm.families.profiles`), the
+  UNet/VAE configs read from the base files and checked, an optional separate VAE (sd-vae-ft-mse, as
+  both projects use); its pipeline samples as the project does (`twgtm.families.profile_sampler`).
 - a size preset with random weights (`load_model(preset="demo")`, for training from scratch),
   optionally starting from a checkpoint's weights and with the base parts filled in.
 
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .. import paths
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from ..vocab import parse_device, parse_dtype
 
 log = logging.getLogger("twgtm")
@@ -32,11 +34,12 @@ log = logging.getLogger("twgtm")
 BASE_SOURCES = {"unet": "base", "vae": "base", "clip": "clip", "swin": "swin"}
 SOURCE_FORMATS = {
     "base": "an SD1.5-inpainting diffusers folder (unet/, vae/) or its original-format .safetensors",
+    "vae": "an SD1.5 VAE: a diffusers folder (config.json + diffusion_pytorch_model.safetensors) or one .safetensors",
     "clip": "a CLIPVisionModelWithProjection folder or its HF-format .safetensors (ViT-L/14 at sd15 size)",
     "swin": "timm Swin weights (its model.safetensors, or the folder holding it)",
 }
 # How the Python API names each option; the CLI and the nodes pass their own names (`option_names`).
-PYTHON_OPTIONS = {"base": "base=", "clip": "clip=", "swin": "swin="}
+PYTHON_OPTIONS = {"base": "base=", "clip": "clip=", "swin": "swin=", "vae": "vae=", "weights": "weights="}
 
 
 def demo_checkpoint() -> Path:
@@ -132,14 +135,15 @@ def _preset_model(preset: str, checkpoint, base, clip, swin):
     return model
 
 
-def _profile_model(profile: str, weights, base, preset: str | None, clip, swin, option_names):
-    """A CatVTON / TryOffAnyone profile on the SD1.5-inpainting UNet/VAE from `base`."""
+def _profile_model(profile: str, weights, base, preset: str | None, clip, swin, vae, option_names):
+    """A CatVTON / TryOffAnyone profile on the SD1.5-inpainting UNet/VAE from `base` (and `vae`)."""
     from ..families.profiles import get_profile, load_profile
 
     spec = get_profile(profile)
     if weights is None:
-        raise CheckpointError(f"profile {spec.name} needs its weights file ({spec.weights_file} of its release); "
-                              "give it as the checkpoint")
+        label = _option("weights", option_names) or "its weights file"
+        raise CheckpointError(f"profile {spec.name} needs its weights file ({spec.weights_file} of its release "
+                              f"{spec.repository}); give {label}")
     if base is None:
         label = _option("base", option_names) or "the base model"
         raise CheckpointError(f"profile {spec.name}: {Path(weights).name} (folder {Path(weights).parent}) holds only "
@@ -148,28 +152,38 @@ def _profile_model(profile: str, weights, base, preset: str | None, clip, swin, 
     for source, value in (("clip", clip), ("swin", swin)):
         if value is not None:
             log.warning("profile %s has no SAM/SRM: %s %s is not used", spec.name, _option(source, option_names), value)
-    return load_profile(spec.name, weights, base, base=preset or "sd15")
+    return load_profile(spec.name, weights, base, base=preset, vae=vae)
 
 
 def load_model(checkpoint: str | os.PathLike | None = None, *, profile: str | None = None, preset: str | None = None,
-               base: str | os.PathLike | None = None, clip: str | os.PathLike | None = None,
+               weights: str | os.PathLike | None = None, base: str | os.PathLike | None = None,
+               vae: str | os.PathLike | None = None, clip: str | os.PathLike | None = None,
                swin: str | os.PathLike | None = None, device=None, dtype=None,
                option_names: Mapping[str, str | None] | None = None):
     """Build a TWGTM model from files: a checkpoint (default: the demo model), a profile, or a preset.
 
     `base` / `clip` / `swin` fill the frozen base parts a checkpoint lacks (see the module docstring);
-    `preset` is the size preset of a profile's base ('sd15', or 'tiny' in tests) or, without a
-    profile, the preset built with random weights. `option_names` maps 'base' / 'clip' / 'swin' to
-    the caller's names for them in error messages (the CLI's flags, a node's inputs; None = not offered).
+    with a `profile`, `weights` (or the positional `checkpoint`) is the project's file, `base` the
+    SD1.5-inpainting model and `vae` an optional separate VAE. `preset` is the size preset of a
+    profile's base (None: read from the base files; 'tiny' in tests) or, without a profile, the preset
+    built with random weights. `option_names` maps 'base' / 'clip' / 'swin' / 'vae' / 'weights' to the
+    caller's names for them in error messages (the CLI's flags, a node's inputs; None = not offered).
     """
     option_names = dict(option_names or {})
     target_device = None if device is None else parse_device(device)
     target_dtype = None if dtype is None else parse_dtype(dtype)
+    if weights is not None and checkpoint is not None and Path(weights) != Path(checkpoint):
+        raise ConfigError(f"two weights files given ({checkpoint} and weights={weights}); give one")
+    if profile is None and vae is not None:
+        raise ConfigError(f"{_option('vae', option_names) or 'vae'} {vae} applies to the CatVTON / TryOffAnyone profiles; "
+                          "a TWGTM checkpoint brings its own VAE (or takes it from the base)")
     if profile is not None:
-        model = _profile_model(profile, checkpoint, base, preset, clip, swin, option_names)
+        model = _profile_model(profile, weights if weights is not None else checkpoint, base, preset, clip, swin, vae,
+                               option_names)
     elif preset is not None:
-        model = _preset_model(preset, checkpoint, base, clip, swin)
+        model = _preset_model(preset, checkpoint if weights is None else weights, base, clip, swin)
     else:
+        checkpoint = checkpoint if weights is None else weights
         path = demo_checkpoint() if checkpoint is None else Path(checkpoint)
         model = _checkpoint_model(path, base, clip, swin, option_names)
     if target_device is None and target_dtype is None:

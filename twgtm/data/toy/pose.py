@@ -135,7 +135,10 @@ class _Pen:
 
 
 def body_masks(pose: Pose, height: int, width: int) -> dict[str, np.ndarray]:
-    """Silhouette masks (H×W float in [0, 1]) of the body parts: head, hair, hair_back, torso, arms, hands, legs, shoes."""
+    """Silhouette masks (H×W float in [0, 1]) of the body parts: head, hair, hair_back, torso, arms, hands, legs, shoes.
+
+    `masks["sides"][part][side]` holds arms, hands, legs and shoes drawn one side (+1, -1) at a time.
+    """
     masks = {}
     pen = _Pen(height, width)
     r = pose.head_radius
@@ -163,17 +166,23 @@ def body_masks(pose: Pose, height: int, width: int) -> dict[str, np.ndarray]:
                (-s + 2.0, SHOULDER_Y + 8.0), (-s, SHOULDER_Y + 2.5)]
     pen.polygon([pose.local(x, y) for x, y in outline])
     masks["torso"] = pen.array()
-    arms, hands, legs, shoes = (_Pen(height, width) for _ in range(4))
+    limbs = ("arms", "hands", "legs", "shoes")
+    pens = {name: _Pen(height, width) for name in limbs}
+    masks["sides"] = {name: {} for name in limbs}  # the same parts drawn one side at a time (parse map)
     for side in (+1, -1):
-        joints, widths = pose.arms[side]
-        arms.limb(joints, widths, side)
-        wrist, elbow = joints[2], joints[1]
-        hand_centre = wrist + (wrist - elbow) / max(np.hypot(*(wrist - elbow)), 1e-6) * widths[2] * 1.1
-        hands.ellipse(hand_centre, widths[2] * 1.35, widths[2] * 1.35)
-        joints, widths = pose.legs[side]
-        legs.limb(joints, widths, side)
-        ankle = joints[2]
-        shoes.ellipse(ankle + np.array([side * 1.6, 1.6]) * pose.torso.scale, 4.2 * pose.torso.scale,
-                      2.4 * pose.torso.scale)
-    masks.update(arms=arms.array(), hands=hands.array(), legs=legs.array(), shoes=shoes.array())
+        side_pens = {name: _Pen(height, width) for name in limbs}
+        for pen_set in (pens, side_pens):
+            joints, widths = pose.arms[side]
+            pen_set["arms"].limb(joints, widths, side)
+            wrist, elbow = joints[2], joints[1]
+            hand_centre = wrist + (wrist - elbow) / max(np.hypot(*(wrist - elbow)), 1e-6) * widths[2] * 1.1
+            pen_set["hands"].ellipse(hand_centre, widths[2] * 1.35, widths[2] * 1.35)
+            joints, widths = pose.legs[side]
+            pen_set["legs"].limb(joints, widths, side)
+            ankle = joints[2]
+            pen_set["shoes"].ellipse(ankle + np.array([side * 1.6, 1.6]) * pose.torso.scale, 4.2 * pose.torso.scale,
+                                     2.4 * pose.torso.scale)
+        for name in limbs:
+            masks["sides"][name][side] = side_pens[name].array()
+    masks.update({name: pens[name].array() for name in limbs})
     return masks

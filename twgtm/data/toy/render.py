@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from ..masks import dilate
+from ..masks import VITONHD_LABELS, dilate
 from .geometry import DESIGN_H, DESIGN_W, apply_homography, fit_homography
 from .garments import GarmentShape
+from .parse import GARMENT_LABEL, SIDE_LABEL, ParseCanvas
 from .patterns import Fabric, sample_image
 from .pose import Pose, body_masks
 
@@ -129,7 +130,8 @@ def _background(rng: np.random.Generator, grid) -> np.ndarray:
 def render_person(rng: np.random.Generator, pose: Pose, outfit: list, size: tuple[int, int]):
     """Draw the dressed person. `outfit`: [(shape, fabric, alpha_hi, folds, drape, is_primary)], lower layer first.
 
-    Returns (image H×W×3 uint8, primary garment coverage at the supersampled size, body masks).
+    Returns (image H×W×3 uint8, primary garment coverage at the supersampled size, body masks,
+    parse map H×W uint8 in VITON-HD label ids: what each pixel shows, see `parse.ParseCanvas`).
     """
     height, width = size
     hi = (height * SUPERSAMPLE, width * SUPERSAMPLE)
@@ -141,9 +143,13 @@ def render_person(rng: np.random.Generator, pose: Pose, outfit: list, size: tupl
     canvas = _background(rng, grid)
     skin = np.array(pose.skin) / 255.0
     blur = 1.5 * hi[0] / DESIGN_H
+    parse = ParseCanvas(hi)
+    sides = body["sides"]
 
-    def paint(colour, alpha, shaded=True):
-        """Composite `colour` (RGB triple or H×W×3) over the canvas through `alpha`, lit and edge-shaded."""
+    def paint(colour, alpha, parts, shaded=True):
+        """Composite `colour` (RGB triple or H×W×3) over the canvas through `alpha`, lit and edge-shaded;
+        the parse map gives the pixels to `parts` ([(label, mask)], see ParseCanvas.cover)."""
+        parse.cover(alpha, parts)
         rows, cols = np.nonzero(alpha.any(axis=1))[0], np.nonzero(alpha.any(axis=0))[0]
         if rows.size == 0:
             return
@@ -159,9 +165,12 @@ def render_person(rng: np.random.Generator, pose: Pose, outfit: list, size: tupl
         window = canvas[r0:r1, c0:c1]
         canvas[r0:r1, c0:c1] = window + (lit - window) * a[..., None]
 
-    paint(np.array(pose.hair) / 255.0, body["hair_back"])
-    paint(skin, np.maximum(np.maximum(body["legs"], body["torso"]), body["head"]))
-    paint(np.array(pose.shoe) / 255.0, body["shoes"])
+    hair = [(VITONHD_LABELS["hair"], None)]
+    paint(np.array(pose.hair) / 255.0, body["hair_back"], hair)
+    paint(skin, np.maximum(np.maximum(body["legs"], body["torso"]), body["head"]),
+          _side_parts(sides, "legs") + [(VITONHD_LABELS["torso_skin"], body["torso"]),
+                                        (VITONHD_LABELS["face"], body["head"])])
+    paint(np.array(pose.shoe) / 255.0, body["shoes"], _side_parts(sides, "shoes"))
     primary_alpha = np.zeros(hi)
     layers = []
     for shape, fabric, alpha_hi, folds, drape, is_primary in outfit:
@@ -169,19 +178,24 @@ def render_person(rng: np.random.Generator, pose: Pose, outfit: list, size: tupl
             colour, alpha = _warp_garment(shape, fabric, alpha_hi, pose, folds, drape, grid, layer)
             if alpha is None:
                 continue
-            layers.append((layer, colour, alpha))
+            layers.append((layer, colour, alpha, GARMENT_LABEL[shape.kind]))
             if is_primary:
                 primary_alpha = np.maximum(primary_alpha, alpha)
-    for layer, colour, alpha in layers:
+    for layer, colour, alpha, label in layers:
         if layer == "base":
-            paint(colour, alpha)
-    paint(skin, np.maximum(body["arms"], body["hands"]))
-    for layer, colour, alpha in layers:
+            paint(colour, alpha, [(label, None)])
+    paint(skin, np.maximum(body["arms"], body["hands"]), _side_parts(sides, "arms") + _side_parts(sides, "hands"))
+    for layer, colour, alpha, label in layers:
         if layer == "sleeve":
-            paint(colour, alpha)
-    paint(np.array(pose.hair) / 255.0, body["hair"])
+            paint(colour, alpha, [(label, None)])
+    paint(np.array(pose.hair) / 255.0, body["hair"], hair)
     image = _reduce(canvas, SUPERSAMPLE)
-    return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8), primary_alpha, body
+    return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8), primary_alpha, body, parse.labels(SUPERSAMPLE)
+
+
+def _side_parts(sides: dict, part: str) -> list:
+    """[(label, mask)] of a body part drawn per side (arms, hands, legs, shoes), for the parse map."""
+    return [(SIDE_LABEL[part][side], mask) for side, mask in sides[part].items()]
 
 
 def agnostic_mask(category: str, garment_cover: np.ndarray, body: dict, size: tuple[int, int],

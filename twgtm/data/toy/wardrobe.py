@@ -7,6 +7,9 @@
     out/{train,test}/cloth/NNNNNN_00.png      flat garment on near-white
     out/{train,test}/cloth-mask/NNNNNN_00.png true flat-garment mask (white = garment)
     out/{train,test}/agnostic-mask/NNNNNN_00_mask.png  inpainting mask (white = regenerate)
+    out/{train,test}/image-parse-v3/NNNNNN_00.png parse map of the dressed person (palette PNG of
+                                               VITON-HD label ids: what each pixel shows); the
+                                               garment's label marks where it is visible on the person
 
 Files are PNG (lossless) and sample i depends only on (seed, i), so a seed gives byte-identical
 files. `twgtm.data.VitonHDDataset` reads the folder unchanged.
@@ -23,13 +26,14 @@ from PIL import Image
 
 from ...errors import ConfigError
 from .garments import CATEGORY_OF, TEMPLATES, sample_shape
+from .parse import garment_region, palette
 from .patterns import sample_fabric
 from .pose import sample_pose
 from .render import SUPERSAMPLE, agnostic_mask, garment_alpha, render_flat, render_person
 
 logger = logging.getLogger("twgtm")
 
-FOLDERS = ("image", "cloth", "cloth-mask", "agnostic-mask")
+FOLDERS = ("image", "cloth", "cloth-mask", "agnostic-mask", "image-parse-v3")
 
 
 def _waves(rng: np.random.Generator, count: int, amplitude: tuple, frequency: float) -> np.ndarray:
@@ -50,7 +54,11 @@ def _dressed(rng, kind: str, size_hi: tuple, plain: bool):
 
 
 def render_sample(seed: int, index: int, size: tuple[int, int]) -> dict:
-    """One toy sample: person, cloth (H×W×3 uint8), cloth_mask, agnostic_mask (H×W bool), category, template."""
+    """One toy sample: person, cloth (H×W×3 uint8), cloth_mask, agnostic_mask, garment_region (H×W bool),
+    parse (H×W uint8 label ids), category, template.
+
+    garment_region: where the garment is visible on the dressed person (the parse map's garment label).
+    """
     rng = np.random.default_rng([seed, index])
     height, width = size
     size_hi = (height * SUPERSAMPLE, width * SUPERSAMPLE)
@@ -66,10 +74,10 @@ def render_sample(seed: int, index: int, size: tuple[int, int]) -> dict:
     elif category == "lower":
         other = _dressed(rng, "tee" if rng.random() < 0.6 else "tank", size_hi, plain=True)
         outfit.append(other + (False,))
-    person, cover, body = render_person(rng, pose, outfit, size)
+    person, cover, body, parse = render_person(rng, pose, outfit, size)
     mask = agnostic_mask(category, cover, body, size)
     return {"person": person, "cloth": cloth, "cloth_mask": cloth_mask, "agnostic_mask": mask,
-            "category": category, "template": kind}
+            "garment_region": garment_region(parse, kind), "parse": parse, "category": category, "template": kind}
 
 
 def _check_args(n: int, size, test_fraction: float) -> tuple[int, int]:
@@ -87,11 +95,15 @@ def _check_args(n: int, size, test_fraction: float) -> tuple[int, int]:
     return height, width
 
 
-def _save(array: np.ndarray, path: Path) -> None:
-    """Write a uint8 RGB array or a bool mask as PNG."""
+def _save(array: np.ndarray, path: Path, labels: bool = False) -> None:
+    """Write a uint8 RGB array, a bool mask or (labels) an H×W label map as a palette PNG."""
     if array.dtype == bool:
         array = array.astype(np.uint8) * 255
-    Image.fromarray(array).save(path, format="PNG", compress_level=6)
+    image = Image.fromarray(array)
+    if labels:
+        image = image.convert("P")
+        image.putpalette(palette())
+    image.save(path, format="PNG", compress_level=6)
 
 
 def _unpaired(rng: np.random.Generator, names: list[str], categories: dict[str, str]) -> list[str]:
@@ -104,7 +116,7 @@ def _unpaired(rng: np.random.Generator, names: list[str], categories: dict[str, 
 
 
 def _write_sample(job: tuple) -> tuple[str, str, str]:
-    """Render sample `index` and write its four files; returns (name, category, template)."""
+    """Render sample `index` and write its five files; returns (name, category, template)."""
     seed, index, size, folder = job
     sample = render_sample(seed, index, size)
     name = f"{index:06d}_00.png"
@@ -112,6 +124,7 @@ def _write_sample(job: tuple) -> tuple[str, str, str]:
     _save(sample["cloth"], folder / "cloth" / name)
     _save(sample["cloth_mask"], folder / "cloth-mask" / name)
     _save(sample["agnostic_mask"], folder / "agnostic-mask" / f"{index:06d}_00_mask.png")
+    _save(sample["parse"], folder / "image-parse-v3" / name, labels=True)
     return name, sample["category"], sample["template"]
 
 

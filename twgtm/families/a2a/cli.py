@@ -1,0 +1,70 @@
+"""`python -m twgtm a2a tryon|modelfree|reconstruct|layered ...`: Any2AnyTryon on local FLUX.1-dev folders."""
+from __future__ import annotations
+
+import argparse
+
+from ...vocab import DTYPE_CHOICES
+from .tasks import TASKS
+
+INPUTS = {"model": "model image (the person)", "garment": "garment image (any size; resized to the target height)"}
+
+
+def _task_parser(parser: argparse.ArgumentParser, task) -> None:
+    for part in task.conditions:
+        parser.add_argument(f"--{part}", required=True, help=INPUTS[part])
+    parser.add_argument("--out", required=True, help="output PNG")
+    parser.add_argument("--prompt", help="full prompt with <MODEL>/<GARMENT>/<TARGET> tags, or a target description "
+                        "(default: the task's template)")
+    src = parser.add_argument_group("weights (local folders, never downloaded)")
+    src.add_argument("--flux", help="FLUX.1-dev diffusers folder (transformer/, vae/, text_encoder/, tokenizer/, "
+                     "text_encoder_2/, tokenizer_2/)")
+    src.add_argument("--transformer", help="transformer folder, or a BFL single file such as ComfyUI's "
+                     "flux1-dev.safetensors (overrides --flux/transformer)")
+    for part in ("vae", "text-encoder", "tokenizer", "text-encoder-2", "tokenizer-2"):
+        src.add_argument(f"--{part}", help=f"{part} folder (overrides --flux/{part.replace('-', '_')})")
+    src.add_argument("--lora", help="Any2AnyTryon LoRA .safetensors (e.g. dev_lora_any2any_alltasks.safetensors)")
+    src.add_argument("--lora-scale", type=float, default=1.0, help="LoRA strength (default 1)")
+    run = parser.add_argument_group("sampling")
+    run.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="target size, multiples of 16, 256..2048 "
+                     "(default: from the first input image, long side at most 1024)")
+    run.add_argument("--steps", type=int, default=30, help="denoising steps (default 30)")
+    run.add_argument("--guidance", type=float, default=3.5, help="FLUX distilled guidance (default 3.5)")
+    run.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    run.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
+    run.add_argument("--dtype", default="bf16", choices=DTYPE_CHOICES, help="compute dtype (default bf16)")
+    run.add_argument("--max-sequence-length", type=int, default=512, help="T5 tokens (default 512, as published)")
+    mem = parser.add_argument_group("memory (24 GB and smaller GPUs: see README, 'Any2AnyTryon (FLUX)')")
+    mem.add_argument("--offload", choices=["none", "model", "group"], default="none",
+                     help="model: each part on the GPU only while used; group: the transformer streamed block by block")
+    mem.add_argument("--t5-fp8", action="store_true", help="store T5 weights in fp8 (upcast per layer)")
+    mem.add_argument("--transformer-fp8", action="store_true", help="store the transformer's weights in fp8")
+    mem.add_argument("--vae-tiling", action="store_true", help="VAE in tiles (large sizes)")
+
+
+def build_parser(parser: argparse.ArgumentParser):
+    """Add the four task sub-commands; return the runner."""
+    sub = parser.add_subparsers(dest="a2a_task", required=True, metavar="TASK")
+    for task in TASKS.values():
+        _task_parser(sub.add_parser(task.name, help=task.description, description=task.description), task)
+
+    def run(args) -> int:
+        from tqdm import tqdm
+
+        from ...pixels import load_image, save_image
+        from .loading import A2ASources, load_pipeline
+
+        sources = A2ASources(args.flux, args.transformer, args.vae, args.text_encoder, args.tokenizer,
+                             args.text_encoder_2, args.tokenizer_2)
+        task = TASKS[args.a2a_task]
+        images = {part: load_image(getattr(args, part), INPUTS[part].split(" (")[0]) for part in task.conditions}
+        pipe = load_pipeline(sources, lora=args.lora, lora_scale=args.lora_scale, device=args.device, dtype=args.dtype,
+                             offload=args.offload, t5_fp8=args.t5_fp8, transformer_fp8=args.transformer_fp8,
+                             vae_tiling=args.vae_tiling, max_sequence_length=args.max_sequence_length)
+        with tqdm(total=args.steps, unit="step", desc=task.name) as bar:
+            result = pipe(task.name, prompt=args.prompt, size=tuple(args.size) if args.size else None,
+                          steps=args.steps, guidance=args.guidance, seed=args.seed,
+                          callback=lambda i, n, latents: bar.update(1), **images)
+        print(f"wrote {save_image(result.images[0], args.out)}")
+        return 0
+
+    return run
