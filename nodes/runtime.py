@@ -59,7 +59,12 @@ def wrap_model(model: torch.nn.Module, load_device: torch.device) -> LoadedTWGTM
     model.to(offload_device)
     patcher = comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=offload_device)
     pipeline = TWGTMPipeline(model)
-    hooks = ComfyMemoryHooks(patcher, in_parts=parts_one_at_a_time(load_device))
+    in_parts = parts_one_at_a_time(load_device)
+    if in_parts and model.config.profile != "twgtm":  # its project's sampler reads the UNet's device: loaded whole
+        logger.info("TWGTM: --lowvram/--novram: the %s model is loaded whole (its sampler runs UNet and VAE on one "
+                    "device)", model.config.profile)
+        in_parts = False
+    hooks = ComfyMemoryHooks(patcher, in_parts=in_parts)
     pipeline.set_memory(hooks, placement_for(model, hooks, load_device, offload_device))
     pipeline.encoder_cache.store_device = torch.device(offload_device)  # cached features stay off the GPU
     logger.info("TWGTM pipeline built for the %s model (load device %s)", model.config.name, load_device)

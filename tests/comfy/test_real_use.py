@@ -59,13 +59,15 @@ def test_every_workflow_is_a_template_with_a_thumbnail_and_its_images(server, pa
                 assert (server.input_dir / image).read_bytes() == (pack_dir / "workflows" / "examples" / image).read_bytes()
 
 
-def test_one_workflow_per_node_family(pack_dir):
+def test_one_workflow_per_node_family(server, pack_dir):
+    """Every node of the pack (as the server lists it) appears in at least one shipped workflow."""
     used = set()
     for path in (pack_dir / "workflows").glob("*.json"):
         used |= {node["type"] for node in json.loads(path.read_text())["nodes"]}
-    for family in ("TWGTMModelLoader", "TWGTMTryOn", "TWGTMTryOff", "TWGTMRoundTrip", "TWGTMSAMEncode", "TWGTMGarmentMask",
-                   "TWGTMConditioner", "TWGTMSampler", "TWGTMBodyRegionMask", "TWGTMMaskToBBox"):
-        assert family in used, f"no shipped workflow uses {family}"
+    ours = {name for name, info in server.object_info().items() if info.get("python_module") == f"custom_nodes.{PACK}"}
+    assert {"TWGTMSAMEncode", "TWGTMGarmentMask", "TWGTMConditioner", "TWGTMSampler", "TWGTMProfileLoader",
+            "TWGTMAutoMask", "TWGTMA2AConditioning"} <= ours
+    assert not ours - used, f"no shipped workflow uses {sorted(ours - used)}"
 
 
 # ---------------------------------------------------------------------------------------------- masks
@@ -201,6 +203,12 @@ model = network.build_model("tiny")
 hooks = memory.ComfyMemoryHooks(None, in_parts=True)
 placed = memory.placement_for(model, hooks, cuda, torch.device("cpu"))
 report["placement"] = [type(placed).__name__, str(placed.device), str(placed.offload_device)]
+mm.vram_state = mm.VRAMState.LOW_VRAM
+profile_model = network.build_model(network.get_preset("tiny").replace(profile="catvton"))
+profiled = runtime.wrap_model(profile_model, cuda)  # a profile's own sampler: loaded whole even under --lowvram
+twgtm_low = runtime.wrap_model(network.build_model("tiny"), cuda)
+report["lowvram_in_parts"] = [profiled.hooks.in_parts, type(profiled.pipeline.placement).__name__,
+                              twgtm_low.hooks.in_parts, type(twgtm_low.pipeline.placement).__name__]
 mm.vram_state = mm.VRAMState.DISABLED
 loaded = runtime.wrap_model(model, torch.device("cpu"))
 report["cpu_placement"] = type(loaded.pipeline.placement).__name__
@@ -235,6 +243,7 @@ def test_memory_modes_vae_dtype_and_cache_device_in_process(comfyui_dir, pack_di
     assert report["NORMAL_VRAM"] == [False, False]
     assert report["LOW_VRAM"] == [True, False] and report["NO_VRAM"] == [True, False]
     assert report["placement"] == ["SequentialPlacement", "cuda", "cpu"]
+    assert report["lowvram_in_parts"] == [False, "Placement", True, "SequentialPlacement"]
     assert report["cpu_placement"] == "Placement" and report["cache_device"] == "cpu"
     assert report["vae_dtype_cpu"] == "torch.float32" and report["vae_dtype_bf16_flag"] == "torch.bfloat16"
     assert report["bf16_model_vae"] == "torch.float32" and report["bf16_model_unet"] == "torch.bfloat16"

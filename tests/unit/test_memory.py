@@ -237,3 +237,61 @@ def test_seed_range_wraps_like_comfyui():
     assert SEED_RANGE == 2 ** 64
     assert item_seeds(2 ** 64 - 1, 3) == [2 ** 64 - 1, 0, 1]
     torch.Generator().manual_seed(item_seeds(2 ** 64 - 1, 1)[0])  # accepted by torch
+
+
+# ------------------------------------------------------------------------------------------- profiles
+@pytest.fixture(scope="module")
+def catvton(tmp_path_factory):
+    """A CatVTON profile pipeline on random weights with the real key layout (tests/support/profile_files.py)."""
+    from twgtm.weights.loader import load_model
+
+    from ..support.profile_files import random_modules, write_base_folder, write_catvton_file
+
+    d = tmp_path_factory.mktemp("profile-memory")
+    unet, vae = random_modules(3)
+    write_base_folder(d / "base", unet, vae)
+    write_catvton_file(d / "catvton.safetensors")
+    return TWGTMPipeline(load_model(profile="catvton", weights=d / "catvton.safetensors", base=d / "base"))
+
+
+def _same_8bit(a, b):
+    """The same 8-bit images: batched kernels round differently, so a value may move by one level, rarely."""
+    levels = ((a - b).abs() * 127.5).round()
+    assert levels.max() <= 1 and levels.mean() < 0.01, (levels.max(), levels.mean())
+
+
+def test_profile_takes_the_batch_and_vae_rungs_with_the_normal_output(catvton, caplog):
+    """A profile runs [uncond, cond] as one UNet batch, as its project does: its ladder is batch chunks, then VAE tiling."""
+    g = torch.Generator().manual_seed(0)
+    person = torch.rand(2, 3, 128, 64, generator=g) * 2 - 1
+    mask = torch.zeros(2, 1, 128, 64)
+    mask[:, :, 32:96, 16:48] = 1
+    run = dict(seed=7, steps=2, guidance=2.5, size=(128, 64))
+    normal = catvton.tryon(person, person.flip(-1), mask, **run).images
+    hooks = RecordingHooks()
+    catvton.set_memory(hooks)
+    try:
+        guard = OutOfMemoryAbove(catvton.model.unet, rows=2)  # 2 items x 2 CFG rows do not fit, 1 x 2 does
+        try:
+            with caplog.at_level(logging.WARNING, logger="twgtm"):
+                chunked = catvton.tryon(person, person.flip(-1), mask, **run).images
+        finally:
+            guard.remove()
+        lines = [r.getMessage() for r in caplog.records if "out of memory" in r.getMessage()]
+        assert guard.raised == 1 and len(lines) == 1 and "one item at a time" in lines[0], lines
+        _same_8bit(chunked, normal)
+        assert len(hooks.reserved) == 2 and hooks.reserved[0] > hooks.reserved[1] > 0  # estimated per attempt
+        vae = catvton.model.vae
+        guard = OutOfMemoryAbove(vae.decoder, unless=lambda: vae.use_tiling)
+        caplog.clear()
+        try:
+            with caplog.at_level(logging.WARNING, logger="twgtm"):
+                tiled = catvton.tryon(person, person.flip(-1), mask, **run).images
+        finally:
+            guard.remove()
+        lines = [r.getMessage() for r in caplog.records if "out of memory" in r.getMessage()]
+        assert ["VAE tiling" in line for line in lines] == [False, True], lines
+        assert not vae.use_tiling
+        _same_8bit(tiled, normal)
+    finally:
+        catvton.set_memory(None)
