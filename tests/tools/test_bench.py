@@ -92,6 +92,33 @@ def test_cli_tiny_emits_table_and_json(tmp_path):
                                  "estimated_peak_lt_8GB"}
 
 
+def test_cli_checks_the_activation_formula_against_measured_cpu_peaks(tmp_path):
+    """--check-formula: whole demo-size try-ons (batch 1 and 2, CFG batched and sequential) measured on the CPU
+    (process RSS with freed blocks returned) against twgtm.sampling.memory_plan's estimate: within 25 %."""
+    out = tmp_path / "formula.json"
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-m", "twgtm.bench", "--preset", "demo", "--batch", "1", "2", "--repeats", "1",
+                           "--warmup", "0", "--steps", "1", "--latent", "8x12", "--threads", "1",
+                           "--check-formula", "256x192", "--skip", "classic", "nocache", "noskip", "encoders", "calls",
+                           "flops", "estimate", "--json", str(out)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| measured activation peak MB | formula MB | formula error |" in proc.stdout
+    r = json.loads(out.read_text())
+    rows = r["memory"]["formula_check"]
+    assert [(row["batch"], row["cfg_batched"]) for row in rows] == [(1, True), (1, False), (2, True), (2, False)]
+    for row in rows:
+        print(f"person {row['person']} batch {row['batch']} CFG {'batched' if row['cfg_batched'] else 'sequential'}: "
+              f"measured {row['measured_extra_bytes'] / 2**20:.0f} MiB, formula {row['estimated_bytes'] / 2**20:.0f} MiB "
+              f"({row['relative_error'] * 100:+.0f} %)")
+        assert row["measured_extra_bytes"] > 20 * 2**20  # a real measurement, well above the allocator's noise
+        assert abs(row["relative_error"]) <= 0.25, row
+    two = {row["cfg_batched"]: row for row in rows if row["batch"] == 2}
+    one = {row["cfg_batched"]: row for row in rows if row["batch"] == 1}
+    assert two[True]["measured_extra_bytes"] > 1.5 * one[True]["measured_extra_bytes"]  # it scales with the batch
+    assert r["targets"]["activation_formula_within_25pct"]["ok"] is True
+
+
 def test_cli_rejects_bad_sizes():
     proc = subprocess.run([sys.executable, "-m", "twgtm.bench", "--preset", "tiny", "--latent", "64by96"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
