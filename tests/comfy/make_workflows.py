@@ -1,7 +1,7 @@
 """Write the shipped UI-format workflows (workflows/*.json) from compact specs and a server's /object_info.
 
     python -m tests.comfy.make_workflows           # starts a ComfyUI server (tests/comfy/comfy_env.py) for /object_info
-    python -m tests.comfy.make_workflows --thumbnails docs/screenshots   # <name>.jpg template cards from screenshots
+    python -m tests.comfy.make_workflows --thumbnails docs/screenshots .cache/screenshots   # <name>.jpg cards
 
 The output follows the format the ComfyUI frontend saves (see workflows/mask_to_bbox.json): every
 input of a node (sockets and widgets, required then optional), widget values in order (a seed
@@ -164,8 +164,8 @@ SPECS.update({
             _load(4, "garment_upper.png", [300, 400]),
             _auto_mask(5, "tryon", [420, 270]),
             {"id": 6, "type": "TWGTMTryOn", "pos": [740, 30], "widgets": {"category": "upper", **PUBLIC_SAMPLING}},
-            {"id": 7, "type": "MaskToImage", "pos": [740, 520], "size": [260, 40]},
-            {"id": 8, "type": "PreviewImage", "pos": [1100, 420], "size": [300, 330]},
+            {"id": 7, "type": "MaskToImage", "pos": [1100, 400], "size": [260, 40]},
+            {"id": 8, "type": "PreviewImage", "pos": [1100, 480], "size": [300, 330]},
             _save(9, "catvton_tryon", [1100, 30]),
         ],
         "links": [(1, 0, 6, "model"), (3, 0, 6, "person"), (4, 0, 6, "garment"), (2, 0, 5, "parser"), (3, 0, 5, "image"),
@@ -179,8 +179,8 @@ SPECS.update({
             _auto_mask(4, "tryoff", [340, 270]),
             {"id": 5, "type": "TWGTMTryOff", "pos": [680, 30], "widgets": {"category": "upper", **PUBLIC_SAMPLING}},
             _save(6, "tryoffanyone_tryoff", [1040, 30]),
-            {"id": 7, "type": "MaskToImage", "pos": [680, 460], "size": [260, 40]},
-            {"id": 8, "type": "PreviewImage", "pos": [1040, 420], "size": [300, 330]},
+            {"id": 7, "type": "MaskToImage", "pos": [1040, 400], "size": [260, 40]},
+            {"id": 8, "type": "PreviewImage", "pos": [1040, 480], "size": [300, 330]},
         ],
         "links": [(1, 0, 5, "model"), (3, 0, 5, "person"), (2, 0, 4, "parser"), (3, 0, 4, "image"), (4, 0, 5, "mask"),
                   (5, 0, 6, "images"), (4, 0, 7, "mask"), (7, 0, 8, "images")],
@@ -192,8 +192,8 @@ SPECS.update({
             _parser(3, [20, 510]),
             _load(4, "person_a.png", [20, 640]),
             _load(5, "person_b.png", [300, 640]),
-            _auto_mask(6, "tryoff", [420, 460], "Auto Mask: A's top"),
-            _auto_mask(7, "tryon", [720, 460], "Auto Mask: where B is dressed"),
+            _auto_mask(6, "tryoff", [600, 780], "Auto Mask: A's top"),
+            _auto_mask(7, "tryon", [920, 780], "Auto Mask: where B is dressed"),
             {"id": 8, "type": "TWGTMTryOff", "pos": [420, 30], "title": "Try-Off: A's top (TryOffAnyone)",
              "widgets": {"category": "upper", **PUBLIC_SAMPLING}},
             {"id": 9, "type": "TWGTMTryOn", "pos": [780, 30], "title": "Try-On: B wearing it (CatVTON)",
@@ -307,17 +307,18 @@ def write_all(object_info: dict, out_dir: Path = WORKFLOW_DIR) -> list[Path]:
     return paths
 
 
-def write_thumbnails(screenshot_dir: Path, out_dir: Path = WORKFLOW_DIR) -> list[Path]:
-    """`<name>.jpg` beside every workflow that has a browser screenshot `<name>.png` in `screenshot_dir`.
+def write_thumbnails(screenshot_dirs, out_dir: Path = WORKFLOW_DIR) -> list[Path]:
+    """`<name>.jpg` beside every workflow from its browser screenshot `<name>.png`, the first found in `screenshot_dirs`.
 
     ComfyUI's template browser shows `/api/workflow_templates/<pack>/<name>.jpg` as a workflow's card.
     """
     from PIL import Image
 
+    dirs = [Path(screenshot_dirs)] if isinstance(screenshot_dirs, (str, Path)) else [Path(d) for d in screenshot_dirs]
     paths = []
     for workflow in sorted(out_dir.glob("*.json")):
-        shot = Path(screenshot_dir) / f"{workflow.stem}.png"
-        if not shot.is_file():
+        shot = next((d / f"{workflow.stem}.png" for d in dirs if (d / f"{workflow.stem}.png").is_file()), None)
+        if shot is None:
             continue
         with Image.open(shot) as image:
             thumb = image.convert("RGB")
@@ -336,8 +337,8 @@ def main() -> None:
 
     import sys
 
-    if sys.argv[1:2] == ["--thumbnails"]:  # python -m tests.comfy.make_workflows --thumbnails docs/screenshots
-        for path in write_thumbnails(Path(sys.argv[2])):
+    if sys.argv[1:2] == ["--thumbnails"]:  # --thumbnails DIR [DIR ...]: the first DIR with <name>.png wins
+        for path in write_thumbnails(sys.argv[2:]):
             print(path)
         return
     server = ComfyServer(ensure_comfyui(), Path(tempfile.mkdtemp(prefix="twgtm-wf-")))
