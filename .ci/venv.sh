@@ -12,7 +12,7 @@ rm -rf "$venv"
 python3 -m venv "$venv"
 py="$venv/bin/python"
 pip=("$py" -m pip install --quiet --disable-pip-version-check)
-"${pip[@]}" -c "$root/.ci/constraints.txt" torch
+"${pip[@]}" -c "$root/.ci/constraints.txt" torch torchvision
 "${pip[@]}" -c "$root/.ci/constraints.txt" -r "$root/requirements-dev.txt"
 if ! "$py" -c "import torchvision" >/dev/null 2>&1; then
   site=$("$py" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")

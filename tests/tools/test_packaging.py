@@ -3,6 +3,8 @@ import re
 import tomllib
 from pathlib import Path
 
+from PIL import Image
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -22,20 +24,40 @@ def test_requirements_mirror_pyproject():
     deps = _names(project["dependencies"])
     reqs = _names((ROOT / "requirements.txt").read_text().splitlines())
     assert deps == reqs
-    for needed in ("torch", "diffusers", "transformers", "timm", "safetensors", "accelerate", "numpy", "pillow"):
+    for needed in ("diffusers", "transformers", "timm", "safetensors", "accelerate", "numpy", "pillow"):
         assert needed in deps
+    assert _names(project["optional-dependencies"]["torch"]) == {"torch": "torch", "torchvision": "torchvision"}
 
 
-def test_user_torch_is_never_replaced():
-    """torch/torchvision carry no version bound, so any installed build satisfies them."""
-    reqs = _names((ROOT / "requirements.txt").read_text().splitlines())
-    assert reqs["torch"] == "torch" and reqs["torchvision"] == "torchvision"
+def test_requirements_never_touch_torch():
+    """ComfyUI's own torch build is used: requirements.txt names no torch package, not even in a comment."""
+    text = (ROOT / "requirements.txt").read_text()
+    assert "torch" not in text.lower()
+    assert not any(name.startswith("torch") for name in _names(text.splitlines()))
     assert not (ROOT / "install.py").exists()
 
 
-def test_comfy_metadata():
-    comfy = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["comfy"]
+def test_comfy_registry_metadata():
+    """The fields the ComfyUI registry reads (docs.comfy.org/registry/specifications)."""
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    project, comfy = data["project"], data["tool"]["comfy"]
     for key in ("PublisherId", "DisplayName", "Icon", "requires-comfyui"):
         assert comfy.get(key), key
     version = tuple(int(x) for x in re.findall(r"\d+", comfy["requires-comfyui"])[:3])
     assert version >= (0, 3, 75)
+    assert re.fullmatch(r"\d+\.\d+\.\d+", project["version"]) and project["license"] == {"file": "LICENSE"}
+    repository = project["urls"]["Repository"]
+    for key in ("Repository", "Documentation", "Bug Tracker"):
+        assert project["urls"][key].startswith("https://"), key
+    assert project["urls"]["Bug Tracker"] == f"{repository}/issues"
+    classifiers = project["classifiers"]
+    assert "Operating System :: OS Independent" in classifiers
+    assert "Environment :: GPU :: NVIDIA CUDA" in classifiers
+    assert "License :: OSI Approved :: MIT License" in classifiers and "MIT License" in (ROOT / "LICENSE").read_text()
+    owner_repo = repository.removeprefix("https://github.com/")
+    prefix = f"https://raw.githubusercontent.com/{owner_repo}/main/"
+    assert comfy["Icon"].startswith(prefix), comfy["Icon"]
+    icon = ROOT / comfy["Icon"].removeprefix(prefix)
+    assert icon.is_file(), f"the Icon URL points to {icon}, which is not in the repository"
+    with Image.open(icon) as im:
+        assert im.format == "PNG" and im.width == im.height and im.width <= 400
