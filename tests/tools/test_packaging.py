@@ -61,3 +61,26 @@ def test_comfy_registry_metadata():
     assert icon.is_file(), f"the Icon URL points to {icon}, which is not in the repository"
     with Image.open(icon) as im:
         assert im.format == "PNG" and im.width == im.height and im.width <= 400
+
+
+def test_readme_opens_with_comfyui_use():
+    """A Manager user finds the install lines, the model folders and the screenshots first; CLI and training after."""
+    text = (ROOT / "README.md").read_text()
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headings[0] == "## Use it in ComfyUI", headings[:3]
+    comfy = text[text.index("## Use it in ComfyUI"):text.index(headings[1])]
+    for needed in ("ComfyUI Manager", "comfy node install comfyui-twgtm", "git clone", "pip install -r",
+                   r"python_embeded\python.exe -m pip install -r", "models/twgtm/", "models/checkpoints/",
+                   "workflows/examples/", "/api/workflow_templates"):
+        assert needed in comfy, needed
+    name = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"]
+    assert f"comfy node install {name}" in comfy
+    shots = re.findall(r"\]\((docs/screenshots/[^)]+\.png)\)", comfy)
+    assert len(shots) >= 4 and all((ROOT / shot).is_file() for shot in shots), shots
+    for workflow in (ROOT / "workflows").glob("*.json"):
+        assert workflow.name in comfy, f"{workflow.name} is not described in the README's ComfyUI section"
+    later = [h for h in headings if h.startswith(("## Command line", "## Training"))]
+    assert later and all(headings.index(h) > 0 for h in later)
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("demo", "test"):  # the README's two commands
+        assert f"make {target}" in text and re.search(rf"^{target}: ", makefile, re.M), target
