@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .graphs import SIZE, add_node, node_id, ok, workflow
+from .graphs import SIZE, add_node, node_id, ok, sizes, workflow
 from .workflow_api import convert
 
 pytestmark = pytest.mark.comfy
@@ -159,6 +159,27 @@ def test_sampler_sends_live_previews(server, pack_dir, latents):
         with Image.open(io.BytesIO(payload)) as im:
             assert im.format == "JPEG" and im.width >= 1 and im.height > im.width  # the person half: portrait
     assert re.search(r"TWGTM Try-On: 1 item\(s\) done; .* 4 preview\(s\)", server.server.log(10**9))
+
+
+def test_working_resolution_sets_the_sampled_size_and_keeps_the_output_size(server, pack_dir):
+    """working_width / working_height: the canvas is sampled at that size (the activation memory reserved through
+    comfy.model_management grows with its area), the output keeps the person's size; 0 is the model's own."""
+    graph = convert(workflow(pack_dir, "tryon", "working"), server.object_info())
+    tryon = node_id(graph, "TWGTMTryOn")
+    graph[tryon]["inputs"].update(steps=1, seed=2)
+    reserved = {}
+    for side in (0, 2):
+        run = copy.deepcopy(graph)
+        if side:
+            run[tryon]["inputs"].update(working_width=SIZE[0] * side, working_height=SIZE[1] * side)
+        before = len(server.server.log(10**9))
+        entry = server.run(run, timeout=120)
+        ok(server, entry)
+        assert sizes(server, entry) == [SIZE]  # the person's size either way
+        lines = re.findall(r"TWGTM: reserving ([\d.]+) MB for activations", server.server.log(10**9)[before:])
+        assert len(lines) == 1, lines
+        reserved[side] = float(lines[0])
+    assert 3.0 < reserved[2] / reserved[0] < 5.0, reserved  # twice the sides: about four times the activations
 
 
 # ---------------------------------------------------------------------------------------------- references, memory
