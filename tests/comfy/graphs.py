@@ -1,4 +1,4 @@
-"""Helpers of the real-server tests: the shipped workflows as graphs, their outputs, small graph edits."""
+"""Shared pieces of the real-server tests: the shipped workflows as graphs, their outputs, small graph edits."""
 import io
 import json
 import os

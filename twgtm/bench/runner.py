@@ -413,7 +413,7 @@ def _measured_tryon(pipe: TWGTMPipeline, s: BenchSettings, g: torch.Generator) -
 
 
 def _targets(r: dict) -> dict:
-    """The issue's targets, each with its value and whether it is met (None: not measured)."""
+    """The benchmark's targets, each with its value and whether it is met (None: not measured)."""
     main = r["steps"][0] if r["steps"] else {}
 
     def target(value, ok):
