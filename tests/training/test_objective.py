@@ -167,3 +167,24 @@ def test_v_prediction_run_exports_a_model_that_samples_as_it_learned(toy_root, t
     other = TWGTMPipeline(as_eps).tryon(person, garment, mask, steps=3, guidance=2.0, seed=0)
     assert (other.images - result.images).abs().max() > 1e-3
     assert math.isfinite(float(result.images.mean()))
+
+
+def test_decoder_only_vae_training_decodes_the_latents_the_unet_samples(toy_root, tmp_path):
+    from training.stages.vae import VAETrainer
+    vae = build_model("tiny").vae.eval()
+    pixels = torch.rand(2, 3, 32, 64) * 2 - 1
+    recon, _ = VAETrainer(vae, decode_mode=True)(pixels)
+    assert torch.equal(recon, vae.decode(vae.encode(pixels).latent_dist.mode()).sample)
+    sampled, _ = VAETrainer(vae)(pixels, torch.Generator().manual_seed(0))
+    assert not torch.equal(sampled, recon)
+    # with the solid-colour curriculum: the decoder learns, the encoder stays
+    config = load_config(CONFIGS / "tiny.yaml", [
+        f"data.root={toy_root}", f"output_dir={tmp_path / 'run'}", "train.threads=1", "stages.vae.train=decoder",
+        "data.solid_colour_fraction=1.0", "data.cache_latents=false", "stages.stage1.steps=0", "stages.stage2.steps=0",
+        "stages.srm.steps=0", "validate.count=0"])
+    trainer = Trainer(config, show_progress=False)
+    before = {k: v.clone() for k, v in trainer.model.vae.state_dict().items()}
+    trainer.run()
+    after = trainer.model.vae.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in after if k.startswith(("encoder.", "quant_conv.")))
+    assert any(not torch.equal(before[k], after[k]) for k in after if k.startswith("decoder."))
