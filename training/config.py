@@ -45,6 +45,9 @@ class DataSection:
     size: tuple[int, int] = (128, 96)  # (H, W) of each canvas half
     categories: Optional[list[str]] = None  # dresscode: a subset of upper / lower / dress
     cache_latents: bool = True  # encode the canvases once per stage (frozen VAE) and keep them in memory
+    # with cache_latents false: keep every sample's pixels on the training device and encode each batch
+    # there (no file reads per step; the fast path of the solid-colour curriculum on a GPU)
+    cache_pixels: bool = False
     num_workers: int = 0
     validation_split: str = "test"
     # Share of each batch's items whose worn garment and flat garment are both repainted in one random
@@ -75,6 +78,9 @@ class TrainSection:
     inpaint_loss_weight: float = 1.0
     reference_loss_weight: float = 1.0
     max_steps: Optional[int] = None  # cap on every stage's steps (quick checks)
+    # diffusion stages: the UNet compiled in place with this torch.compile backend (null: eager;
+    # "inductor" on a GPU); its state-dict keys, and so the checkpoints, stay as they are
+    compile: Optional[str] = None
     threads: int = 0  # torch CPU threads; 0 = torch's default
 
 

@@ -166,9 +166,9 @@ def solid_colours(batch: dict, fraction: float, generator: torch.Generator) -> d
     """
     person, garment = batch["person"], batch["garment"]
     b = person.shape[0]
-    chosen = torch.rand(b, generator=generator) < fraction  # (B,)
-    colours = (torch.rand(b, 3, generator=generator) * 1.8 - 0.9).view(b, 3, 1, 1).to(person.dtype)
-    pick = chosen.view(b, 1, 1, 1)
+    chosen = torch.rand(b, generator=generator) < fraction  # (B,) drawn on the CPU: the same on every device
+    colours = (torch.rand(b, 3, generator=generator) * 1.8 - 0.9).view(b, 3, 1, 1).to(person.device, person.dtype)
+    pick = chosen.view(b, 1, 1, 1).to(person.device)
     region = batch["garment_region"] * pick  # (B,1,H,W)
     cloth = (batch["garment_mask"] > 0.5).to(person.dtype) * pick
     out = dict(batch)
@@ -199,6 +199,46 @@ class OnTheFly:
             pixels = solid_colours(pixels, self.solid_colour_fraction, generator)
         out = encode_canvases(self.model, pixels, self.stage, self.square_kernel)
         return {k: v.to(device) if torch.is_tensor(v) else v for k, v in out.items()}
+
+
+class PixelCache(OnTheFly):
+    """Every training sample's pixels kept on `store_device` (images uint8, masks bool), each batch
+    recoloured and encoded there: no file reads and no host-to-device copies per step (the GPU path
+    for the solid-colour curriculum, whose latents change every step)."""
+
+    PACKED = ("person", "garment", "garment_mask", "inpaint_mask", "garment_region")
+
+    def __init__(self, model: TWGTM, dataset: Dataset, stage: int, square_kernel: int,
+                 solid_colour_fraction: float = 0.0, store_device=None, num_workers: int = 0,
+                 show_progress: bool = True):
+        super().__init__(model, dataset, stage, square_kernel, solid_colour_fraction)
+        self.store_device = torch.device(store_device or "cpu")
+        loader = DataLoader(dataset, batch_size=64, shuffle=False, num_workers=num_workers, collate_fn=default_collate)
+        parts: dict[str, list] = {"prompt": []}
+        for batch in tqdm(loader, desc="reading the training pixels", disable=not show_progress, leave=False):
+            parts["prompt"] += list(batch["prompt"])
+            for key in self.PACKED:
+                if key in batch:
+                    value = batch[key]
+                    packed = to_uint8(value) if key in PIXEL_KEYS else value > 0.5
+                    parts.setdefault(key, []).append(packed.to(self.store_device))
+        self.data = {k: (v if k == "prompt" else torch.cat(v)) for k, v in parts.items()}
+        bytes_ = sum(t.numel() * t.element_size() for k, t in self.data.items() if k != "prompt")
+        log.info("kept the pixels of %d samples (%.0f MB on %s)", self.n, bytes_ / 2**20, self.store_device)
+
+    def batch(self, indices: list[int], device, generator: torch.Generator | None = None) -> dict:
+        """The encoded canvases of `indices` on `device`, from the kept pixels."""
+        idx = torch.as_tensor(indices, device=self.store_device)
+        pixels = {"prompt": [self.data["prompt"][i] for i in indices]}
+        for key, value in self.data.items():
+            if key != "prompt":
+                item = value.index_select(0, idx).to(device)
+                pixels[key] = from_uint8(item) if key in PIXEL_KEYS else item.float()
+        if self.solid_colour_fraction > 0:
+            if generator is None:
+                raise TWGTMError("PixelCache.batch needs a generator when solid_colour_fraction > 0")
+            pixels = solid_colours(pixels, self.solid_colour_fraction, generator)
+        return encode_canvases(self.model, pixels, self.stage, self.square_kernel)
 
 
 @dataclass

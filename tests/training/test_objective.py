@@ -188,3 +188,37 @@ def test_decoder_only_vae_training_decodes_the_latents_the_unet_samples(toy_root
     after = trainer.model.vae.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in after if k.startswith(("encoder.", "quant_conv.")))
     assert any(not torch.equal(before[k], after[k]) for k in after if k.startswith("decoder."))
+
+
+def test_pixels_kept_on_the_device_give_the_batches_read_from_files(toy_root):
+    from training.data import PixelCache
+    model = build_model("tiny").eval()
+    train, _ = build_datasets(load_config(CONFIGS / "tiny.yaml", [f"data.root={toy_root}", "data.cache_latents=false",
+                                                                  "data.solid_colour_fraction=0.5"]).data)
+    kept = PixelCache(model, train, 2, 9, solid_colour_fraction=0.5, show_progress=False)
+    read = OnTheFly(model, train, 2, 9, solid_colour_fraction=0.5)
+    a = kept.batch([3, 0, 2], "cpu", torch.Generator().manual_seed(9))
+    b = read.batch([3, 0, 2], "cpu", torch.Generator().manual_seed(9))
+    assert a["prompt"] == b["prompt"]
+    for key in ("vton_x0", "vton_masked", "vtoff_x0", "vtoff_masked", "vton_mask", "vtoff_mask", "garment_mask"):
+        assert torch.allclose(a[key], b[key], atol=1e-5), key  # uint8 storage: the files are 8-bit already
+
+
+def test_compiled_training_forward_trains_like_the_eager_one(toy_root, tmp_path):
+    """train.compile runs the UNet through torch.compile (aot_eager here: the same graph capture and
+    autograd as inductor without its code generation); the weights match an eager run's."""
+    common = [f"data.root={toy_root}", "train.threads=1", "stages.vae.steps=0", "stages.srm.steps=0",
+              "stages.stage1.steps=0", "stages.stage2.steps=2", "train.ema_decay=0", "data.cache_latents=false",
+              "data.cache_pixels=true", "model.prediction_type=v_prediction", "model.zero_terminal_snr=true",
+              "validate.count=0"]
+    eager = Trainer(load_config(CONFIGS / "tiny.yaml", [*common, f"output_dir={tmp_path / 'e'}"]), show_progress=False)
+    eager.run()
+    compiled = Trainer(load_config(CONFIGS / "tiny.yaml", [*common, f"output_dir={tmp_path / 'c'}",
+                                                           "train.compile=aot_eager"]), show_progress=False)
+    compiled.run()
+    assert compiled.model.unet._compiled_call_impl is not None  # it did go through torch.compile
+    a, b = eager.model.unet.state_dict(), compiled.model.unet.state_dict()
+    assert a.keys() == b.keys()
+    assert max(float((a[k].float() - b[k].float()).abs().max()) for k in a) < 1e-4
+    start = build_model("tiny").unet.state_dict()
+    assert any(not torch.equal(start[k], b[k]) for k in b)

@@ -15,7 +15,7 @@ from twgtm.model.config import TWGTMConfig
 from twgtm.sampling.schedulers import noise_config
 
 from ..checkpointing import StageState
-from ..data import EpochOrder, LatentCache, OnTheFly, assemble
+from ..data import EpochOrder, LatentCache, OnTheFly, PixelCache, assemble
 from ..ema import EMA
 from ..losses import mask_loss, weighted_noise_loss
 from ..seeding import seed_global_rng, step_generator
@@ -47,6 +47,10 @@ class DiffusionStage(StageLoop):
             return LatentCache(model, self.run.train_set, number, kernel, num_workers=cfg.data.num_workers,
                                store_device=self.device,
                                show_progress=self.accelerator.is_main_process and self.run.show_progress)
+        if cfg.data.cache_pixels:
+            return PixelCache(model, self.run.train_set, number, kernel, cfg.data.solid_colour_fraction,
+                              store_device=self.device, num_workers=cfg.data.num_workers,
+                              show_progress=self.accelerator.is_main_process and self.run.show_progress)
         return OnTheFly(model, self.run.train_set, number, kernel, cfg.data.solid_colour_fraction)
 
     def train(self) -> None:
@@ -57,6 +61,8 @@ class DiffusionStage(StageLoop):
         params = [p for n, p in model.named_parameters() if p.requires_grad]
         optimizer, schedule = self.make_optimizer(params)
         ema = EMA(model, names, train.ema_decay) if train.ema_decay > 0 else None
+        if train.compile:  # the UNet's forward, in place: the state-dict keys stay (checkpoints, EMA)
+            model.unet.compile(backend=train.compile)
         wrapped, optimizer = self.prepare(model, optimizer)
         self.resume(StageState(schedule, ema))
         model.eval()  # the cache is encoded with the frozen VAE in eval mode
