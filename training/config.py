@@ -30,6 +30,10 @@ class ModelSection:
     clip: Optional[str] = None  # sd15: a transformers CLIPVisionModelWithProjection folder
     swin: Optional[str] = None  # sd15: timm's swin_base_patch4_window7_224 .safetensors (or its folder) for the SRM
     train_encoders: bool = False  # from-scratch presets: also train the CLIP image encoder and Swin
+    # What the UNet predicts and on which noise schedule (null: the init file's, else the preset's
+    # epsilon on SD1.5's schedule); saved in the exported model, which samples accordingly.
+    prediction_type: Optional[Literal["epsilon", "v_prediction"]] = None
+    zero_terminal_snr: Optional[bool] = None  # true needs v_prediction
 
 
 @dataclass
@@ -41,8 +45,15 @@ class DataSection:
     size: tuple[int, int] = (128, 96)  # (H, W) of each canvas half
     categories: Optional[list[str]] = None  # dresscode: a subset of upper / lower / dress
     cache_latents: bool = True  # encode the canvases once per stage (frozen VAE) and keep them in memory
+    # with cache_latents false: keep every sample's pixels on the training device and encode each batch
+    # there (no file reads per step; the fast path of the solid-colour curriculum on a GPU)
+    cache_pixels: bool = False
     num_workers: int = 0
     validation_split: str = "test"
+    # Share of each batch's items whose worn garment and flat garment are both repainted in one random
+    # solid colour (a curriculum: the colour has to come from the reference). Needs parse maps (toy,
+    # vitonhd) and cache_latents false, since the colours change every step.
+    solid_colour_fraction: float = 0.0
 
 
 @dataclass
@@ -60,7 +71,16 @@ class TrainSection:
     ema_decay: float = 0.999  # 0 turns EMA off
     cfg_dropout: float = 0.1  # probability of dropping the condition (classifier-free guidance)
     tryoff_fraction: float = 0.5  # share of try-off items in every batch; the rest are try-on
+    # Diffusion stages: how timesteps are drawn ("high": t = T(1-u^2), denser towards pure noise, where
+    # a sample's colours are decided) and where the loss counts: the target half's cells inside the
+    # mask weigh `inpaint_loss_weight`, its other cells 1, the reference half's `reference_loss_weight`.
+    timestep_sampling: Literal["uniform", "high"] = "uniform"
+    inpaint_loss_weight: float = 1.0
+    reference_loss_weight: float = 1.0
     max_steps: Optional[int] = None  # cap on every stage's steps (quick checks)
+    # diffusion stages: the UNet compiled in place with this torch.compile backend (null: eager;
+    # "inductor" on a GPU); its state-dict keys, and so the checkpoints, stay as they are
+    compile: Optional[str] = None
     threads: int = 0  # torch CPU threads; 0 = torch's default
 
 
@@ -234,3 +254,15 @@ def validate(config: TrainingConfig, sources: dict[str, str] | None = None) -> N
     require(config.log_every >= 1, "log_every", "at least 1", config.log_every)
     require(data.num_workers >= 0, "data.num_workers", "0 or more (0 reads in the training process)", data.num_workers)
     require(all(side > 0 for side in data.size), "data.size", "two positive sides [H, W]", list(data.size))
+    require(train.inpaint_loss_weight >= 0, "train.inpaint_loss_weight", "0 or more", train.inpaint_loss_weight)
+    require(train.reference_loss_weight >= 0, "train.reference_loss_weight", "0 or more", train.reference_loss_weight)
+    require(0.0 <= data.solid_colour_fraction <= 1.0, "data.solid_colour_fraction", "in [0, 1]",
+            data.solid_colour_fraction)
+    if data.solid_colour_fraction > 0:
+        require(data.dataset in ("toy", "vitonhd"), "data.dataset",
+                "toy or vitonhd when data.solid_colour_fraction > 0 (it needs parse maps)", data.dataset)
+        require(not data.cache_latents, "data.cache_latents",
+                "false when data.solid_colour_fraction > 0 (the colours change every step)", data.cache_latents)
+    if config.model.zero_terminal_snr:
+        require(config.model.prediction_type == "v_prediction", "model.prediction_type",
+                "v_prediction when model.zero_terminal_snr is true", config.model.prediction_type)

@@ -34,7 +34,8 @@ PIXEL_KEYS = ("person", "garment")
 def build_datasets(data: DataSection) -> tuple[Dataset, Dataset | None]:
     """The training set and (if its split exists) the validation set, at `data.size`."""
     kwargs = {"size": tuple(data.size), "categories": data.categories}
-    train = build_dataset(data.dataset, data.root, split="train", **kwargs)
+    extra = {"garment_region": True} if data.solid_colour_fraction > 0 else {}  # the recolouring reads it
+    train = build_dataset(data.dataset, data.root, split="train", **kwargs, **extra)
     if len(train) == 0:
         raise DataError(f"the training split of {data.root} holds no samples; check its train pairs file")
     try:
@@ -156,17 +157,88 @@ class LatentCache:
         return out
 
 
-class OnTheFly:
-    """The same interface as LatentCache, encoding each batch when it is asked for (big data sets)."""
+def solid_colours(batch: dict, fraction: float, generator: torch.Generator) -> dict:
+    """`batch` with a share `fraction` of its items dressed in one random solid colour each.
 
-    def __init__(self, model: TWGTM, dataset: Dataset, stage: int, square_kernel: int):
+    The colour (uniform in [-0.9, 0.9] per channel) replaces the worn garment where it is visible
+    on the person (`garment_region`) and the flat garment's cloth pixels (`garment_mask`), so the
+    try-on target wears the reference's colour and the try-off target is the person's garment's.
+    """
+    person, garment = batch["person"], batch["garment"]
+    b = person.shape[0]
+    chosen = torch.rand(b, generator=generator) < fraction  # (B,) drawn on the CPU: the same on every device
+    colours = (torch.rand(b, 3, generator=generator) * 1.8 - 0.9).view(b, 3, 1, 1).to(person.device, person.dtype)
+    pick = chosen.view(b, 1, 1, 1).to(person.device)
+    region = batch["garment_region"] * pick  # (B,1,H,W)
+    cloth = (batch["garment_mask"] > 0.5).to(person.dtype) * pick
+    out = dict(batch)
+    out["person"] = person * (1 - region) + colours * region
+    out["garment"] = garment * (1 - cloth) + colours * cloth
+    return out
+
+
+class OnTheFly:
+    """The same interface as LatentCache, encoding each batch when it is asked for (big data sets).
+
+    `solid_colour_fraction` > 0 repaints that share of the items first (`solid_colours`); the
+    colours are drawn from the `generator` given to `batch`.
+    """
+
+    def __init__(self, model: TWGTM, dataset: Dataset, stage: int, square_kernel: int,
+                 solid_colour_fraction: float = 0.0):
         self.model, self.dataset, self.stage, self.square_kernel = model, dataset, stage, square_kernel
+        self.solid_colour_fraction = float(solid_colour_fraction)
         self.n = len(dataset)
 
-    def batch(self, indices: list[int], device) -> dict:
+    def batch(self, indices: list[int], device, generator: torch.Generator | None = None) -> dict:
         """The encoded canvases of `indices` on `device`."""
-        out = encode_canvases(self.model, pixel_batch(self.dataset, indices), self.stage, self.square_kernel)
+        pixels = pixel_batch(self.dataset, indices)
+        if self.solid_colour_fraction > 0:
+            if generator is None:
+                raise TWGTMError("OnTheFly.batch needs a generator when solid_colour_fraction > 0")
+            pixels = solid_colours(pixels, self.solid_colour_fraction, generator)
+        out = encode_canvases(self.model, pixels, self.stage, self.square_kernel)
         return {k: v.to(device) if torch.is_tensor(v) else v for k, v in out.items()}
+
+
+class PixelCache(OnTheFly):
+    """Every training sample's pixels kept on `store_device` (images uint8, masks bool), each batch
+    recoloured and encoded there: no file reads and no host-to-device copies per step (the GPU path
+    for the solid-colour curriculum, whose latents change every step)."""
+
+    PACKED = ("person", "garment", "garment_mask", "inpaint_mask", "garment_region")
+
+    def __init__(self, model: TWGTM, dataset: Dataset, stage: int, square_kernel: int,
+                 solid_colour_fraction: float = 0.0, store_device=None, num_workers: int = 0,
+                 show_progress: bool = True):
+        super().__init__(model, dataset, stage, square_kernel, solid_colour_fraction)
+        self.store_device = torch.device(store_device or "cpu")
+        loader = DataLoader(dataset, batch_size=64, shuffle=False, num_workers=num_workers, collate_fn=default_collate)
+        parts: dict[str, list] = {"prompt": []}
+        for batch in tqdm(loader, desc="reading the training pixels", disable=not show_progress, leave=False):
+            parts["prompt"] += list(batch["prompt"])
+            for key in self.PACKED:
+                if key in batch:
+                    value = batch[key]
+                    packed = to_uint8(value) if key in PIXEL_KEYS else value > 0.5
+                    parts.setdefault(key, []).append(packed.to(self.store_device))
+        self.data = {k: (v if k == "prompt" else torch.cat(v)) for k, v in parts.items()}
+        bytes_ = sum(t.numel() * t.element_size() for k, t in self.data.items() if k != "prompt")
+        log.info("kept the pixels of %d samples (%.0f MB on %s)", self.n, bytes_ / 2**20, self.store_device)
+
+    def batch(self, indices: list[int], device, generator: torch.Generator | None = None) -> dict:
+        """The encoded canvases of `indices` on `device`, from the kept pixels."""
+        idx = torch.as_tensor(indices, device=self.store_device)
+        pixels = {"prompt": [self.data["prompt"][i] for i in indices]}
+        for key, value in self.data.items():
+            if key != "prompt":
+                item = value.index_select(0, idx).to(device)
+                pixels[key] = from_uint8(item) if key in PIXEL_KEYS else item.float()
+        if self.solid_colour_fraction > 0:
+            if generator is None:
+                raise TWGTMError("PixelCache.batch needs a generator when solid_colour_fraction > 0")
+            pixels = solid_colours(pixels, self.solid_colour_fraction, generator)
+        return encode_canvases(self.model, pixels, self.stage, self.square_kernel)
 
 
 @dataclass
@@ -178,21 +250,36 @@ class StepInputs:
     reference: torch.Tensor  # (B,3,H,W): the garment for try-on items, the person for try-off items
     prompts: list
     drop: torch.Tensor  # (B,) bool, condition dropped
-    noise: torch.Tensor  # (B,4,h,2w) the target of the noise loss
+    noise: torch.Tensor  # (B,4,h,2w) the noise added
     garment_mask: torch.Tensor  # (B,1,H,W) the target of the auxiliary mask loss
     tryoff: torch.Tensor  # (B,) bool
+    target: torch.Tensor  # (B,4,h,2w) the UNet's target: the noise, or v for a v-prediction scheduler
+    mask: torch.Tensor  # (B,1,h,2w) the latent mask of each item's canvas (its target half)
+
+
+def draw_timesteps(n: int, total: int, sampling: str, generator: torch.Generator) -> torch.Tensor:
+    """`n` training timesteps in [0, total): "uniform", or "high" (t = total·(1-u²), denser near pure noise)."""
+    if sampling == "uniform":
+        return torch.randint(0, total, (n,), generator=generator)
+    if sampling == "high":
+        u = torch.rand(n, generator=generator)
+        return (total * (1 - u * u)).long().clamp(0, total - 1)
+    raise TWGTMError(f"unknown timestep sampling {sampling!r}; choose uniform or high")
 
 
 def assemble(entries: dict, scheduler, generator: torch.Generator, tryoff_fraction: float,
-             cfg_dropout: float, axis: str) -> StepInputs:
-    """Mix try-on and try-off items, drop conditions, noise the canvases: the inputs of one step."""
+             cfg_dropout: float, axis: str, timestep_sampling: str = "uniform") -> StepInputs:
+    """Mix try-on and try-off items, drop conditions, noise the canvases: the inputs of one step.
+
+    The target follows `scheduler.config.prediction_type` (epsilon: the noise; v_prediction: v).
+    """
     x0 = entries["vton_x0"]
     b, device = x0.shape[0], x0.device
     n_off = math.floor(b * tryoff_fraction + torch.rand((), generator=generator).item())
     tryoff = torch.zeros(b, dtype=torch.bool)
     tryoff[torch.randperm(b, generator=generator)[:n_off]] = True
     drop = torch.rand(b, generator=generator) < cfg_dropout
-    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=generator)
+    timesteps = draw_timesteps(b, scheduler.config.num_train_timesteps, timestep_sampling, generator)
     noise = torch.randn(x0.shape, generator=generator).to(device)
     tryoff, drop, timesteps = tryoff.to(device), drop.to(device), timesteps.to(device)
 
@@ -203,5 +290,7 @@ def assemble(entries: dict, scheduler, generator: torch.Generator, tryoff_fracti
     reference = pick("garment", "person")
     masked = torch.where(drop.view(-1, 1, 1, 1), cv.null_reference(masked, axis), masked)
     noisy = scheduler.add_noise(x0, noise, timesteps)
+    target = scheduler.get_velocity(x0, noise, timesteps) if scheduler.config.prediction_type == "v_prediction" \
+        else noise
     return StepInputs(cv.unet_input(noisy, mask, masked), timesteps, reference, entries["prompt"], drop, noise,
-                      entries["garment_mask"], tryoff)
+                      entries["garment_mask"], tryoff, target, mask)

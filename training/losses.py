@@ -10,6 +10,23 @@ def noise_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(pred.float(), target.float())
 
 
+def weighted_noise_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, axis: str,
+                        inpaint_weight: float = 1.0, reference_weight: float = 1.0) -> torch.Tensor:
+    """The noise loss with per-cell weights: the target half's masked cells `inpaint_weight`, its
+    other cells 1, the reference half `reference_weight` (all 1: `noise_loss` itself).
+
+    pred, target (B,4,h,2w) (or 2h for `axis` "height"); mask (B,1,h,2w), 1 in the target half's mask.
+    """
+    if inpaint_weight == 1.0 and reference_weight == 1.0:
+        return noise_loss(pred, target)
+    weight = 1.0 + (inpaint_weight - 1.0) * mask.float()  # (B,1,h,2w)
+    dim = -1 if axis == "width" else -2
+    half = weight.shape[dim] // 2
+    weight.narrow(dim, half, weight.shape[dim] - half).fill_(reference_weight)
+    err = (pred.float() - target.float()) ** 2
+    return (err * weight).sum() / (weight.sum() * err.shape[1]).clamp(min=1e-12)
+
+
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
     """Soft Dice loss per item, averaged: 1 - (2|P∩T| + eps) / (|P| + |T| + eps)."""
     probs = torch.sigmoid(logits.float()).flatten(1)

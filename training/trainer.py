@@ -40,6 +40,14 @@ def build_training_model(spec: ModelSection | TrainingConfig) -> TWGTM:
     model = build_model(spec.preset)
     if spec.init:
         load_checkpoint(spec.init, model=model)
+    if spec.prediction_type is not None or spec.zero_terminal_snr is not None:
+        prediction = spec.prediction_type or model.config.prediction_type
+        zero_snr = model.config.zero_terminal_snr if spec.zero_terminal_snr is None else spec.zero_terminal_snr
+        if (prediction, zero_snr) != (model.config.prediction_type, model.config.zero_terminal_snr):
+            log.info("the UNet learns %s%s from here (it was trained on %s%s)", prediction,
+                     " with zero terminal SNR" if zero_snr else "", model.config.prediction_type,
+                     " with zero terminal SNR" if model.config.zero_terminal_snr else "")
+        model.config = model.config.replace(prediction_type=prediction, zero_terminal_snr=zero_snr)
     if spec.base:
         load_unet_vae(model, spec.base)
     if spec.clip:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from twgtm.weights.checkpoint import save_checkpoint
+from twgtm.weights.checkpoint import load_checkpoint, save_checkpoint
 from twgtm.data.toy import generate_toy_wardrobe
 from twgtm.errors import DataError, InputError
 from twgtm.eval.baselines import garment_mean_colour, masked_person, mean_colour_fill, mean_image
@@ -78,6 +78,7 @@ def _test_items(data: Path):
 def test_prints_table_and_json_with_every_score(toy_run):
     data, table, report, json_path = toy_run
     assert json.loads(json_path.read_text()) == report
+    assert "| score | model | copy input | mean baseline | VAE round trip | |" in table
     for label in ("VTON SSIM vs true person", "VTON colour error in mask", "VTON SSIM in garment region",
                   "VTON colour error in garment region", "VTON garment sensitivity: slope", "VTON solid colours recognised",
                   "VTOFF SSIM vs true garment", "VTOFF garment mean-colour error", "VTOFF garment-mask IoU",
@@ -95,12 +96,13 @@ def test_prints_table_and_json_with_every_score(toy_run):
             entry = report[task][metric]
             lo, hi = ranges[metric]
             count = PROBE_PERSONS if metric in ("sensitivity_slope", "colours_recognised") else N_TEST
-            names = ("model", "copy_input", "mean") if metric != "mask_iou" else ("model", "mean")
+            names = ("model", "copy_input", "mean", "vae_round_trip") if metric != "mask_iou" else ("model", "mean")
             for name in names:
                 assert entry[name]["status"] == "ok", (task, metric, name)
                 assert lo <= entry[name]["value"] <= hi and entry[name]["n"] == count
                 assert math.isfinite(entry[name]["std"])
     assert report["tryoff"]["mask_iou"]["copy_input"]["status"] == "skipped"
+    assert report["tryoff"]["mask_iou"]["vae_round_trip"]["status"] == "skipped"
     probe = report["sensitivity"]
     assert probe["persons"] == PROBE_PERSONS and list(probe["colours"]) == list(SOLID_COLOURS)
     assert len(probe["mean_colours"]) == PROBE_PERSONS
@@ -149,6 +151,24 @@ def test_baselines_equal_direct_computation(toy_run):
         pred, true = mean_cloth[0, 0].numpy() >= 0.5, cloth[0, 0].numpy() > 0.5
         ious.append((pred & true).sum() / (pred | true).sum())
     assert report["tryoff"]["mask_iou"]["mean"]["value"] == pytest.approx(np.mean(ious), abs=1e-6)
+
+
+def test_vae_round_trip_column_is_the_truth_through_the_checkpoints_vae(toy_run):
+    data, _, report, _ = toy_run
+    model = load_checkpoint(data.parent / "tiny.safetensors").eval()
+    on, off, on_ssim = [], [], []
+    for person, garment, _, inpaint, region in _test_items(data):
+        with torch.no_grad():  # by hand: the whole [target | reference] canvas, its left half
+            decoded = model.decode(model.encode(torch.cat([person, garment], dim=-1)))[..., :person.shape[-1]]
+            flat = model.decode(model.encode(torch.cat([garment, person], dim=-1)))[..., :garment.shape[-1]]
+        dressed = decoded * inpaint + person * (1 - inpaint)  # repaint keeps the truth outside the mask
+        on.append(float(colour_error(dressed, person, region)))
+        on_ssim.append(float(ssim(dressed, person)))
+        off.append(float(ssim(flat, garment)))
+    vae = "vae_round_trip"
+    assert report["tryon"]["garment_colour_error"][vae]["value"] == pytest.approx(np.mean(on), rel=1e-4)
+    assert report["tryon"]["ssim"][vae]["value"] == pytest.approx(np.mean(on_ssim), abs=1e-5)
+    assert report["tryoff"]["ssim"][vae]["value"] == pytest.approx(np.mean(off), abs=1e-5)
 
 
 def test_sensitivity_baselines_span_ignored_to_worn(toy_run):

@@ -11,19 +11,25 @@ import time
 
 from diffusers import DDPMScheduler
 
-from twgtm.sampling.schedulers import SD15_NOISE
+from twgtm.model.config import TWGTMConfig
+from twgtm.sampling.schedulers import noise_config
 
 from ..checkpointing import StageState
-from ..data import EpochOrder, LatentCache, OnTheFly, assemble
+from ..data import EpochOrder, LatentCache, OnTheFly, PixelCache, assemble
 from ..ema import EMA
-from ..losses import mask_loss, noise_loss
+from ..losses import mask_loss, weighted_noise_loss
 from ..seeding import seed_global_rng, step_generator
 from .base import StageLoop
 
 
-def training_noise_scheduler() -> DDPMScheduler:
-    """The DDPM forward process of SD1.5 (the timesteps and noise levels of training)."""
-    return DDPMScheduler(**{k: v for k, v in SD15_NOISE.items() if k != "timestep_spacing"})
+COLOUR_STREAM = 7_777_777  # seed offset of the solid-colour draws (apart from the step's other draws)
+
+
+def training_noise_scheduler(config: TWGTMConfig | None = None) -> DDPMScheduler:
+    """The DDPM forward process the model learns (timesteps, noise levels, target): SD1.5's, with the
+    model config's prediction type and zero terminal SNR."""
+    noise = noise_config(config.prediction_type, config.zero_terminal_snr) if config is not None else noise_config()
+    return DDPMScheduler(**{k: v for k, v in noise.items() if k != "timestep_spacing"})
 
 
 class DiffusionStage(StageLoop):
@@ -41,7 +47,11 @@ class DiffusionStage(StageLoop):
             return LatentCache(model, self.run.train_set, number, kernel, num_workers=cfg.data.num_workers,
                                store_device=self.device,
                                show_progress=self.accelerator.is_main_process and self.run.show_progress)
-        return OnTheFly(model, self.run.train_set, number, kernel)
+        if cfg.data.cache_pixels:
+            return PixelCache(model, self.run.train_set, number, kernel, cfg.data.solid_colour_fraction,
+                              store_device=self.device, num_workers=cfg.data.num_workers,
+                              show_progress=self.accelerator.is_main_process and self.run.show_progress)
+        return OnTheFly(model, self.run.train_set, number, kernel, cfg.data.solid_colour_fraction)
 
     def train(self) -> None:
         """Train the stage's parts to its end; EMA weights into the model; save."""
@@ -51,11 +61,14 @@ class DiffusionStage(StageLoop):
         params = [p for n, p in model.named_parameters() if p.requires_grad]
         optimizer, schedule = self.make_optimizer(params)
         ema = EMA(model, names, train.ema_decay) if train.ema_decay > 0 else None
+        if train.compile:  # the UNet's forward, in place: the state-dict keys stay (checkpoints, EMA)
+            model.unet.compile(backend=train.compile)
         wrapped, optimizer = self.prepare(model, optimizer)
         self.resume(StageState(schedule, ema))
         model.eval()  # the cache is encoded with the frozen VAE in eval mode
         source = self.latent_source()
-        noise_scheduler = training_noise_scheduler()
+        noise_scheduler = training_noise_scheduler(model.config)
+        recolour = cfg.data.solid_colour_fraction > 0
         order = EpochOrder(source.n, seed + number)
         batch_size, accum = train.batch_size, self.accumulation_steps()
         mask_weight = stage.settings.mask_loss_weight if number == 1 else 0.0
@@ -69,14 +82,20 @@ class DiffusionStage(StageLoop):
             logs = {"loss": 0.0, "noise": 0.0, "mask": 0.0}
             for micro in range(accum):
                 m = local * accum + micro
-                entries = source.batch(order.batch(m, batch_size, acc.num_processes, acc.process_index), self.device)
+                indices = order.batch(m, batch_size, acc.num_processes, acc.process_index)
+                if recolour:
+                    colours = step_generator(seed + COLOUR_STREAM, stage.start * accum + m, acc.process_index)
+                    entries = source.batch(indices, self.device, colours)
+                else:
+                    entries = source.batch(indices, self.device)
                 generator = step_generator(seed, stage.start * accum + m, acc.process_index)
                 inputs = assemble(entries, noise_scheduler, generator, train.tryoff_fraction, train.cfg_dropout,
-                                  model.config.concat_axis)
+                                  model.config.concat_axis, train.timestep_sampling)
                 ids, attn = model.tokenize(inputs.prompts, device=self.device)
                 with acc.accumulate(wrapped):
                     out = wrapped(inputs.unet_input, inputs.timesteps, inputs.reference, ids, attn, drop=inputs.drop)
-                    n_loss = noise_loss(out.noise_pred, inputs.noise)
+                    n_loss = weighted_noise_loss(out.noise_pred, inputs.target, inputs.mask, model.config.concat_axis,
+                                                 train.inpaint_loss_weight, train.reference_loss_weight)
                     loss = n_loss
                     if mask_weight > 0:
                         m_loss = mask_loss(out.garment_mask_logits, inputs.garment_mask,

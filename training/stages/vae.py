@@ -11,9 +11,10 @@ import torch.nn as nn
 from twgtm import canvas as cv
 
 from ..checkpointing import StageState, set_latent_scale
-from ..data import EpochOrder, pixel_batch, pixel_loader
+from ..data import EpochOrder, pixel_batch, pixel_loader, solid_colours
 from ..seeding import seed_global_rng, step_generator
 from .base import StageLoop
+from .diffusion import COLOUR_STREAM
 
 log = logging.getLogger("twgtm")
 
@@ -21,15 +22,19 @@ log = logging.getLogger("twgtm")
 class VAETrainer(nn.Module):
     """The VAE's training forward: reconstruction and KL divergence of a batch of canvases."""
 
-    def __init__(self, vae):
+    def __init__(self, vae, decode_mode: bool = False):
         super().__init__()
-        self.vae = vae
+        self.vae, self.decode_mode = vae, decode_mode
 
     def forward(self, pixels: torch.Tensor, generator=None):
-        """Canvases (B,3,H,W) -> (reconstruction (B,3,H,W), mean KL)."""
+        """Canvases (B,3,H,W) -> (reconstruction (B,3,H,W), mean KL).
+
+        `decode_mode`: decode the posterior mean, the latents the UNet learns and samples (decoder-only
+        training of a trained model); otherwise a posterior sample, as a VAE trains.
+        """
         posterior = self.vae.encode(pixels).latent_dist
-        recon = self.vae.decode(posterior.sample(generator)).sample
-        return recon, posterior.kl().mean()
+        latents = posterior.mode() if self.decode_mode else posterior.sample(generator)
+        return self.vae.decode(latents).sample, posterior.kl().mean()
 
 
 def vae_canvases(model, batch: dict, generator: torch.Generator) -> torch.Tensor:
@@ -55,7 +60,7 @@ class VAEStage(StageLoop):
             part.requires_grad_(True)
         params = [p for p in model.vae.parameters() if p.requires_grad]
         optimizer, schedule = self.make_optimizer(params)
-        trainer, optimizer = self.prepare(VAETrainer(model.vae), optimizer)
+        trainer, optimizer = self.prepare(VAETrainer(model.vae, decode_mode=decoder_only), optimizer)
         self.resume(StageState(schedule))
         order = EpochOrder(len(self.run.train_set), seed)
         batches = pixel_loader(self.run.train_set, order, self.step - stage.start, stage.settings.batch_size,
@@ -66,6 +71,9 @@ class VAEStage(StageLoop):
             started = time.perf_counter()
             seed_global_rng(seed, self.step, acc.process_index)
             batch = next(batches)
+            if self.config.data.solid_colour_fraction > 0:
+                batch = solid_colours(batch, self.config.data.solid_colour_fraction,
+                                      step_generator(seed + COLOUR_STREAM, self.step, acc.process_index))
             generator = step_generator(seed, self.step, acc.process_index)
             pixels = vae_canvases(model, batch, generator).to(self.device)  # (B,3,H,2W)
             with acc.accumulate(trainer):

@@ -8,6 +8,7 @@ from typing import Iterable
 
 import torch
 
+from .. import canvas as cv
 from ..errors import DataError
 
 
@@ -29,6 +30,22 @@ def mean_colour_fill(person: torch.Tensor, inpaint_mask: torch.Tensor, garment: 
     """The person with the inpaint region filled by the flat garment's mean colour."""
     region = (inpaint_mask >= 0.5).float()
     return person * (1.0 - region) + garment_mean_colour(garment, garment_mask) * region
+
+
+def vae_round_trip(model, target: torch.Tensor, reference: torch.Tensor,
+                   keep_outside: torch.Tensor | None = None) -> torch.Tensor:
+    """The truth through the model's own VAE: the canvas `[target | reference]` encoded and decoded
+    (the model decodes whole canvases too), its target half; the best a sampler in these latents can
+    reach. `keep_outside` (B,1,H,W): outside it the true pixels stay, as a repainted try-on's do."""
+    axis = model.config.concat_axis
+    weight = next(model.parameters())
+    with torch.no_grad():
+        canvas = cv.concat(target, reference, axis).to(weight.device, weight.dtype)
+        out = cv.split(model.decode(model.encode(canvas)).float().cpu(), axis)[0]  # (B,3,H,W)
+    if keep_outside is not None:
+        inside = (keep_outside >= 0.5).float()
+        out = out * inside + target * (1.0 - inside)
+    return out
 
 
 def mean_image(images: Iterable[torch.Tensor]) -> torch.Tensor:

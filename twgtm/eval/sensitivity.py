@@ -69,6 +69,13 @@ def recognised(references: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
     return own < others.min(dim=1).values
 
 
+def solid_persons(person: torch.Tensor, garment_region: torch.Tensor, colours: torch.Tensor) -> torch.Tensor:
+    """K copies (K,3,H,W) of a person (1,3,H,W) whose visible garment (garment_region) is each solid colour."""
+    region = (garment_region >= 0.5).float()  # (1,1,H,W)
+    fill = (colours.float() / PIXEL_SCALE - 1.0).view(-1, 3, 1, 1)
+    return person * (1.0 - region) + fill * region
+
+
 def probe_person(dress: Callable[[torch.Tensor], torch.Tensor], garment: torch.Tensor, cloth_mask: torch.Tensor,
                  garment_region: torch.Tensor, colours: torch.Tensor) -> dict:
     """Dress one person in every solid colour and score it.

@@ -51,14 +51,14 @@ from ..cli import add_part_arguments, part_options
 from ..data import build_dataset
 from ..errors import DataError, TWGTMError
 from ..metrics.ssim import ssim
-from .baselines import masked_person, mean_colour_fill, mean_image
+from .baselines import masked_person, mean_colour_fill, mean_image, vae_round_trip
 from .folders import parse_size
 from .region_scores import colour_error, mask_iou, mean_colour_error, region_ssim, summarize
 from .report import write_json
 from .sampling import batches, item_seeds, limited, pipeline_for
 from ..vocab import DTYPE_CHOICES, TRYOFF_MASK_MODES, parse_device, parse_dtype, parse_mask_mode
-from .sensitivity import SOLID_COLOURS, colour_table, probe_person
-from .toy_report import BASELINES, COLUMNS, COPY, MEAN, NO_BASELINE, ROWS, toy_table
+from .sensitivity import SOLID_COLOURS, colour_table, probe_person, solid_persons
+from .toy_report import BASELINES, COLUMNS, COPY, MEAN, NO_BASELINE, ROWS, VAE, toy_table
 
 log = logging.getLogger("twgtm")
 
@@ -116,6 +116,8 @@ def _sensitivity(pipe, test, persons: int, colours: list[str] | None, seed: int,
                                                  seed=[seed + index] * k, **sampler).images,
             COPY: lambda garments: masked_person(people, masks),
             MEAN: lambda garments: mean_colour_fill(people, masks, garments, cloth.expand(k, -1, -1, -1)),
+            VAE: lambda garments: vae_round_trip(pipe.model, solid_persons(person, region, table), garments,
+                                                 masks if repaint else None),
         }
         for column, dress in dressers.items():
             probe = probe_person(dress, garment, cloth, region, table)
@@ -175,11 +177,12 @@ def evaluate_toy(
         common = dict(prompt=prompts, seed=seeds, steps=steps, guidance=guidance, scheduler=scheduler)
         dressed = pipe.tryon(person, garment, inpaint, repaint=repaint, **common).images.float().cpu()
         for name, output in (("model", dressed), (COPY, masked_person(person, inpaint)),
-                             (MEAN, mean_colour_fill(person, inpaint, garment, cloth_mask))):
+                             (MEAN, mean_colour_fill(person, inpaint, garment, cloth_mask)),
+                             (VAE, vae_round_trip(pipe.model, person, garment, inpaint if repaint else None))):
             _tryon_scores(scores, name, output, batch, region)
         off = pipe.tryoff(person, mask_mode=mask_mode, **common)
         for name, output in (("model", off.images.float().cpu()), (COPY, person),
-                             (MEAN, mean_garment.expand(b, -1, -1, -1))):
+                             (MEAN, mean_garment.expand(b, -1, -1, -1)), (VAE, vae_round_trip(pipe.model, garment, person))):
             scores[("tryoff", "ssim", name)].append(ssim(output, garment))
             scores[("tryoff", "mean_colour_error", name)].append(mean_colour_error(output, garment, cloth_mask))
         if off.garment_masks is None:

@@ -1,8 +1,8 @@
 """The toy evaluation's rows, baselines and markdown table (see `twgtm.eval.toy`)."""
 from __future__ import annotations
 
-COPY, MEAN = "copy_input", "mean"
-COLUMNS = ("model", COPY, MEAN)
+COPY, MEAN, VAE = "copy_input", "mean", "vae_round_trip"
+COLUMNS = ("model", COPY, MEAN, VAE)
 
 # (task, metric, label, higher is better) of every row of the report, in table order.
 ROWS = [
@@ -21,9 +21,14 @@ BASELINES = {
     ("tryon", MEAN): "the inpaint region filled with the flat garment's mean colour",
     ("tryoff", COPY): "the person image returned as the garment",
     ("tryoff", MEAN): "the pixel mean of the train-split garments; IoU: their mean cloth mask >= 0.5",
+    ("tryon", VAE): "the true dressed person through the model's VAE (its try-on canvas encoded and decoded, "
+                    "the true pixels kept outside the mask when repainting): the best its latents allow",
+    ("tryoff", VAE): "the true flat garment through the model's VAE (its try-off canvas encoded and decoded)",
 }
 # Scores a column has no baseline for, and why.
-NO_BASELINE = {("tryoff", "mask_iou", COPY): "no copy baseline for a flat-garment mask"}
+NO_BASELINE = {("tryoff", "mask_iou", COPY): "no copy baseline for a flat-garment mask",
+               ("tryoff", "mask_iou", VAE): "the VAE makes no mask"}
+LABELS = {"model": "model", COPY: "copy input", MEAN: "mean baseline", VAE: "VAE round trip"}
 
 
 def _cell(entry: dict) -> str:
@@ -35,7 +40,8 @@ def _cell(entry: dict) -> str:
 
 def toy_table(report: dict) -> str:
     """A markdown table: one row per score, columns model / copy input / mean baseline, and a legend."""
-    lines = ["| score | model | copy input | mean baseline | |", "|---|---|---|---|---|"]
+    lines = ["| score | " + " | ".join(LABELS[name] for name in COLUMNS) + " | |",
+             "|---" * (len(COLUMNS) + 2) + "|"]
     for task, metric, label, higher in ROWS:
         entry = report[task][metric]
         lines.append(f"| {label} | {' | '.join(_cell(entry[name]) for name in COLUMNS)} | {'↑' if higher else '↓'} |")
@@ -48,5 +54,5 @@ def toy_table(report: dict) -> str:
                  f"({', '.join(probe['colours'])}).")
     lines.append("Garment region: where the garment is visible on the true person (the parse map's garment label).")
     for (task, name), text in BASELINES.items():
-        lines.append(f"{'VTON' if task == 'tryon' else 'VTOFF'} {'copy input' if name == COPY else 'mean baseline'}: {text}.")
+        lines.append(f"{'VTON' if task == 'tryon' else 'VTOFF'} {LABELS[name]}: {text}.")
     return "\n".join(lines)

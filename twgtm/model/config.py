@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from ..errors import ConfigError
 
 CONCAT_AXES = ("width", "height")
+PREDICTION_TYPES = ("epsilon", "v_prediction")
 
 
 @dataclass
@@ -35,11 +36,22 @@ class TWGTMConfig:
     extended_blocks: str = "all"
     cross_attention: bool = True
     profile: str = "twgtm"
+    # What the UNet predicts and the noise schedule it was trained on (twgtm.sampling.schedulers):
+    # SD1.5's epsilon on its own schedule, or the velocity v on the schedule rescaled to zero
+    # terminal SNR (the last training step is pure noise, so the first sampling step must take the
+    # colours from the reference: the model cannot read them off leftover signal).
+    prediction_type: str = "epsilon"
+    zero_terminal_snr: bool = False
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.concat_axis not in CONCAT_AXES:
             raise ConfigError(f"concat_axis must be one of {CONCAT_AXES}, got {self.concat_axis!r}")
+        if self.prediction_type not in PREDICTION_TYPES:
+            raise ConfigError(f"prediction_type must be one of {PREDICTION_TYPES}, got {self.prediction_type!r}")
+        if self.zero_terminal_snr and self.prediction_type != "v_prediction":
+            raise ConfigError("zero_terminal_snr needs prediction_type 'v_prediction': at zero SNR the noise "
+                              "alone does not say what the image is")
         self.srm_image_size = tuple(int(s) for s in self.srm_image_size)
 
     @property

@@ -98,7 +98,7 @@ class Denoiser:
         with torch.no_grad():
             cond = self._conditions(canvas, feats, settings, device)
             noise = initial_noise(settings.seeds, tuple(cond.masked.shape[1:]), device)  # (B,4,h,w2)
-            scheduler = make_scheduler(settings.scheduler)
+            scheduler = make_scheduler(settings.scheduler, model.config.prediction_type, model.config.zero_terminal_snr)
             scheduler.set_timesteps(int(settings.steps), device=device)
             latents = noise * scheduler.init_noise_sigma
             timesteps = scheduler.timesteps
@@ -106,8 +106,8 @@ class Denoiser:
                 for i, t in enumerate(timesteps):
                     if is_cancelled(settings.cancel):
                         raise SamplingCancelled(f"sampling cancelled before step {i + 1} of {len(timesteps)}")
-                    eps = self._noise_prediction(scheduler, latents, t, cond, settings, unet, device)  # (B,4,h,w2)
-                    latents = scheduler.step(eps, t, latents).prev_sample
+                    pred = self._noise_prediction(scheduler, latents, t, cond, settings, unet, device)  # (B,4,h,w2)
+                    latents = scheduler.step(pred, t, latents).prev_sample
                     if settings.callback is not None and settings.callback(i + 1, len(timesteps), latents) is False:
                         raise SamplingCancelled(f"sampling stopped by the callback after step {i + 1} of {len(timesteps)}")
             finally:

@@ -11,10 +11,10 @@ SD15_NOISE = dict(
     prediction_type="epsilon", steps_offset=1, timestep_spacing="leading",
 )
 _BUILDERS = {
-    "ddim": lambda: DDIMScheduler(**SD15_NOISE, clip_sample=False, set_alpha_to_one=False),
-    "dpmpp_2m": lambda: DPMSolverMultistepScheduler(**SD15_NOISE, algorithm_type="dpmsolver++", solver_order=2),
-    "euler": lambda: EulerDiscreteScheduler(**SD15_NOISE),
-    "unipc": lambda: UniPCMultistepScheduler(**SD15_NOISE, solver_order=2),
+    "ddim": lambda noise: DDIMScheduler(**noise, clip_sample=False, set_alpha_to_one=False),
+    "dpmpp_2m": lambda noise: DPMSolverMultistepScheduler(**noise, algorithm_type="dpmsolver++", solver_order=2),
+    "euler": lambda noise: EulerDiscreteScheduler(**noise),
+    "unipc": lambda noise: UniPCMultistepScheduler(**noise, solver_order=2),
 }
 ALIASES = {"dpm++": "dpmpp_2m", "dpm-solver++": "dpmpp_2m", "dpmsolver++": "dpmpp_2m", "dpmpp": "dpmpp_2m"}
 SCHEDULERS = tuple(_BUILDERS)
@@ -22,10 +22,26 @@ SCHEDULERS = tuple(_BUILDERS)
 MAX_STEPS = SD15_NOISE["num_train_timesteps"] - 1
 
 
-def make_scheduler(name: str):
-    """A fresh deterministic scheduler: 'ddim' (eta 0), 'dpmpp_2m' (DPM-Solver++ multistep), 'euler', 'unipc'."""
+def noise_config(prediction_type: str = "epsilon", zero_terminal_snr: bool = False) -> dict:
+    """The schedulers' config for a model's prediction type and schedule (`TWGTMConfig` fields).
+
+    Zero terminal SNR (Lin et al., "Common Diffusion Noise Schedules and Sample Steps Are Flawed"):
+    the SD1.5 betas rescaled so that the last step is pure noise, sampled with "trailing" spacing so
+    the first step is that last training step (999; "leading" starts at 981).
+    """
+    noise = dict(SD15_NOISE, prediction_type=prediction_type)
+    if zero_terminal_snr:
+        noise.update(rescale_betas_zero_snr=True, timestep_spacing="trailing", steps_offset=0)
+    return noise
+
+
+def make_scheduler(name: str, prediction_type: str = "epsilon", zero_terminal_snr: bool = False):
+    """A fresh deterministic scheduler: 'ddim' (eta 0), 'dpmpp_2m' (DPM-Solver++ multistep), 'euler', 'unipc'.
+
+    `prediction_type` and `zero_terminal_snr` are the model's (see `noise_config`).
+    """
     key = str(name).strip().lower().replace(" ", "")
     key = ALIASES.get(key, key)
     if key not in _BUILDERS:
         raise ConfigError(f"unknown scheduler {name!r}; choose one of {list(SCHEDULERS)} (aliases {sorted(ALIASES)})")
-    return _BUILDERS[key]()
+    return _BUILDERS[key](noise_config(prediction_type, zero_terminal_snr))

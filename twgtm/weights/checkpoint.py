@@ -176,7 +176,8 @@ def load_checkpoint(path: str | os.PathLike, *, device=None, dtype: torch.dtype 
     """Build the model from the file's config and load its weights (all parts it says it holds).
 
     Into a given `model` (training's `model.init`), the file's VAE latent scale comes with the VAE
-    weights: it belongs to them (training calibrates it for that encoder) but lives in the config.
+    weights: it belongs to them (training calibrates it for that encoder) but lives in the config;
+    likewise the UNet's prediction type and noise schedule come with the UNet weights.
     """
     path = Path(path)
     meta = read_metadata(path)
@@ -194,6 +195,9 @@ def load_checkpoint(path: str | os.PathLike, *, device=None, dtype: torch.dtype 
         log.info("%s: VAE latent scale %.6g (was %.6g)", path.name, float(scale), model.latent_scale)
         model.vae.register_to_config(scaling_factor=float(scale))
         model.config.vae["scaling_factor"] = float(scale)
+    if "unet" in parts:
+        model.config.prediction_type = config.prediction_type
+        model.config.zero_terminal_snr = config.zero_terminal_snr
     missing_parts = [p for p in PARTS if p not in parts]
     if missing_parts:
         log.info("%s holds parts %s; %s keep their current weights", path.name, parts, missing_parts)
