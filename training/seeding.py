@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+COLOUR_STREAM = 7_777_777  # seed offset of the solid-colour draws (apart from the step's other draws)
+
 
 def step_seed(seed: int, step: int, rank: int = 0) -> int:
     """The seed of step (or micro-batch) `step` on process `rank` of a run seeded `seed`."""

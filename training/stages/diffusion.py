@@ -18,11 +18,8 @@ from ..checkpointing import StageState
 from ..data import EpochOrder, LatentCache, OnTheFly, PixelCache, assemble
 from ..ema import EMA
 from ..losses import mask_loss, weighted_noise_loss
-from ..seeding import seed_global_rng, step_generator
+from ..seeding import COLOUR_STREAM, seed_global_rng, step_generator
 from .base import StageLoop
-
-
-COLOUR_STREAM = 7_777_777  # seed offset of the solid-colour draws (apart from the step's other draws)
 
 
 def training_noise_scheduler(config: TWGTMConfig | None = None) -> DDPMScheduler:

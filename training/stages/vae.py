@@ -12,9 +12,8 @@ from twgtm import canvas as cv
 
 from ..checkpointing import StageState, set_latent_scale
 from ..data import EpochOrder, pixel_batch, pixel_loader, solid_colours
-from ..seeding import seed_global_rng, step_generator
+from ..seeding import COLOUR_STREAM, seed_global_rng, step_generator
 from .base import StageLoop
-from .diffusion import COLOUR_STREAM
 
 log = logging.getLogger("twgtm")
 
