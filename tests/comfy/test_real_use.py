@@ -9,7 +9,6 @@ import struct
 import subprocess
 import sys
 
-import aiohttp
 import numpy as np
 import pytest
 from PIL import Image
@@ -115,6 +114,8 @@ def test_an_empty_or_mis_sized_mask_names_the_input(server, pack_dir):
 # ---------------------------------------------------------------------------------------------- previews
 async def _run_collecting_previews(client, prompt, timeout=120):
     """Queue `prompt` over a websocket of the client's id; return (history entry, preview JPEG payloads)."""
+    import aiohttp  # one of ComfyUI's requirements: installed by the server fixture, after collection
+
     previews = []
     async with aiohttp.ClientSession() as session:
         async with session.ws_connect(f"{client.url}/ws?clientId={client.client_id}") as ws:
