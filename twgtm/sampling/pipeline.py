@@ -8,41 +8,31 @@ input's size, `reference.ReferenceEncoder` runs SAM/SRM once per call through th
 `speed.SpeedSettings` holds the speed and memory switches (`TWGTMPipeline(model, **options)` or
 `configure(**options)`; `python -m twgtm.bench` measures each). The dtype is the constructor's.
 
-Memory: every call runs through `oom.run_with_fallback` (on an out-of-memory error: the CFG halves
-one after the other, then the batch in chunks, then VAE tiling; the same images). `set_memory`
-installs a host's `MemoryHooks` (asked to free each attempt's estimated activation bytes,
-`memory_plan.estimate_run`) and a `Placement` (`SequentialPlacement`: one phase's parts on the GPU
-at a time).
+Memory: every call runs through `runner.BatchRunner` (`oom.run_with_fallback`; on an out-of-memory
+error: the CFG halves one after the other, then the batch in chunks, then VAE tiling; the same
+images). `set_memory` installs a host's `MemoryHooks` (asked to free each attempt's estimated
+activation bytes, `memory_plan.estimate_run`) and a `Placement` (`SequentialPlacement`: one phase's
+parts on the GPU at a time).
 """
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 
-from ..errors import ConfigError, SamplingCancelled
+from ..errors import SamplingCancelled
 from ..model.network import TWGTM, ReferenceFeatures
 from . import tasks
 from .denoise import Callback, Denoiser, SamplerSettings, item_seeds
 from .encoder_cache import EncoderCache
 from .inputs import broadcast, check_person, per_item
 from .letterbox import letterbox
-from .memory_plan import estimate_run, fit_advice
-from .oom import MemoryHooks, RunPlan, run_with_fallback
+from .oom import MemoryHooks, RunPlan
 from .placement import Placement
 from .reference import EncodedReference, ReferenceEncoder, features_to, item_digests
+from .runner import BatchRunner
 from .speed import SPEED_DEFAULTS, SpeedSettings
 from .tasks import DEFAULT_WORKING_SIZE, MASK_MODES, RoundTripResult, TryOffResult, TryOnResult
 
 DEFAULT_STEPS = 30  # TWGTM checkpoints; profiles use their projects' published defaults
-
-def concat_results(parts: list):
-    """The results (TryOnResult / TryOffResult dataclasses, a profile's too) of a batch run in chunks, in order."""
-    if len(parts) == 1:
-        return parts[0]
-    fields = {f.name: [getattr(p, f.name) for p in parts] for f in dataclasses.fields(parts[0])}
-    return type(parts[0])(**{k: None if v[0] is None else torch.cat(v) for k, v in fields.items()})
-
 
 __all__ = ["TWGTMPipeline", "SamplingCancelled", "TryOnResult", "TryOffResult", "RoundTripResult",
            "DEFAULT_WORKING_SIZE", "MASK_MODES", "SPEED_DEFAULTS", "Callback"]
@@ -58,7 +48,6 @@ class TWGTMPipeline:
         self.config = model.config
         model.set_extended_attention(True)  # inference runs the SRM branch (stage-2 behaviour)
         self.encoder_cache = EncoderCache()
-        self.memory_hooks: MemoryHooks | None = None
         self.placement = Placement(model)
         self.encoders = ReferenceEncoder(model, self.encoder_cache, self.placement)
         self.denoiser = Denoiser(model, self.placement)
@@ -68,13 +57,14 @@ class TWGTMPipeline:
             from ..families.profile_sampler import ProfileSampler
 
             self.profile = ProfileSampler(model)
+        self.runner = BatchRunner(model, self.speed, self.placement, rows_batched=self.profile is not None)
         self.configure(**options)
 
     def set_memory(self, hooks: MemoryHooks | None = None, placement: Placement | None = None) -> "TWGTMPipeline":
         """Install a host's memory hooks (None: none) and part placement (None: every part where it is)."""
-        self.memory_hooks = hooks
+        self.runner.hooks = hooks
         self.placement = placement or Placement(self.model)
-        self.encoders.placement = self.denoiser.placement = self.placement
+        self.encoders.placement = self.denoiser.placement = self.runner.placement = self.placement
         return self
 
     @property
@@ -141,72 +131,12 @@ class TWGTMPipeline:
     def _settings(self, seeds: list[int], steps, guidance, scheduler, callback, cancel, cfg_batched: bool) -> SamplerSettings:
         return SamplerSettings(list(seeds), int(steps), float(guidance), scheduler, callback, cancel, bool(cfg_batched))
 
-    def _first_plan(self, b: int, guidance: float, cfg_batched: bool | None) -> RunPlan:
-        """The plan of a call's first attempt: the configured CFG batching and VAE tiling, the whole batch."""
-        if cfg_batched is None:
-            cfg_batched = self.options.get("cfg_batched", True)
-        return RunPlan(bool(cfg_batched) and float(guidance) != 1.0, b, bool(self.options.get("vae_tiling")))
-
     def _features(self, reference: EncodedReference | None, image: torch.Tensor, prompts: list[str], items: slice,
                   mode: str, what: str) -> ReferenceFeatures:
         """The reference half's features: from a given `reference` (checked to be of `image`), else computed."""
         if reference is None:
             return self.encode_reference(image, prompts, mode)
         return features_to(reference.for_images(image, prompts, items, what), self.device)
-
-    def _run(self, one_pass, b: int, half: tuple[int, int], guidance: float, cfg_batched: bool | None, concat):
-        """`one_pass(items, plan)` over the batch, with the out-of-memory ladder; parts sent back after."""
-        first = self._first_plan(b, guidance, cfg_batched)
-
-        def attempt(plan: RunPlan):
-            restore = {}
-            if plan.vae_tiling and not self.options.get("vae_tiling"):
-                restore = dict(vae_tiling=False, vae_slicing=bool(self.options.get("vae_slicing")))
-                self.configure(vae_tiling=True, vae_slicing=True)
-            try:
-                step = max(1, min(plan.chunk, b))
-                return concat([one_pass(slice(i, min(i + step, b)), plan) for i in range(0, b, step)])
-            finally:
-                if restore:
-                    self.configure(**restore)
-
-        def estimate(plan: RunPlan) -> int:
-            return estimate_run(self.config, half, min(plan.chunk, b), **self._memory_run(guidance, plan))["activation_bytes"]
-
-        def what_fits(free_bytes: int | None) -> str:
-            return fit_advice(self.config, half, free_bytes, self._memory_run(guidance, first),
-                              self._memory_run(guidance, RunPlan(False, 1, True)))
-
-        try:
-            return run_with_fallback(attempt, first, b, self.device, hooks=self.memory_hooks, estimate=estimate,
-                                     what_fits=what_fits)
-        finally:
-            self.placement.finish()
-
-    def _memory_run(self, guidance: float, plan: RunPlan) -> dict:
-        """estimate_run's keywords for this model and a plan (a profile always runs its CFG rows as one batch)."""
-        cfg = float(guidance) > 1.0 if self.profile is not None else float(guidance) != 1.0
-        return dict(dtype=self.dtype, vae_dtype=self.model.vae.dtype, cfg=cfg,
-                    cfg_batched=plan.cfg_batched or self.profile is not None, vae_tiling=plan.vae_tiling,
-                    device_type=self.device.type)
-
-    def _run_profile(self, profile_pass, person: torch.Tensor, size, guidance):
-        """A profile call with the same memory hooks and fallback ladder, less its first rung: the project runs
-        [uncond, cond] as one UNet batch, so the ladder starts at the batch in chunks (one seeded generator per
-        item: the chunks give the batch's images), then VAE tiling."""
-        from ..families.results import working_size as profile_working_size
-
-        guidance = self.profile.profile.guidance if guidance is None else float(guidance)
-        half = profile_working_size(self.config, size, tuple(person.shape[-2:]))
-        return self._run(profile_pass, person.shape[0], half, guidance, False, concat_results)
-
-    @staticmethod
-    def _no_reference(reference, image: str) -> None:
-        """Profiles have no SAM/SRM encoders: a given reference is an error that says so."""
-        if reference is not None:
-            raise ConfigError(f"this profile model has no SAM/SRM reference encoders, so encoded features of the {image} "
-                              "cannot be used: leave 'reference' unconnected ('TWGTM SAM Encode' needs a TWGTM "
-                              "checkpoint)")
 
     # ----- tasks -----------------------------------------------------------------------------------
     def tryon(self, person: torch.Tensor, garment: torch.Tensor, mask, *, prompt="upper",
@@ -224,20 +154,9 @@ class TWGTMPipeline:
         (50 steps, its repaint), a try-off-only profile refuses.
         """
         if self.profile is not None:
-            self._no_reference(reference, "garment")
-            self.profile.check_task("tryon")
-            b = check_person(person)
-            garment = broadcast(garment, b, "garment", 3)
-            seeds = item_seeds(seed, b)
-
-            def profile_pass(items: slice, plan: RunPlan):
-                return self.profile.tryon(person[items], garment[items], mask if callable(mask) else mask[items],
-                                          seed=seeds[items], steps=steps, guidance=guidance, scheduler=scheduler,
-                                          size=size, repaint=repaint, callback=callback, cancel=cancel)
-
-            if not callable(mask):
-                mask = broadcast(mask, b, "mask", 1)
-            return self._run_profile(profile_pass, person, size, guidance)
+            return self.profile.run_tryon(self.runner, person, garment, mask, seed=seed, steps=steps, guidance=guidance,
+                                          scheduler=scheduler, size=size, repaint=repaint, callback=callback,
+                                          cancel=cancel, reference=reference)
         b = check_person(person)
         if callable(mask):
             mask = mask(person)  # (B,1,H,W)
@@ -252,7 +171,7 @@ class TWGTMPipeline:
             sampled = self.denoiser.sample(part.canvas, feats, settings, unet=self.speed.unet)  # (b,3,Hc,Wc)
             return tasks.finish_tryon(part, sampled, person[items], repaint, repaint_blur)
 
-        return self._run(one_pass, b, job.plan.canvas, guidance, cfg_batched, tasks.concat_tryon)
+        return self.runner.run(one_pass, b, job.plan.canvas, guidance, cfg_batched, tasks.concat_tryon)
 
     def tryoff(self, person: torch.Tensor, *, prompt="upper", mask_mode: str = "bbox", mask=None,
                seed=0, steps: int | None = None, guidance: float | None = None, scheduler: str | None = None, size=None,
@@ -267,19 +186,9 @@ class TWGTMPipeline:
         TryOffAnyone does (50 steps); a try-on-only profile refuses.
         """
         if self.profile is not None:
-            self._no_reference(reference, "person")
-            self.profile.check_task("tryoff")
-            b = check_person(person)
-            seeds = item_seeds(seed, b)
-            if mask is not None and not callable(mask):
-                mask = broadcast(mask, b, "mask", 1)
-
-            def profile_pass(items: slice, plan: RunPlan):
-                part = mask if mask is None or callable(mask) else mask[items]
-                return self.profile.tryoff(person[items], mask=part, seed=seeds[items], steps=steps, guidance=guidance,
-                                           scheduler=scheduler, size=size, callback=callback, cancel=cancel)
-
-            return self._run_profile(profile_pass, person, size, guidance)
+            return self.profile.run_tryoff(self.runner, person, mask=mask, seed=seed, steps=steps, guidance=guidance,
+                                           scheduler=scheduler, size=size, callback=callback, cancel=cancel,
+                                           reference=reference)
         b = check_person(person)
         if callable(mask):
             mask = mask(person)  # (B,1,H,W)
@@ -295,7 +204,7 @@ class TWGTMPipeline:
             sampled = self.denoiser.sample(canvas, feats, settings, unet=self.speed.unet)  # (b,3,Hc,Wc)
             return tasks.finish_tryoff(part, sampled, person[items], target_mask, probs)
 
-        return self._run(one_pass, b, job.plan.canvas, guidance, cfg_batched, tasks.concat_tryoff)
+        return self.runner.run(one_pass, b, job.plan.canvas, guidance, cfg_batched, tasks.concat_tryoff)
 
     def roundtrip(self, person_a: torch.Tensor, person_b: torch.Tensor | None = None, *, mask_b: torch.Tensor | None = None,
                   mask_a: torch.Tensor | None = None, mask_mode: str = "bbox", prompt="upper", seed=0,
@@ -309,10 +218,7 @@ class TWGTMPipeline:
         (`twgtm.families.roundtrip.roundtrip_pair`).
         """
         if self.profile is not None:
-            raise ConfigError(f"profile {self.profile.profile.name} does {self.profile.profile.task} only; a round trip "
-                              "with public weights takes a try-off and a try-on model: "
-                              "twgtm.families.roundtrip.roundtrip_pair(tryoff_pipe, tryon_pipe, ...) "
-                              "(CLI: roundtrip --tryoff-profile ... --tryon-profile ...)")
+            self.profile.refuse_roundtrip()
         common = dict(prompt=prompt, seed=seed, steps=steps, guidance=guidance, scheduler=scheduler, size=size,
                       callback=callback, cancel=cancel)
         off = self.tryoff(person_a, mask_mode=mask_mode, mask=mask_a, **common)
