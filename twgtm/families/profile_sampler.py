@@ -85,10 +85,10 @@ class ProfileSampler:
 
     def _run(self, runner, profile_pass, person, size, guidance):
         """`profile_pass(items)` over the batch in chunks as the runner's plan says (one seed per item, so the
-        chunks give the batch's images); the project runs [uncond, cond] as one UNet batch."""
+        chunks give the batch's images); the runner knows the project runs [uncond, cond] as one UNet batch."""
         guidance = self.profile.guidance if guidance is None else float(guidance)
         half = working_size(self.model.config, size, tuple(person.shape[-2:]))
-        return runner.run(lambda items, plan: profile_pass(items), person.shape[0], half, guidance, False)
+        return runner.run(lambda items, plan: profile_pass(items), person.shape[0], half, guidance, None)
 
     def run_tryon(self, runner, person, garment, mask, *, seed=0, steps=None, guidance=None, scheduler=None,
                   size=None, repaint: bool = False, callback=None, cancel=None, reference=None) -> ProfileTryOnResult:
