@@ -7,6 +7,7 @@ import logging
 import sys
 
 from .errors import TWGTMError
+from .validate import check_cli_arguments
 from .vocab import DTYPE_CHOICES, GARMENT_CATEGORIES, TRYOFF_MASK_MODES
 
 COMMANDS = {}
@@ -344,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
+        check_cli_arguments(args)
         return runners[args.command](args) or 0
     except TWGTMError as err:
         print(f"error: {err}", file=sys.stderr)

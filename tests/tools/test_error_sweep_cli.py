@@ -90,7 +90,7 @@ def test_bad_image_files(d, capsys, person, fragments):
 
 
 @pytest.mark.parametrize("ckpt, fragments", [
-    ("missing.safetensors", ["not found"]), ("model.pt", ["pickle"]), ("junk.safetensors", ["truncated or corrupt"]),
+    ("missing.safetensors", ["not found"]), ("model.pt", ["pickle"]), ("junk.safetensors", ["not a safetensors file at all"]),
     ("foreign.safetensors", ["not a TWGTM checkpoint", "--profile"]),
     ("partial.safetensors", ["base parts ['vae', 'clip', 'swin']", "give --base", "give --clip", "give --swin"]),
     ("empty_dir", ["is a folder"]),
@@ -104,11 +104,32 @@ def test_bad_sampling_options(d, capsys):
         (["--steps", 0], "steps must be between"), (["--scheduler", "plms"], "unknown scheduler"),
         (["--size", 0, 0], "positive"), (["--device", "gpu0"], "unknown device"), (["--device", "cuda:99"], "cuda:99"),
         (["--dtype", "fp8"], "invalid choice"), (["--category", "hats"], "invalid choice"),
-        (["--steps", "many"], "invalid int value"), (["--out", d / "a_file" / "x.png"], "cannot write"),
+        (["--steps", "many"], "invalid int value"), (["--out", d / "a_file" / "x.png"], "is a file, not a folder"),
     ]
     for extra, fragment in cases:
         _fails(twgtm_main, _tryon(d, *extra), capsys, fragment)
     _fails(twgtm_main, _tryon(d, mask="blank.png"), capsys, "is empty", "paint the garment region")
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_anything_loads(d, capsys):
+    """Each command checks its output path first: the missing checkpoint would be the next error."""
+    blocked, missing = d / "a_file" / "sub" / "out.png", d / "missing.safetensors"
+    person = ["--person", d / "person.png"]
+    for argv in (["tryon", *person, "--garment", d / "person.png"], ["tryoff", *person],
+                 ["roundtrip", *person, "--target", d / "person.png"], ["demo"]):
+        _fails(twgtm_main, [*argv, "--checkpoint", missing, "--out", blocked], capsys, f"--out {blocked}",
+               "a_file is a file, not a folder")
+    _fails(twgtm_main, ["demo", "--checkpoint", missing, "--out", d / "person.png"], capsys, "is a file, not a folder")
+    _fails(twgtm_main, ["tryon", *person, "--garment", d / "person.png", "--checkpoint", missing, "--out",
+                        d / "folder.png"], capsys, "is a folder; give a file path")
+    a2a = ["a2a", "tryon", "--model", d / "person.png", "--garment", d / "person.png", "--flux", d / "nowhere"]
+    _fails(twgtm_main, [*a2a, "--out", d / "result"], capsys, "names no image format")
+    _fails(twgtm_main, [*a2a, "--out", blocked], capsys, "is a file, not a folder")
+    data = ["--checkpoint", missing, "--dataset", "vitonhd", "--data-root", d / "toy", "--no-progress"]
+    _fails(eval_main, [*data, "--out", d / "a_file"], capsys, "--out", "is a file, not a folder")
+    _fails(eval_main, [*data, "--out", d / "eval", "--json", d / "a_file" / "r.json"], capsys, "--json")
+    _fails(toy_main, ["--checkpoint", missing, "--data", d / "toy", "--json", d / "a_file" / "r.json"], capsys, "--json")
+    assert not (d / "a_file").is_dir() and not (d / "eval").exists()  # nothing was created on the way
 
 
 def test_bad_part_and_profile_options(d, capsys):
@@ -134,7 +155,7 @@ def test_bad_tryoff_roundtrip_demo_info(d, capsys):
     _fails(twgtm_main, ["demo", "--count", 0, "--checkpoint", ckpt, "--out", d / "demo"], capsys, "at least one")
     _fails(twgtm_main, ["demo", "--steps", 0, "--checkpoint", ckpt, "--count", 1, "--out", d / "demo"], capsys,
            "steps must be between")
-    _fails(twgtm_main, ["demo", "--checkpoint", d / "junk.safetensors", "--out", d / "demo"], capsys, "corrupt")
+    _fails(twgtm_main, ["demo", "--checkpoint", d / "junk.safetensors", "--out", d / "demo"], capsys, "not a safetensors file at all")
     _fails(twgtm_main, ["info", "--preset", "huge"], capsys, "unknown preset")
     _fails(twgtm_main, ["dance"], capsys, "invalid choice")
 
@@ -154,7 +175,7 @@ def test_bad_eval_commands(d, capsys):
         (["--pred", pred, "--gt", gt, "--dataset", "imagenet"], "invalid choice"),
         ([*data[:5], d / "nowhere", *data[6:]], "nowhere"),
         ([*data, "--limit", 0], "at least 1"),
-        (["--checkpoint", d / "junk.safetensors", *data[2:]], "truncated or corrupt"),
+        (["--checkpoint", d / "junk.safetensors", *data[2:]], "not a safetensors file at all"),
         ([*data, "--task", "roundtrip"], "invalid choice"),
     ]
     for argv, fragment in cases:

@@ -93,7 +93,7 @@ def _expect(error, fragment, call):
 # ----- weights: load_model and the loaders under it ----------------------------------------------
 CHECKPOINT_FILES = [
     ("missing.safetensors", "not found"), ("empty_dir", "is a folder"), ("model.pt", "pickle"),
-    ("junk.safetensors", "truncated or corrupt"), ("cut.safetensors", "truncated or corrupt"),
+    ("junk.safetensors", "not a safetensors file at all"), ("cut.safetensors", "cut short"),
     ("foreign.safetensors", "not a TWGTM checkpoint"), ("future.safetensors", "format version 99"),
     ("bad_version.safetensors", "format_version 'one'"), ("bad_config.safetensors", "model config is damaged"),
     ("odd_config.safetensors", "model config is damaged"), ("bad_parts.safetensors", "'parts' list is damaged"),
@@ -130,7 +130,7 @@ def test_bad_base_files(files):
     _expect(CheckpointError, "config.json", lambda: load_model(partial, clip=d / "empty_dir"))
     _expect(CheckpointError, "unexpected keys: conv.weight", lambda: load_model(partial, clip=d / "foreign.safetensors"))
     _expect(CheckpointError, "no model.safetensors", lambda: load_model(partial, swin=d / "empty_dir"))
-    _expect(CheckpointError, "truncated or corrupt", lambda: load_swin(files["model"], d / "junk.safetensors"))
+    _expect(CheckpointError, "not a safetensors file at all", lambda: load_swin(files["model"], d / "junk.safetensors"))
     _expect(CheckpointError, "missing keys", lambda: load_clip(files["model"], d / "foreign.safetensors"))
     _expect(CheckpointError, "no unet/ folder", lambda: load_unet_vae(files["model"], d / "empty_dir"))
 
