@@ -205,7 +205,7 @@ def test_pipeline_tryon_bad_inputs(pipe):
         (InputError, "prompt has 2 entries", lambda: pipe.tryon(person, garment, mask, prompt=["upper", "dress"], **run)),
         (ConfigError, "steps must be between", lambda: pipe.tryon(person, garment, mask, steps=0)),
         (ConfigError, "unknown scheduler", lambda: pipe.tryon(person, garment, mask, scheduler="plms", **run)),
-        (InputError, "positive", lambda: pipe.tryon(person, garment, mask, size=(0, 8), **run)),
+        (ConfigError, "size height must be between 1 and", lambda: pipe.tryon(person, garment, mask, size=(0, 8), **run)),
         (InputError, "seed has 3 entries", lambda: pipe.tryon(person, garment, mask, seed=[1, 2, 3], **run)),
     ]
     for error, fragment, call in cases:
@@ -222,6 +222,67 @@ def test_pipeline_tryoff_and_roundtrip_bad_inputs(pipe):
     _expect(InputError, "person_b", lambda: pipe.roundtrip(two, torch.cat([person] * 3), steps=1))
     _expect(InputError, "is empty", lambda: pipe.roundtrip(person, mask_b=torch.zeros_like(mask), steps=1))
     _expect(ConfigError, "mask_mode", lambda: pipe.roundtrip(person, mask_mode="none", steps=1))
+
+
+# Values no sampling argument may take silently: NaN, inf, negative, huge, wrong type, out of vocabulary.
+BAD_ARGUMENTS = {
+    "steps": [float("nan"), float("inf"), -1, 0, 10 ** 6, 2.5, "30", True],
+    "guidance": [float("nan"), float("inf"), -1.0, 0.5, 1e9, "2.5"],
+    "seed": [float("nan"), -1, 2 ** 64, 1.5, "7", [1, float("nan")]],
+    "scheduler": ["plms", "", 3],
+    "size": [(float("nan"), 64), (-8, 64), (10 ** 6, 64), "64x48", (64,), (64, 48, 3)],
+    "repaint_blur": [float("nan"), -5, 10 ** 9, "3"],
+    "prompt": ["", "   ", "a\x00b", "x" * 200, 5, ["upper", ""]],
+}
+
+
+@pytest.mark.parametrize("argument", sorted(BAD_ARGUMENTS))
+def test_every_sampling_argument_refuses_bad_values_naming_it(pipe, argument):
+    """The Python API (and the batch path through it): each bad value is an error naming the argument."""
+    person, garment, mask = _inputs()
+    for value in BAD_ARGUMENTS[argument]:
+        with pytest.raises(TWGTMError) as caught:
+            pipe.tryon(person, garment, mask, **{"steps": 1, argument: value})
+        assert argument in str(caught.value), (value, str(caught.value))
+
+
+def test_bad_tensors_are_refused_before_any_work(pipe):
+    """NaN / inf pixels, pixels of another scale, a decompression-bomb size (a view: no memory), a tiny image,
+    an empty try-off mask, a mask too small for one latent cell, masks of another scale."""
+    person, garment, mask = _inputs()
+    nan = person.clone()
+    nan[0, 0, 0, 0] = float("nan")
+    cases = [
+        ("person holds NaN or infinite values", lambda: pipe.tryon(nan, garment, mask, steps=1)),
+        ("garment holds NaN", lambda: pipe.tryon(person, nan, mask, steps=1)),
+        ("expected -1 to 1; pixels are in [-1, 1]: from [0, 1]", lambda: pipe.tryon(person * 127.5 + 127.5, garment,
+                                                                                    mask, steps=1)),
+        ("more than the 89,478,485 that Pillow allows", lambda: pipe.tryon(
+            torch.zeros(1, 3, 1, 1).expand(1, 3, 12000, 8000), garment, mask, steps=1)),
+        ("person is too small: 4x4", lambda: pipe.tryoff(person[..., :4, :4], steps=1)),
+        ("mask is empty for item(s) [0]", lambda: pipe.tryoff(person, mask=torch.zeros_like(mask), steps=1)),
+        ("mask_b is empty", lambda: pipe.roundtrip(person, mask_b=torch.zeros_like(mask), steps=1)),
+        ("from 0..255 divide by 255", lambda: pipe.tryon(person, garment, mask * 255, steps=1)),
+        ("mask holds NaN", lambda: pipe.tryon(person, garment, mask * float("nan"), steps=1)),
+        ("image holds NaN", lambda: pipe.encode_image(nan)),
+    ]
+    dot = torch.zeros_like(mask)
+    dot[..., 20, 12] = 1  # one pixel: under one 8x8 latent cell, nothing would be redrawn
+    cases += [("covers less than one", lambda: pipe.tryon(person, garment, dot, steps=1)),
+              ("covers less than one", lambda: pipe.tryoff(person, mask=dot, steps=1))]
+    for fragment, call in cases:
+        _expect(InputError, fragment, call)
+
+
+def test_a_device_without_the_memory_for_the_weights_is_refused(files, monkeypatch):
+    """Where a device's memory is known (a GPU's, the machine's RAM) weights that cannot fit are refused at load."""
+    from twgtm.validate import values
+
+    ram = values.device_memory(torch.device("cpu"))
+    assert ram is not None and ram > 2 ** 30  # known on Linux
+    _expect(ConfigError, "GiB in all", lambda: values.check_device_memory(torch.device("cpu"), 2 * ram))
+    monkeypatch.setattr(values, "device_memory", lambda device: 1024)  # a device of 1 kB
+    _expect(ConfigError, "the model's weights take", lambda: load_model(files["ckpt"], device="cpu"))
 
 
 # ----- data sets -----------------------------------------------------------------------------------

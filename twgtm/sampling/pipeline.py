@@ -20,6 +20,7 @@ import torch
 
 from ..errors import SamplingCancelled
 from ..model.network import TWGTM, ReferenceFeatures
+from ..validate import check_sampling
 from . import tasks
 from .denoise import Callback, Denoiser, SamplerSettings, item_seeds
 from .encoder_cache import EncoderCache
@@ -113,6 +114,7 @@ class TWGTMPipeline:
         The result can be handed to `tryon` / `tryoff` (`reference=`) for a job whose reference half is
         this image at the same working size (the garment for try-on, the person for try-off).
         """
+        check_sampling("encode", self.config, {"image": image}, prompt=prompt, takes_text=self.profile is None, size=size)
         plan = tasks.plan_canvas(image, self.config, size)
         prompts = per_item(prompt, image.shape[0], "prompt")
         image_w = letterbox(image.float(), plan, fill=1.0)  # (B,3,Hc,Wc)
@@ -153,6 +155,9 @@ class TWGTMPipeline:
         computed). Defaults: 30 DDIM steps, guidance 2.5; a CatVTON profile samples as CatVTON does
         (50 steps, its repaint), a try-off-only profile refuses.
         """
+        check_sampling("tryon", self.config, {"person": person, "garment": garment}, {"mask": (mask, True)},
+                       prompt=prompt, takes_text=self.profile is None, seed=seed, steps=steps, guidance=guidance,
+                       scheduler=scheduler, size=size, repaint_blur=repaint_blur)
         if self.profile is not None:
             return self.profile.run_tryon(self.runner, person, garment, mask, seed=seed, steps=steps, guidance=guidance,
                                           scheduler=scheduler, size=size, repaint=repaint, callback=callback,
@@ -185,6 +190,9 @@ class TWGTMPipeline:
         TryOffAnyone profile takes `mask` as the garment region on the person and samples as
         TryOffAnyone does (50 steps); a try-on-only profile refuses.
         """
+        check_sampling("tryoff", self.config, {"person": person}, {"mask": (mask, True)}, prompt=prompt,
+                       takes_text=self.profile is None, seed=seed, steps=steps, guidance=guidance, scheduler=scheduler,
+                       size=size, mask_mode=mask_mode if mask is None else None)
         if self.profile is not None:
             return self.profile.run_tryoff(self.runner, person, mask=mask, seed=seed, steps=steps, guidance=guidance,
                                            scheduler=scheduler, size=size, callback=callback, cancel=cancel,
@@ -219,6 +227,9 @@ class TWGTMPipeline:
         """
         if self.profile is not None:
             self.profile.refuse_roundtrip()
+        check_sampling("round trip", self.config, {"person_a": person_a, "person_b": person_b},
+                       {"mask_a": (mask_a, True), "mask_b": (mask_b, True)}, prompt=prompt, seed=seed, steps=steps,
+                       guidance=guidance, scheduler=scheduler, size=size, mask_mode=mask_mode if mask_a is None else None)
         common = dict(prompt=prompt, seed=seed, steps=steps, guidance=guidance, scheduler=scheduler, size=size,
                       callback=callback, cancel=cancel)
         off = self.tryoff(person_a, mask_mode=mask_mode, mask=mask_a, **common)

@@ -26,6 +26,7 @@ from typing import Mapping
 
 from .. import paths
 from ..errors import CheckpointError, ConfigError
+from ..validate import check_device_memory
 from ..vocab import parse_device, parse_dtype
 
 log = logging.getLogger("twgtm")
@@ -188,5 +189,14 @@ def load_model(checkpoint: str | os.PathLike | None = None, *, profile: str | No
         model = _checkpoint_model(path, base, clip, swin, option_names)
     if target_device is None and target_dtype is None:
         return model
+    if target_device is not None:
+        check_device_memory(target_device, weight_bytes(model, target_dtype))
     return model.to(device=target_device, dtype=target_dtype)
+
+
+def weight_bytes(model, dtype=None) -> int:
+    """Bytes of the model's parameters and buffers, floating ones in `dtype` when given."""
+    tensors = [*model.parameters(), *model.buffers()]
+    return sum(t.numel() * (dtype.itemsize if dtype is not None and t.is_floating_point() else t.element_size())
+               for t in tensors)
 
