@@ -67,8 +67,8 @@ def parser_path(name: str) -> str:
         if name and os.path.isdir(path):
             return path
     raise CheckpointError(
-        f"input 'parser_name': clothes parser '{name}' not found. Put a transformers SegFormer clothes parser folder (config.json, "
-        "model.safetensors, preprocessor_config.json, e.g. sayeed99/segformer_b3_clothes) in one of: "
+        f"input 'parser_name': clothes parser '{name}' not found. Put a transformers SegFormer clothes parser "
+        "folder (config.json, model.safetensors, preprocessor_config.json, e.g. sayeed99/segformer_b3_clothes) in one of: "
         f"{', '.join(parser_folders())}, then press 'r' in ComfyUI to refresh."
     )
 

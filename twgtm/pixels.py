@@ -165,7 +165,8 @@ def open_image(path: str | os.PathLike, what: str = "image", *, mode: str | None
 
     The EXIF orientation is applied first, so a portrait phone photo comes out upright; then for RGB
     grey is expanded, transparency composited on white (a product photo's background), CMYK and
-    other modes converted; 16-bit and float grey are scaled to 8 bits. Each conversion is logged (at debug level with `quiet`, as data sets read thousands of files).
+    other modes converted; 16-bit and float grey are scaled to 8 bits. Each conversion is logged
+    (at debug level with `quiet`, as data sets read thousands of files).
     """
     from PIL import Image
 

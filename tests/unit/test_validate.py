@@ -53,9 +53,11 @@ def test_node_inputs_are_checked_against_their_schema():
     bad = [("scheduler", "plms", "not one of ddim, euler"), ("steps", 2.5, "whole number"),
            ("steps", 0, "between 1 and 999"), ("guidance", float("nan"), "not a finite number"),
            ("guidance", "2", "must be a number"), ("repaint", "yes", "true or false"), ("prompt", 5, "must be text"),
-           ("person", torch.rand(1, 16, 12, 5), "1 to 4 channels"), ("person", torch.rand(16, 12), "must be a ComfyUI IMAGE"),
-           ("person", torch.rand(1, 4, 4, 3), "too small"), ("person", torch.rand(1, 16, 12, 3) * 255, "[0, 1]"),
-           ("mask", torch.full((16, 12), float("inf")), "NaN or infinite"), ("mask", torch.rand(1, 2, 16, 12), "MASK is"),
+           ("person", torch.rand(1, 16, 12, 5), "1 to 4 channels"),
+           ("person", torch.rand(16, 12), "must be a ComfyUI IMAGE"), ("person", torch.rand(1, 4, 4, 3), "too small"),
+           ("person", torch.rand(1, 16, 12, 3) * 255, "[0, 1]"),
+           ("mask", torch.full((16, 12), float("inf")), "NaN or infinite"),
+           ("mask", torch.rand(1, 2, 16, 12), "MASK is"),
            ("ckpt_name", "../x.safetensors", "leads out")]
     for name, value, fragment in bad:
         with pytest.raises((InputError, ConfigError)) as caught:

@@ -35,7 +35,8 @@ def check_existing_path(path, label: str, what: str, kind: str = "any") -> Path:
     try:
         exists, is_dir = path.exists(), path.is_dir()
     except OSError as err:  # e.g. a name too long for the file system
-        raise InputError(f"{label} {path}: {what} cannot be looked up ({err.strerror or err}); check the path") from None
+        raise InputError(f"{label} {path}: {what} cannot be looked up ({err.strerror or err}); "
+                         "check the path") from None
     if not exists:
         noun = {"file": f"{what} file", "folder": f"{what} folder"}.get(kind, what)
         raise InputError(f"{label} {path}: {noun} not found (in {path.parent.absolute()}); check the path")
