@@ -39,7 +39,7 @@ def input_specs(schema: io.Schema) -> list[InputSpec]:
 
 def validated(node: type[io.ComfyNode]) -> type[io.ComfyNode]:
     """`node` with its `execute` checking every input value first (wrapped once)."""
-    execute = node.__dict__["execute"].__func__
+    execute = node.execute.__func__
     if getattr(execute, "checks_inputs", False):
         return node
     signature = inspect.signature(execute)
