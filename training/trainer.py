@@ -148,10 +148,25 @@ class Trainer:
             STAGE_LOOPS[stage.name](self.context, stage).train()
         return self.export()
 
+    def record_working_size(self) -> None:
+        """A run that trained the UNet (stage 1 or 2) makes its canvas size the model's working size.
+
+        Sampling then letterboxes every input to the size the UNet learned at: a UNet trained on
+        64x48 halves and sampled on 128x96 ones sees every garment at twice the scale it knows.
+        """
+        if not any(stage.name in ("stage1", "stage2") and stage.steps > 0 for stage in self.plan):
+            return
+        size = [int(s) for s in self.config.data.size]
+        config = self.model.config
+        if config.extra.get("working_size") != size:
+            log.info("working size of the exported model: %dx%d (the size its UNet was trained at)", *size)
+            self.model.config = config.replace(extra={**config.extra, "working_size": size})
+
     def export(self) -> Path:
         """Write the final model as a TWGTM checkpoint (the EMA weights of the last stage)."""
         spec, context = self.config.export, self.context
         path = Path(spec.path or context.output_dir / "model.safetensors")
+        self.record_working_size()
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
             try:

@@ -177,7 +177,8 @@ def load_checkpoint(path: str | os.PathLike, *, device=None, dtype: torch.dtype 
 
     Into a given `model` (training's `model.init`), the file's VAE latent scale comes with the VAE
     weights: it belongs to them (training calibrates it for that encoder) but lives in the config;
-    likewise the UNet's prediction type and noise schedule come with the UNet weights.
+    likewise the UNet's prediction type, noise schedule and working size (the canvas size it was
+    trained at) come with the UNet weights.
     """
     path = Path(path)
     meta = read_metadata(path)
@@ -198,6 +199,8 @@ def load_checkpoint(path: str | os.PathLike, *, device=None, dtype: torch.dtype 
     if "unet" in parts:
         model.config.prediction_type = config.prediction_type
         model.config.zero_terminal_snr = config.zero_terminal_snr
+        if "working_size" in config.extra:
+            model.config.extra = {**model.config.extra, "working_size": config.extra["working_size"]}
     missing_parts = [p for p in PARTS if p not in parts]
     if missing_parts:
         log.info("%s holds parts %s; %s keep their current weights", path.name, parts, missing_parts)
