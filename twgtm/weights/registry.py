@@ -17,8 +17,10 @@ missing-file errors of the CLI and the nodes (`fetch_command`, `entry_for`). No 
 """
 from __future__ import annotations
 
+import os
 import posixpath
 import shlex
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -287,7 +289,12 @@ def fetch_command(names, *, comfyui: str | Path | None = None, dest: str | Path 
         words += ["--dest", str(dest)]
     if any(e.accept for e in entries):
         words.append("--accept-licence")
-    return shlex.join(words)
+    return quote_command(words)
+
+
+def quote_command(words: list[str]) -> str:
+    """A command line for this system's shell (cmd.exe's quoting on Windows, POSIX quoting elsewhere)."""
+    return subprocess.list2cmdline(words) if os.name == "nt" else shlex.join(words)
 
 
 def licence_note(entries) -> str:
