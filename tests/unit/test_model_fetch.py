@@ -161,7 +161,7 @@ def test_a_gated_file_needs_hf_token(hub, tmp_path, monkeypatch):
         fetch_entry(entry, tmp_path)
     assert "access refused (HTTP 401)" in str(err.value) and "set HF_TOKEN" in str(err.value)
     monkeypatch.setenv("HF_TOKEN", "hf_wrong")
-    with pytest.raises(FetchError, match=r"access refused \(HTTP 403\) for the token in HF_TOKEN"):
+    with pytest.raises(FetchError, match=r"access refused \(HTTP 403\) for your token \(HF_TOKEN\)"):
         fetch_entry(entry, tmp_path)
     monkeypatch.setenv("HF_TOKEN", "hf_secret")
     fetch_entry(entry, tmp_path)

@@ -65,7 +65,14 @@ def offline() -> bool:
 
 
 def _token() -> str | None:
+    """HF_TOKEN as set now (None: the hub client's own look-up, a token saved by `huggingface-cli login`)."""
     return os.environ.get("HF_TOKEN") or None
+
+
+def _has_token() -> bool:
+    from huggingface_hub import get_token
+
+    return _token() is not None or get_token() is not None
 
 
 def check_licences(entries: list[ModelEntry], accepted: bool) -> None:
@@ -107,16 +114,16 @@ def _why(err: Exception, entry: ModelEntry) -> str:
     errors = _hub_errors()
     status = getattr(getattr(err, "response", None), "status_code", None)
     if isinstance(err, errors.GatedRepoError) or (status == 403 and not isinstance(err, errors.EntryNotFoundError)):
-        if _token() is None:
+        if not _has_token():
             return (f"access refused (HTTP {status}): the repository is gated; accept its terms on its page and set "
                     "HF_TOKEN to a token of that account")
-        return f"access refused (HTTP {status}) for the token in HF_TOKEN: accept the repository's terms on its page"
+        return f"access refused (HTTP {status}) for your token (HF_TOKEN): accept the repository's terms on its page"
     if isinstance(err, errors.RevisionNotFoundError):
         return "no such revision"
     if isinstance(err, errors.EntryNotFoundError):
         return "file not found (HTTP 404)"
     if isinstance(err, errors.RepositoryNotFoundError) or status == 401:
-        hint = "; it is gated: set HF_TOKEN" if entry.gated and _token() is None else ""
+        hint = "; it is gated: set HF_TOKEN" if entry.gated and not _has_token() else ""
         return f"repository not found (HTTP {status}: deleted, renamed or private){hint}"
     return f"HTTP {status}: {str(err).splitlines()[0][:200]}"
 

@@ -38,6 +38,7 @@ async function main() {
   const args = parseArgs(process.argv.slice(2));
   await setting(args.url, 'Comfy.TutorialCompleted', true);
   await setting(args.url, 'Comfy.Workflow.ShowMissingModelsWarning', true);
+  await setting(args.url, 'Comfy.Minimap.Visible', false);
   const browser = await chromium.launch({ executablePath: args.chromium, headless: true, args: FLAGS });
   const result = {};
   try {
