@@ -18,7 +18,7 @@ from ..twgtm.errors import InputError
 from ..twgtm.parsing import MASK_TASKS, auto_mask, load_parser
 from ..twgtm.parsing.parser import ClothesParser
 from .convert import image_to_pixels, tensor_to_mask
-from .folders import PARSERS, list_parsers, loader_files, model_files
+from .folders import PARSERS, list_parsers, loader_files, loader_paths
 from .io_types import CATEGORY, GARMENT_CATEGORIES
 
 logger = logging.getLogger("twgtm")
@@ -91,8 +91,7 @@ class TWGTMParserLoader(io.ComfyNode):
     @classmethod
     def execute(cls, parser_name: str, device: str = "auto") -> io.NodeOutput:
         """Load the parser on the CPU and wrap it in a ModelPatcher."""
-        folder = model_files(PARSER_LOADER, "TWGTMParserLoader", dict(parser_name=parser_name), cls.hidden.prompt,
-                             cls.hidden.unique_id)
+        folder = loader_paths("TWGTMParserLoader", dict(parser_name=parser_name), cls.hidden.prompt, cls.hidden.unique_id)
         loaded = load_parser(folder["parser_name"])
         load_device = torch.device("cpu") if device == "cpu" else mm.get_torch_device()
         offload = mm.unet_offload_device() if load_device.type != "cpu" else torch.device("cpu")

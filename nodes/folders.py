@@ -4,6 +4,9 @@ TWGTM weights are `.safetensors` files in `models/twgtm/` (and in any `twgtm:` e
 extra_model_paths.yaml). Weights shipped inside the pack, in `<pack>/weights/`, are found too. The
 public projects' files (CatVTON, TryOffAnyone) go there as well, in subfolders of their own; clothes
 parsers are folders in `models/twgtm/parsers/<name>/` (not listed as weights).
+
+A loader node finds its files with `loader_paths`: a file that is not there is named together with every other
+file that node (and each other loader of the prompt) lacks, with the model registry's `models fetch` command.
 """
 from __future__ import annotations
 
@@ -23,12 +26,12 @@ logger = logging.getLogger("twgtm")
 
 TWGTM_FOLDER = "twgtm"
 PARSER_SUBFOLDER = "parsers"
-PARSERS = "twgtm/parsers"  # model_files' folder for a parser: a folder in models/twgtm/parsers/
+PARSERS = "twgtm/parsers"  # loader_paths' folder for a parser: a folder in models/twgtm/parsers/
 WEIGHT_EXTENSIONS = {".safetensors"}
 PACK_WEIGHTS_DIR = str(WEIGHTS_DIR)
 
 __all__ = ["TWGTM_FOLDER", "PARSER_SUBFOLDER", "PARSERS", "WEIGHT_EXTENSIONS", "register_model_folders", "list_weights",
-           "loader_files", "model_files", "parser_folders", "list_parsers", "parser_path"]
+           "loader_files", "loader_paths", "parser_folders", "list_parsers", "parser_path"]
 
 
 def register_model_folders() -> list[str]:
@@ -132,13 +135,14 @@ def _others(prompt, unique_id) -> list[tuple[str, list[MissingFile], list[str]]]
     return lacking
 
 
-def model_files(node: str, node_id: str, values: dict, prompt: dict | None = None, unique_id=None) -> dict[str, str]:
+def loader_paths(node_id: str, values: dict, prompt: dict | None = None, unique_id=None) -> dict[str, str]:
     """Full paths of a loader's model files, by input name; else one CheckpointError for every file it lacks (and
     every file the prompt's other loaders lack) with the command that fetches them all."""
-    found, missing, choose = _lookup(LOADERS[node_id][1](values))
+    title, files = LOADERS[node_id]
+    found, missing, choose = _lookup(files(values))
     if not missing:
         return found
-    lines = [f"{node}: {describe(missing)}"]
+    lines = [f"{title}: {describe(missing)}"]
     others = _others(prompt, unique_id)
     for title, their_missing, their_choose in others:
         lines.append(f"{title} lacks too: " + "; ".join(m.line().strip(" -") for m in their_missing))

@@ -12,7 +12,7 @@ from comfy_api.latest import io
 from ..twgtm.paths import DEMO_WEIGHTS
 from ..twgtm.vocab import DTYPES, parse_dtype
 from ..twgtm.weights.loader import load_model
-from .folders import TWGTM_FOLDER, list_weights, loader_files, model_files
+from .folders import TWGTM_FOLDER, list_weights, loader_files, loader_paths
 from .io_types import CATEGORY, TWGTMModel
 from .runtime import auto_dtype, wrap_model
 
@@ -93,8 +93,8 @@ class TWGTMModelLoader(io.ComfyNode):
     def execute(cls, ckpt_name: str, device: str = "auto", dtype: str = "auto",
                 base_model: str = NONE, clip_vision: str = NONE) -> io.NodeOutput:
         """Load the weights on the CPU (offload device) and wrap them in a ModelPatcher."""
-        files = model_files(DISPLAY_NAME, NODE_ID, dict(ckpt_name=ckpt_name, base_model=base_model,
-                                                        clip_vision=clip_vision), cls.hidden.prompt, cls.hidden.unique_id)
+        files = loader_paths(NODE_ID, dict(ckpt_name=ckpt_name, base_model=base_model, clip_vision=clip_vision),
+                            cls.hidden.prompt, cls.hidden.unique_id)  # every missing file in one error
         load_device = torch.device("cpu") if device == "cpu" else mm.get_torch_device()
         weight_dtype = auto_dtype(load_device) if dtype == "auto" else parse_dtype(dtype)
         model = load_model(files["ckpt_name"], base=files.get("base_model"), clip=files.get("clip_vision"),

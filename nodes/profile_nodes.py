@@ -17,7 +17,7 @@ from comfy_api.latest import io
 from ..twgtm.families.profiles import PROFILES, get_profile
 from ..twgtm.vocab import DTYPES, parse_dtype
 from ..twgtm.weights.loader import load_model
-from .folders import TWGTM_FOLDER, list_weights, loader_files, model_files
+from .folders import TWGTM_FOLDER, list_weights, loader_files, loader_paths
 from .io_types import CATEGORY, TWGTMModel
 from .runtime import auto_dtype, wrap_model
 
@@ -99,7 +99,7 @@ class TWGTMProfileLoader(io.ComfyNode):
         """Load the weights on the CPU (offload device) and wrap them in a ModelPatcher."""
         load_device = torch.device("cpu") if device == "cpu" else mm.get_torch_device()
         weight_dtype = auto_dtype(load_device) if dtype == "auto" else parse_dtype(dtype)
-        files = model_files(DISPLAY_NAME, NODE_ID, dict(profile=profile, weights=weights, base_model=base_model, vae=vae),
+        files = loader_paths(NODE_ID, dict(profile=profile, weights=weights, base_model=base_model, vae=vae),
                             cls.hidden.prompt, cls.hidden.unique_id)  # every missing file in one error
         model = load_model(profile=profile, weights=files["weights"], base=files["base_model"], vae=files.get("vae"),
                            dtype=weight_dtype, option_names=INPUT_NAMES)

@@ -23,6 +23,7 @@ import shlex
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from ..errors import ConfigError
 
@@ -107,7 +108,8 @@ class ModelEntry:
             endpoint: str = HUB) -> str:
         """The download URL of a file (default: the first) in a repository (default: the first)."""
         file = file or self.files[0]
-        return f"{endpoint.rstrip('/')}/{repo or self.repos[0]}/resolve/{revision or self.revision}/{file.path}"
+        revision = quote(revision or self.revision, safe="")  # a branch such as refs/pr/3
+        return f"{endpoint.rstrip('/')}/{repo or self.repos[0]}/resolve/{revision}/{quote(file.path)}"
 
     def target_dir(self, root: str | Path) -> Path:
         """The entry's folder below `root` (a ComfyUI model folder or a --dest folder)."""
