@@ -62,8 +62,8 @@ def test_names_urls_and_commands():
         get_entry("idm-vton")
     assert fetch_command(["sd-vae-ft-mse", "catvton", "catvton"], comfyui="/a b/ComfyUI") == \
         "python -m twgtm models fetch sd-vae-ft-mse catvton --comfyui '/a b/ComfyUI' --accept-licence"
-    assert template_models("ae.safetensors") == [{"name": "ae.safetensors", "directory": "vae",
-                                                  "url": "https://huggingface.co/black-forest-labs/FLUX.1-dev/resolve/main/ae.safetensors"}]
+    flux_ae = "https://huggingface.co/black-forest-labs/FLUX.1-dev/resolve/main/ae.safetensors"
+    assert template_models("ae.safetensors") == [{"name": "ae.safetensors", "url": flux_ae, "directory": "vae"}]
     assert template_models("segformer_b3_clothes") is None  # a folder: the frontend's dialog takes single files
     assert template_models("twgtm-demo.safetensors") is None  # ships with the pack
 

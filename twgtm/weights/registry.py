@@ -127,10 +127,6 @@ class ModelEntry:
         return None if not sizes or any(s is None for s in sizes) else sum(sizes)
 
 
-def _hub(path: str, size: int | None = None, sha256: str | None = None, save_as: str | None = None) -> ModelFile:
-    return ModelFile(path, size, sha256, save_as)
-
-
 FLUX_DEV_LICENCE = ("FLUX.1 [dev] Non-Commercial License", f"{HUB}/black-forest-labs/FLUX.1-dev/blob/main/LICENSE.md")
 A2A_LOADED_BY = "core LoraLoaderModelOnly (lora_name); CLI --lora"
 SD15_LICENCE = ("CreativeML OpenRAIL-M", f"{HUB}/spaces/CompVis/stable-diffusion-license")
@@ -139,7 +135,7 @@ ENTRIES: tuple[ModelEntry, ...] = (
     # ---- TWGTM
     ModelEntry(
         "demo", "TWGTM demo model (a toy trained on drawn clothes, not photos)", "TWGTM",
-        (_hub("twgtm-demo.safetensors"),), PACK, licence="MIT (this pack)",
+        (ModelFile("twgtm-demo.safetensors"),), PACK, licence="MIT (this pack)",
         loaded_by="TWGTM Model Loader (ckpt_name); the CLI's default model",
         how="ships with the pack in its weights/ folder: reinstall the pack if it is missing"),
     ModelEntry(
@@ -154,27 +150,27 @@ ENTRIES: tuple[ModelEntry, ...] = (
     # ---- public weights on the SD1.5-inpainting backbone
     ModelEntry(
         "catvton", "CatVTON try-on weights (mix-48k-1024, the attn1 layers)", "CatVTON / TryOffAnyone",
-        (_hub("mix-48k-1024/attention/model.safetensors"),), "twgtm", "catvton",
+        (ModelFile("mix-48k-1024/attention/model.safetensors"),), "twgtm", "catvton",
         repos=("zhengchong/CatVTON",), licence=f"CC BY-NC-SA 4.0 ({NON_COMMERCIAL})",
         licence_url="https://creativecommons.org/licenses/by-nc-sa/4.0/", accept=True,
         loaded_by="TWGTM Public Model Loader (weights, profile catvton); CLI --profile catvton --weights"),
     ModelEntry(
         "tryoffanyone", "TryOffAnyone try-off weights (whole transformer blocks)", "CatVTON / TryOffAnyone",
-        (_hub("model.safetensors"),), "twgtm", "tryoffanyone",
+        (ModelFile("model.safetensors"),), "twgtm", "tryoffanyone",
         repos=("ixarchakos/tryOffAnyone",), licence="other: Server Side Public License (per its model card)",
         licence_url=f"{HUB}/ixarchakos/tryOffAnyone", accept=True,
         loaded_by="TWGTM Public Model Loader (weights, profile tryoffanyone); CLI --profile tryoffanyone --weights"),
     ModelEntry(
         "sd15-inpainting", "SD1.5-inpainting base, one original-format file", "CatVTON / TryOffAnyone",
-        (_hub("sd-v1-5-inpainting.safetensors", 4_265_203_873,
+        (ModelFile("sd-v1-5-inpainting.safetensors", 4_265_203_873,
               "0ec8f8585b104417a8c34a9fbcc1e922a70b8c15490ec4553087f01c8cf33673"),), "checkpoints",
         repos=("webui/stable-diffusion-inpainting",), licence=SD15_LICENCE[0], licence_url=SD15_LICENCE[1],
         loaded_by="TWGTM Public Model Loader (base_model), TWGTM Model Loader (base_model); CLI --base"),
     ModelEntry(
         "sd15-inpainting-diffusers", "SD1.5-inpainting base as a diffusers folder (unet/, vae/, scheduler/)",
         "CatVTON / TryOffAnyone",
-        (_hub("unet/config.json"), _hub("unet/diffusion_pytorch_model.safetensors"), _hub("vae/config.json"),
-         _hub("vae/diffusion_pytorch_model.safetensors"), _hub("scheduler/scheduler_config.json")),
+        (ModelFile("unet/config.json"), ModelFile("unet/diffusion_pytorch_model.safetensors"), ModelFile("vae/config.json"),
+         ModelFile("vae/diffusion_pytorch_model.safetensors"), ModelFile("scheduler/scheduler_config.json")),
         "diffusers", "stable-diffusion-inpainting",
         # runwayml's original was deleted; CatVTON's scripts name the booksforcharlie copy; a mirror (HF_ENDPOINT)
         # may still serve the original name.
@@ -184,44 +180,44 @@ ENTRIES: tuple[ModelEntry, ...] = (
         loaded_by="CLI --base FOLDER (the profiles read its DDIM config)"),
     ModelEntry(
         "sd-vae-ft-mse", "sd-vae-ft-mse VAE (both projects use it; optional)", "CatVTON / TryOffAnyone",
-        (_hub("vae-ft-mse-840000-ema-pruned.safetensors", 334_641_190,
+        (ModelFile("vae-ft-mse-840000-ema-pruned.safetensors", 334_641_190,
               "735e4c3a447a3255760d7f86845f09f937809baa529c17370d83e4c3758f3c75"),), "vae",
         repos=("stabilityai/sd-vae-ft-mse-original",), licence="MIT",
         licence_url=f"{HUB}/stabilityai/sd-vae-ft-mse-original",
         loaded_by="TWGTM Public Model Loader (vae); CLI --vae"),
     ModelEntry(
         "segformer-b3-clothes", "SegFormer clothes parser (automatic masks)", "CatVTON / TryOffAnyone",
-        (_hub("config.json"), _hub("model.safetensors"), _hub("preprocessor_config.json")),
+        (ModelFile("config.json"), ModelFile("model.safetensors"), ModelFile("preprocessor_config.json")),
         "twgtm", "parsers/segformer_b3_clothes", repos=("sayeed99/segformer_b3_clothes",), licence="MIT",
         licence_url=f"{HUB}/sayeed99/segformer_b3_clothes", widget="segformer_b3_clothes",
         loaded_by="TWGTM Parser Loader (parser_name); CLI --parser"),
     # ---- Any2AnyTryon on FLUX.1-dev (ComfyUI's own loaders)
     ModelEntry(
         "flux1-dev", "FLUX.1-dev transformer", "Any2AnyTryon (FLUX.1-dev)",
-        (_hub("flux1-dev.safetensors", 23_802_932_552,
+        (ModelFile("flux1-dev.safetensors", 23_802_932_552,
               "4610115bb0c89560703c892c59ac2742fa821e60ef5871b33493ba544683abd7"),), "diffusion_models",
         repos=("black-forest-labs/FLUX.1-dev",), licence=f"{FLUX_DEV_LICENCE[0]} ({NON_COMMERCIAL})",
         licence_url=FLUX_DEV_LICENCE[1], accept=True, gated=True,
         loaded_by="core UNETLoader (unet_name); CLI a2a --transformer"),
     ModelEntry(
-        "flux-ae", "FLUX.1 autoencoder", "Any2AnyTryon (FLUX.1-dev)", (_hub("ae.safetensors"),), "vae",
+        "flux-ae", "FLUX.1 autoencoder", "Any2AnyTryon (FLUX.1-dev)", (ModelFile("ae.safetensors"),), "vae",
         repos=("black-forest-labs/FLUX.1-dev", "black-forest-labs/FLUX.1-schnell"),
         licence=f"{FLUX_DEV_LICENCE[0]} ({NON_COMMERCIAL})", licence_url=FLUX_DEV_LICENCE[1], accept=True, gated=True,
         loaded_by="core VAELoader (vae_name)"),
     ModelEntry(
         "clip-l", "CLIP-L text encoder (FLUX)", "Any2AnyTryon (FLUX.1-dev)",
-        (_hub("clip_l.safetensors", 246_144_152, "660c6f5b1abae9dc498ac2d21e1347d2abdb0cf6c0c0c8576cd796491d9a6cdd"),),
+        (ModelFile("clip_l.safetensors", 246_144_152, "660c6f5b1abae9dc498ac2d21e1347d2abdb0cf6c0c0c8576cd796491d9a6cdd"),),
         "text_encoders", repos=("comfyanonymous/flux_text_encoders",), licence="MIT (OpenAI CLIP)",
         licence_url=f"{HUB}/comfyanonymous/flux_text_encoders", loaded_by="core DualCLIPLoader (clip_name1)"),
     ModelEntry(
         "t5xxl-fp16", "T5-XXL text encoder, fp16 (FLUX)", "Any2AnyTryon (FLUX.1-dev)",
-        (_hub("t5xxl_fp16.safetensors", 9_787_841_024,
+        (ModelFile("t5xxl_fp16.safetensors", 9_787_841_024,
               "6e480b09fae049a72d2a8c5fbccb8d3e92febeb233bbe9dfe7256958a9167635"),),
         "text_encoders", repos=("comfyanonymous/flux_text_encoders",), licence="Apache-2.0 (Google T5 v1.1)",
         licence_url=f"{HUB}/comfyanonymous/flux_text_encoders", loaded_by="core DualCLIPLoader (clip_name2)"),
     *(ModelEntry(
         f"a2a-{key}", f"Any2AnyTryon LoRA: {what}", "Any2AnyTryon (FLUX.1-dev)",
-        (_hub(f"{file}.safetensors"),), "loras", repos=("loooooong/Any2anyTryon",),
+        (ModelFile(f"{file}.safetensors"),), "loras", repos=("loooooong/Any2anyTryon",),
         licence=f"a LoRA of FLUX.1-dev: {FLUX_DEV_LICENCE[0]} ({NON_COMMERCIAL})", licence_url=FLUX_DEV_LICENCE[1],
         accept=True, loaded_by=A2A_LOADED_BY)
       for key, file, what in (
@@ -232,24 +228,25 @@ ENTRIES: tuple[ModelEntry, ...] = (
     # ---- metric networks (python -m twgtm.eval --weights-dir DIR)
     ModelEntry(
         "dinov2-base", "DINOv2 ViT-B/14 (DINO similarity)", "metrics",
-        (_hub("config.json"), _hub("model.safetensors"), _hub("preprocessor_config.json")), METRICS, "dino",
+        (ModelFile("config.json"), ModelFile("model.safetensors"), ModelFile("preprocessor_config.json")), METRICS, "dino",
         repos=("facebook/dinov2-base",), licence="Apache-2.0", licence_url=f"{HUB}/facebook/dinov2-base",
         loaded_by="metric dino"),
     ModelEntry(
         "clip-vit-base-patch32", "CLIP ViT-B/32 (CLIP-FID)", "metrics",
-        (_hub("config.json"), _hub("pytorch_model.bin", save_as="model.safetensors"), _hub("preprocessor_config.json")),
+        (ModelFile("config.json"), ModelFile("pytorch_model.bin", save_as="model.safetensors"),
+         ModelFile("preprocessor_config.json")),
         METRICS, "clip-vit-base-patch32", repos=("openai/clip-vit-base-patch32",), licence="MIT",
         licence_url=f"{HUB}/openai/clip-vit-base-patch32", loaded_by="metric clip_fid"),
     ModelEntry(
         "fid-inception", "FID Inception (pytorch-fid)", "metrics",
-        (_hub("pt_inception-2015-12-05-6726825d.pth", save_as="pt_inception-2015-12-05.safetensors"),), METRICS,
+        (ModelFile("pt_inception-2015-12-05-6726825d.pth", save_as="pt_inception-2015-12-05.safetensors"),), METRICS,
         licence="Apache-2.0 (pytorch-fid)", loaded_by="metrics fid, kid",
         how="download https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
             "pt_inception-2015-12-05-6726825d.pth, then: python -m twgtm.metrics.convert "
             "pt_inception-2015-12-05-6726825d.pth DIR/pt_inception-2015-12-05.safetensors"),
     *(ModelEntry(
         net, f"torchvision ImageNet {label} ({use})", "metrics",
-        (_hub(pth, save_as=f"{net}.safetensors"),), METRICS, licence="BSD-3-Clause (torchvision)",
+        (ModelFile(pth, save_as=f"{net}.safetensors"),), METRICS, licence="BSD-3-Clause (torchvision)",
         loaded_by=f"metric {use}",
         how=f"download https://download.pytorch.org/models/{pth}, then: python -m twgtm.metrics.convert {pth} "
             f"DIR/{net}.safetensors")
@@ -257,7 +254,7 @@ ENTRIES: tuple[ModelEntry, ...] = (
                                    ("vgg16", "VGG16", "vgg16-397923af.pth", "lpips_vgg, dists"))),
     ModelEntry(
         "metric-heads", "LPIPS / ST-LPIPS linear layers and DISTS weights (shipped by pip packages)", "metrics",
-        tuple(_hub(n) for n in ("lpips_alex.safetensors", "lpips_vgg.safetensors", "stlpips_alex.safetensors",
+        tuple(ModelFile(n) for n in ("lpips_alex.safetensors", "lpips_vgg.safetensors", "stlpips_alex.safetensors",
                                 "stlpips_vgg.safetensors", "dists_alpha_beta.safetensors")), METRICS,
         licence="BSD-2-Clause (LPIPS), MIT (DISTS, ST-LPIPS)", loaded_by="metrics lpips, lpips_vgg, stlpips, dists",
         how="python -m twgtm.metrics.convert --from-packages DIR (from torchmetrics and stlpips-pytorch)"),
