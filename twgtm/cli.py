@@ -120,6 +120,45 @@ def _sampling_args(parser: argparse.ArgumentParser, repaint: bool) -> None:
     add_model_arguments(parser)
 
 
+def _check_files(args, *masks) -> None:
+    """Before anything loads: one error for every model file the options name but lack, or need and miss.
+
+    Each missing file is listed with the `python -m twgtm models fetch` command that gets it; `masks` are the
+    command's mask options ('auto' needs --parser).
+    """
+    from pathlib import Path
+
+    from .weights.missing import MissingFile, cli_error
+    from .weights.registry import REGISTRY
+
+    missing = []
+
+    def need(flag: str, value, entry=None, required: bool = False) -> None:
+        if (value is None and required) or (value is not None and not Path(value).exists()):
+            missing.append(MissingFile(flag, entry, None if value is None else str(value)))
+
+    pairs = [("--profile", "--weights")] if hasattr(args, "profile") else []
+    pairs += [(f"--{t}-profile", f"--{t}-weights") for t in ("tryoff", "tryon") if hasattr(args, f"{t}_profile")]
+    profiled, checkpoint = False, ("--checkpoint", args.checkpoint)
+    for profile_flag, weights_flag in pairs:
+        profile = getattr(args, profile_flag[2:].replace("-", "_"))
+        weights = (weights_flag, getattr(args, weights_flag[2:].replace("-", "_")))
+        if weights_flag == "--weights" and weights[1] is None and profile:
+            weights, checkpoint = checkpoint, ("--checkpoint", None)  # load_model takes --checkpoint as the weights
+        entry = REGISTRY.get(str(profile).lower().replace("-", "").replace("_", "")) if profile else None
+        profiled |= entry is not None
+        need(*weights, entry, required=entry is not None)
+    need(*checkpoint)
+    need("--base", args.base, REGISTRY["sd15-inpainting"], required=profiled)
+    need("--vae", args.vae, REGISTRY["sd-vae-ft-mse"])
+    need("--clip", args.clip)
+    need("--swin", args.swin)
+    if any(str(m).strip().lower() == "auto" for m in masks if m is not None):
+        need("--parser", args.parser, REGISTRY["segformer-b3-clothes"], required=True)
+    if missing:
+        raise cli_error(missing)
+
+
 def _mask_for(path, person, what: str):
     """Read a mask file; one of another size than the person is resized to it, with a warning."""
     from .masks import resize_mask
@@ -203,6 +242,7 @@ def _tryon(parser: argparse.ArgumentParser):
         from .masks import category_box
         from .pixels import load_image, save_image
 
+        _check_files(args, args.mask)
         person, garment = load_image(args.person, "person"), load_image(args.garment, "garment")
         mask = _mask_option(args, args.mask, person, "tryon", "--mask", "mask")
         if mask is None:
@@ -232,6 +272,7 @@ def _tryoff(parser: argparse.ArgumentParser):
         from .errors import ConfigError
         from .pixels import load_image, save_image
 
+        _check_files(args, args.mask)
         person = load_image(args.person, "person")
         pipe = _load_pipeline(args)
         mask = _mask_option(args, args.mask, person, "tryoff", "--mask", "mask")
@@ -270,6 +311,7 @@ def _roundtrip(parser: argparse.ArgumentParser):
         from .families.roundtrip import roundtrip_pair
         from .pixels import load_image, save_image
 
+        _check_files(args, args.person_mask, args.target_mask)
         person_a, person_b = load_image(args.person, "person"), load_image(args.target, "target")
         mask_a = _mask_option(args, args.person_mask, person_a, "tryoff", "--person-mask", "person mask")
         mask_b = _mask_option(args, args.target_mask, person_b, "tryon", "--target-mask", "target mask")
@@ -318,6 +360,7 @@ def _demo(parser: argparse.ArgumentParser):
     def run(args):
         from .demo import run_demo
 
+        _check_files(args)
         pipeline = _load_pipeline(args)
         bar, callback = _progress(4, args.steps)
         with bar:
@@ -330,7 +373,9 @@ def _demo(parser: argparse.ArgumentParser):
 
 
 from .families.a2a.cli import build_parser as _a2a  # noqa: E402
+from .weights.models_cli import build_parser as _models  # noqa: E402
 command("a2a", "Any2AnyTryon on FLUX.1-dev: tryon, modelfree, reconstruct, layered")(_a2a)
+command("models", "the model files the pack knows: list them (where they go, present or not), fetch them")(_models)
 
 
 def main(argv: list[str] | None = None) -> int:

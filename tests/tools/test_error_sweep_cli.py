@@ -118,7 +118,8 @@ def test_bad_part_and_profile_options(d, capsys):
     _fails(twgtm_main, _tryon(d, "--clip", d / "foreign.safetensors", **partial), capsys, "unexpected keys")
     _fails(twgtm_main, _tryon(d, "--swin", d / "empty_dir", **partial), capsys, "no model.safetensors")
     _fails(twgtm_main, _tryon(d, "--profile", "idm-vton"), capsys, "catvton", "tryoffanyone")
-    _fails(twgtm_main, _tryon(d, "--profile", "catvton"), capsys, "give --base")
+    _fails(twgtm_main, _tryon(d, "--profile", "catvton"), capsys, "--base (SD1.5-inpainting base, one original-format "
+           "file): not given", "models fetch sd15-inpainting --dest models")
 
 
 def test_bad_tryoff_roundtrip_demo_info(d, capsys):

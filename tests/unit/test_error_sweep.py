@@ -138,8 +138,8 @@ def test_bad_base_files(files):
 def test_bad_profiles_presets_devices_and_dtypes(files):
     d = files["dir"]
     _expect(ConfigError, "catvton", lambda: load_model(d / "x.safetensors", profile="idm-vton", base=d / "sd15"))
-    _expect(CheckpointError, "weights file", lambda: load_model(profile="catvton", base=d / "sd15"))
-    _expect(CheckpointError, "give base=", lambda: load_model(files["ckpt"], profile="catvton", preset="tiny"))
+    _expect(CheckpointError, "weights= (CatVTON try-on weights", lambda: load_model(profile="catvton", base=d / "sd15"))
+    _expect(CheckpointError, "then give: base=", lambda: load_model(files["ckpt"], profile="catvton", preset="tiny"))
     _expect(CheckpointError, "not a CatVTON attention file",
             lambda: load_model(files["ckpt"], profile="catvton", base=d / "sd15", preset="tiny"))
     _expect(CheckpointError, "not a TryOffAnyone file",

@@ -118,7 +118,13 @@ def test_vaes_of_the_wrong_kind(d, tmp_path):
 
 
 def test_missing_weights_and_base_say_which_option(d):
-    with pytest.raises(CheckpointError, match="needs its weights file .*zhengchong/CatVTON.*give --weights"):
+    with pytest.raises(CheckpointError, match=r"--weights \(CatVTON try-on weights.*: not given(.|\n)*"
+                                              r"models fetch catvton --dest models --accept-licence"):
         load_model(profile="catvton", base=d / "base", option_names={"weights": "--weights"})
-    with pytest.raises(CheckpointError, match="SD1.5-inpainting base: give --base"):
+    with pytest.raises(CheckpointError, match=r"--base \(SD1.5-inpainting base.*: not given(.|\n)*"
+                                              r"then give: --base models/sd-v1-5-inpainting.safetensors"):
         load_model(profile="tryoffanyone", weights=d / "toa.safetensors", option_names={"base": "--base"})
+    with pytest.raises(CheckpointError) as err:  # every missing file at once, not one per run
+        load_model(profile="catvton", weights=d / "gone.safetensors", vae=d / "gone-vae")
+    assert "3 model files are missing" in str(err.value) and "weights= (CatVTON" in str(err.value)
+    assert "models fetch catvton sd15-inpainting sd-vae-ft-mse --dest models" in str(err.value)

@@ -27,6 +27,7 @@ from typing import Mapping
 from .. import paths
 from ..errors import CheckpointError, ConfigError
 from ..vocab import parse_device, parse_dtype
+from .registry import fetch_command
 
 log = logging.getLogger("twgtm")
 
@@ -72,7 +73,8 @@ def _lacking_error(path: Path, held: list[str], lacking: list[str], given: dict,
             elif given.get(source) is not None:
                 lines.append(f"  - {part}: {label} {given[source]} did not provide it")
             else:
-                lines.append(f"  - {part}: give {label} ({SOURCE_FORMATS[source]})")
+                lines.append(f"  - {part}: give {label} ({SOURCE_FORMATS[source]})" + (
+                    f"; {fetch_command(['sd15-inpainting'], dest='models')} gets one" if source == "base" else ""))
     if trained:
         lines.append(f"  it lacks the trained parts {trained}, which no other file supplies: export the model "
                      "again with all its parts (save_checkpoint without parts=)")
@@ -109,6 +111,11 @@ def _checkpoint_model(path: Path, base, clip, swin, option_names):
     from ..model.network import PARTS
     from .checkpoint import checkpoint_parts, load_checkpoint, read_metadata
 
+    absent = _given_but_absent(option_names, base=base, clip=clip, swin=swin)
+    if absent:
+        from .missing import cli_error
+
+        raise cli_error(absent)
     held = checkpoint_parts(read_metadata(path), path)
     model = load_checkpoint(path)
     _ignored(held, base, clip, swin)
@@ -135,20 +142,29 @@ def _preset_model(preset: str, checkpoint, base, clip, swin):
     return model
 
 
+def _given_but_absent(option_names, **paths) -> list:
+    """A MissingFile for each option given a path that does not exist (no registry entry: a caller's own file)."""
+    from .missing import MissingFile
+
+    return [MissingFile(_option(name, option_names) or name, None, str(path), what=SOURCE_FORMATS.get(name, ""))
+            for name, path in paths.items() if path is not None and not Path(path).exists()]
+
+
 def _profile_model(profile: str, weights, base, preset: str | None, clip, swin, vae, option_names):
     """A CatVTON / TryOffAnyone profile on the SD1.5-inpainting UNet/VAE from `base` (and `vae`)."""
     from ..families.profiles import get_profile, load_profile
+    from .missing import MissingFile, cli_error
+    from .registry import REGISTRY
 
     spec = get_profile(profile)
-    if weights is None:
-        label = _option("weights", option_names) or "its weights file"
-        raise CheckpointError(f"profile {spec.name} needs its weights file ({spec.weights_file} of its release "
-                              f"{spec.repository}); give {label}")
-    if base is None:
-        label = _option("base", option_names) or "the base model"
-        raise CheckpointError(f"profile {spec.name}: {Path(weights).name} (folder {Path(weights).parent}) holds only "
-                              f"the fine-tuned attention weights; the rest of the UNet and the VAE come from the "
-                              f"SD1.5-inpainting base: give {label} ({SOURCE_FORMATS['base']})")
+    missing = []
+    for name, value, entry in (("weights", weights, REGISTRY[spec.name]), ("base", base, REGISTRY["sd15-inpainting"]),
+                               ("vae", vae, REGISTRY["sd-vae-ft-mse"])):
+        if (value is None and name != "vae") or (value is not None and not Path(value).exists()):
+            label = _option(name, option_names) or f"the {name} file"
+            missing.append(MissingFile(label, entry, None if value is None else str(value)))
+    if missing:
+        raise cli_error(missing)
     for source, value in (("clip", clip), ("swin", swin)):
         if value is not None:
             log.warning("profile %s has no SAM/SRM: %s %s is not used", spec.name, _option(source, option_names), value)
