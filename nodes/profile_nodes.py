@@ -14,9 +14,9 @@ import comfy.model_management as mm
 import folder_paths
 from comfy_api.latest import io
 
+from ..twgtm import load_model
 from ..twgtm.families.profiles import PROFILES
 from ..twgtm.vocab import DTYPES, parse_dtype
-from ..twgtm.weights.loader import load_model
 from .folders import TWGTM_FOLDER, list_weights, model_file
 from .io_types import CATEGORY, TWGTMModel
 from .runtime import auto_dtype, wrap_model
@@ -86,12 +86,11 @@ class TWGTMProfileLoader(io.ComfyNode):
         load_device = torch.device("cpu") if device == "cpu" else mm.get_torch_device()
         weight_dtype = auto_dtype(load_device) if dtype == "auto" else parse_dtype(dtype)
         vae_path = None if vae in (None, "", NONE) else model_file("vae", vae, "input 'vae': vae file")
-        model = load_model(profile=profile, weights=model_file(TWGTM_FOLDER, weights, "input 'weights': weights file"),
-                           base=model_file("checkpoints", base_model, "input 'base_model': base_model file"), vae=vae_path,
-                           dtype=weight_dtype, option_names=INPUT_NAMES)
-        model = model.eval().requires_grad_(False)
+        pipeline = load_model(profile=profile, weights=model_file(TWGTM_FOLDER, weights, "input 'weights': weights file"),
+                              base=model_file("checkpoints", base_model, "input 'base_model': base_model file"),
+                              vae=vae_path, dtype=weight_dtype, option_names=INPUT_NAMES)
         logger.info("TWGTM public model %s (%s) loaded: %s on %s", profile, weights, weight_dtype, load_device)
-        return io.NodeOutput(wrap_model(model, load_device))
+        return io.NodeOutput(wrap_model(pipeline, load_device))
 
 
 PROFILE_NODES = [TWGTMProfileLoader]

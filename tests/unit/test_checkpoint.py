@@ -232,3 +232,4 @@ def test_shipped_configs_match_sd15_preset():
         shipped = shipped_config(part)
         assert all(shipped[k] == v for k, v in getattr(preset, part).items()), part
     assert shipped_config("unet")["in_channels"] == 9
+

@@ -4,13 +4,12 @@ import pytest
 import torch
 from diffusers.models.attention import BasicTransformerBlock
 
+from twgtm import load_model
 from twgtm.errors import ConfigError, InputError, SamplingCancelled
 from twgtm.families import preprocess as pp
 from twgtm.families.sd_inpaint_sampler import ETA, make_ddim
 from twgtm.model.attention import PassThroughProcessor
-from twgtm.sampling.pipeline import TWGTMPipeline
 from twgtm.weights.base_config import scheduler_config
-from twgtm.weights.loader import load_model
 
 from ..support.profile_files import SCHEDULER, random_modules, write_base_folder, write_catvton_file, write_tryoffanyone_file
 
@@ -25,8 +24,8 @@ def pipes(tmp_path_factory):
     write_base_folder(d / "base", unet, vae)
     write_catvton_file(d / "catvton.safetensors")
     write_tryoffanyone_file(d / "toa.safetensors")
-    catvton = TWGTMPipeline(load_model(profile="catvton", weights=d / "catvton.safetensors", base=d / "base"))
-    toa = TWGTMPipeline(load_model(profile="tryoffanyone", weights=d / "toa.safetensors", base=d / "base"))
+    catvton = load_model(profile="catvton", weights=d / "catvton.safetensors", base=d / "base")
+    toa = load_model(profile="tryoffanyone", weights=d / "toa.safetensors", base=d / "base")
     return {"catvton": catvton, "tryoffanyone": toa, "dir": d}
 
 
@@ -54,7 +53,7 @@ def test_ddim_is_the_inpainting_models_own_with_eta_one(pipes, tmp_path):
         '{"_class_name": "DDIMScheduler", "steps_offset": 0, "beta_schedule": "scaled_linear", "beta_start": 0.00085, '
         '"beta_end": 0.012, "set_alpha_to_one": false, "clip_sample": false}')
     write_catvton_file(tmp_path / "c.safetensors")
-    model = load_model(profile="catvton", weights=tmp_path / "c.safetensors", base=tmp_path / "base")
+    model = load_model(profile="catvton", weights=tmp_path / "c.safetensors", base=tmp_path / "base").model
     assert model.config.extra["scheduler"]["steps_offset"] == 0
 
 
@@ -151,7 +150,7 @@ def test_published_defaults_callback_cancel_and_scheduler(pipes, monkeypatch):
     with pytest.raises(ConfigError, match="DDIM .* choose ddim"):
         pipe.tryon(person, person, mask, steps=2, scheduler="euler", size=(H, W))
     counted = []
-    monkeypatch.setattr(pipe.profile.sampler, "sample", lambda canvas, request: counted.append(request) or
+    monkeypatch.setattr(pipe.sampler, "sample", lambda canvas, request: counted.append(request) or
                         torch.zeros(1, 3, H, W, dtype=torch.uint8))
     pipe.tryon(person, person, mask, size=(H, W))
     assert (counted[0].steps, counted[0].guidance) == (50, 2.5)  # CatVTON's published defaults
@@ -178,7 +177,7 @@ def test_no_repaint_unless_asked_and_the_crop_goes_back_into_the_person(pipes):
 
 def test_working_size(pipes):
     from twgtm.families.profiles import profile_config
-    from twgtm.families.results import working_size
+    from twgtm.families.results import profile_sampling_size as working_size
 
     assert profile_config("catvton").extra["working_size"] == [1024, 768]
     assert profile_config("tryoffanyone").extra["working_size"] == [512, 384]

@@ -287,7 +287,7 @@ def check_formula(pipe, sizes, batches, *, steps: int = 1, guidance: float = 2.5
     freed blocks returned), beside `estimate_run` for the same canvas on the same device type.
     """
     from ..sampling.memory_plan import estimate_run
-    from ..sampling.tasks import plan_canvas
+    from ..sampling.working_size import letterbox_plan
 
     device = pipe.device
     g = torch.Generator().manual_seed(seed)
@@ -298,7 +298,7 @@ def check_formula(pipe, sizes, batches, *, steps: int = 1, guidance: float = 2.5
             garment = torch.rand(batch, 3, h, w, generator=g) * 2 - 1
             mask = torch.zeros(batch, 1, h, w)
             mask[:, :, h // 5: h * 3 // 4, w // 6: w * 5 // 6] = 1
-            half = plan_canvas(person, pipe.config, (h, w)).canvas
+            half = letterbox_plan(person, pipe.config, (h, w)).canvas
             for batched in (True, False):
                 kw = dict(steps=steps, guidance=guidance, size=(h, w), seed=seed, cfg_batched=batched)
                 # The warm-up runs under the same allocator settings: blocks it freed under glibc's default

@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from .. import TWGTMPipeline
 from ..model.network import TWGTM, build_model
-from ..sampling.pipeline import TWGTMPipeline
 from ..vocab import parse_dtype
 from .flops import count_flops
 from .memory import (PeakMemory, check_formula, estimate_tryon_peak, measure_live_peak, rss_follows_tensors,

@@ -177,6 +177,35 @@ def _same_config(a: dict, b: dict) -> bool:
     return all(norm(a, k) == norm(b, k) for k in fields)
 
 
+def load_profile_network(profile: str, weights, base, *, preset: str | None = None, clip=None, swin=None, vae=None,
+                         option_names=None) -> TWGTM:
+    """A CatVTON / TryOffAnyone network on the SD1.5-inpainting UNet/VAE from `base` (and `vae`), with clear errors.
+
+    `weights`: the project's file; `base`: the SD1.5-inpainting model (diffusers folder or one
+    original-format .safetensors); `preset`: the base's size preset (None: read from the base files);
+    `clip` / `swin` are not used by these projects (a warning names them); `option_names` maps
+    'weights' / 'base' / 'vae' / 'clip' / 'swin' to the caller's names for them in error messages.
+    """
+    from ..weights.loader import SOURCE_FORMATS, option_label
+
+    option_names = dict(option_names or {})
+    spec = get_profile(profile)
+    if weights is None:
+        label = option_label("weights", option_names) or "its weights file"
+        raise CheckpointError(f"profile {spec.name} needs its weights file ({spec.weights_file} of its release "
+                              f"{spec.repository}); give {label}")
+    if base is None:
+        label = option_label("base", option_names) or "the base model"
+        raise CheckpointError(f"profile {spec.name}: {Path(weights).name} (folder {Path(weights).parent}) holds only "
+                              f"the fine-tuned attention weights; the rest of the UNet and the VAE come from the "
+                              f"SD1.5-inpainting base: give {label} ({SOURCE_FORMATS['base']})")
+    for source, value in (("clip", clip), ("swin", swin)):
+        if value is not None:
+            log.warning("profile %s has no SAM/SRM: %s %s is not used", spec.name, option_label(source, option_names),
+                        value)
+    return load_profile(spec.name, weights, base, base=preset, vae=vae)
+
+
 def load_profile(name: str, weights: str | os.PathLike, base_weights: str | os.PathLike | None, *,
                  base: str | TWGTMConfig | None = None, vae: str | os.PathLike | None = None, device=None,
                  dtype: torch.dtype | None = None) -> TWGTM:
