@@ -4,7 +4,7 @@ import logging
 import pytest
 import torch
 
-from twgtm.bench.memory import estimate_tryon_peak
+from twgtm.sampling.memory_replay import estimate_tryon_peak
 from twgtm.errors import InputError, OutOfMemory
 from twgtm.model.config import get_preset
 from twgtm.model.network import build_model

@@ -230,7 +230,7 @@ def test_catvton_matches_at_full_width(tmp_path):
     person, garment, mask = _pictures()
     theirs = reference_catvton(tmp_path / "sd15-inpainting", release, person, garment, mask, 2, GUIDANCE, SEED)
     pipe = load_model(profile="catvton", weights=release / "model.safetensors", base=tmp_path / "sd15-inpainting")
-    assert pipe.config.name == "sd15-catvton" and pipe.config.extra["working_size"] == [1024, 768]
+    assert pipe.config.name == "sd15-catvton" and pipe.config.inference.working_size == (1024, 768)
     result = pipe.tryon(_tensor(person), _tensor(garment), _mask_tensor(mask), seed=SEED, steps=2,
                                         guidance=GUIDANCE, size=SIZE)
     diff = _report("CatVTON full width", result.working[0].permute(1, 2, 0).numpy(), theirs)

@@ -46,7 +46,7 @@ def test_ddim_is_the_inpainting_models_own_with_eta_one(pipes, tmp_path):
     assert (c.beta_schedule, c.beta_start, c.beta_end) == ("scaled_linear", 0.00085, 0.012) and ETA == 1.0
     ddim.set_timesteps(50)
     assert ddim.timesteps[0] == 981 and ddim.timesteps[-1] == 1
-    assert pipes["catvton"].model.config.extra["scheduler"]["steps_offset"] == SCHEDULER["steps_offset"]
+    assert pipes["catvton"].model.config.inference.scheduler["steps_offset"] == SCHEDULER["steps_offset"]
     unet, vae = random_modules(3)  # a base folder whose own scheduler config says otherwise is followed
     write_base_folder(tmp_path / "base", unet, vae)
     (tmp_path / "base" / "scheduler" / "scheduler_config.json").write_text(
@@ -54,7 +54,7 @@ def test_ddim_is_the_inpainting_models_own_with_eta_one(pipes, tmp_path):
         '"beta_end": 0.012, "set_alpha_to_one": false, "clip_sample": false}')
     write_catvton_file(tmp_path / "c.safetensors")
     model = load_model(profile="catvton", weights=tmp_path / "c.safetensors", base=tmp_path / "base").model
-    assert model.config.extra["scheduler"]["steps_offset"] == 0
+    assert model.config.inference.scheduler["steps_offset"] == 0
 
 
 def test_unet_input_noise_and_posterior_samples_follow_the_published_layout(pipes):
@@ -179,9 +179,9 @@ def test_working_size(pipes):
     from twgtm.families.profiles import profile_config
     from twgtm.families.results import profile_sampling_size as working_size
 
-    assert profile_config("catvton").extra["working_size"] == [1024, 768]
-    assert profile_config("tryoffanyone").extra["working_size"] == [512, 384]
+    assert profile_config("catvton").inference.working_size == (1024, 768)
+    assert profile_config("tryoffanyone").inference.working_size == (512, 384)
     reduced = pipes["catvton"].model.config
-    assert reduced.extra["working_size"] is None and working_size(reduced, None, (300, 200)) == (256, 192)
+    assert reduced.inference.working_size is None and working_size(reduced, None, (300, 200)) == (256, 192)
     with pytest.raises(InputError, match="not a multiple of 64.*use 128x64"):
         working_size(reduced, (120, 70), (300, 200))

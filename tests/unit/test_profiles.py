@@ -82,8 +82,8 @@ def _inputs():
 def test_profile_config():
     cfg = profile_config("catvton")
     assert (cfg.concat_axis, cfg.cross_attention, cfg.extended_blocks, cfg.profile) == ("height", False, "none", "catvton")
-    assert cfg.unet["in_channels"] == 9 and cfg.extra["working_size"] == [1024, 768]
-    assert profile_config("TryOffAnyone").extra["tryoff_target"] == "erased_person"
+    assert cfg.unet["in_channels"] == 9 and cfg.inference.working_size == (1024, 768)
+    assert profile_config("TryOffAnyone").inference.tryoff_target == "erased_person"
     with pytest.raises(ConfigError, match="catvton"):
         profile_config("idm-vton")
 

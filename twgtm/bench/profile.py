@@ -23,9 +23,9 @@ from diffusers.models.attention_processor import AttnProcessor2_0
 from .. import ProfilePipeline
 from ..families.profiles import get_profile, profile_config
 from ..model.network import build_model
+from ..sampling.memory_replay import LiveBytes, fused_attention_standin, tensor_bytes
 from ..vocab import parse_dtype
 from .flops import count_flops
-from .memory import LiveBytes, fused_attention_standin, tensor_bytes
 from .runner import _ratio, build_random, machine
 from .timing import Contender, memory_pass, round_robin, synchronize, timed
 
@@ -141,7 +141,7 @@ def run_profile_benchmark(s: ProfileBenchSettings) -> dict:
         torch.set_num_threads(int(s.threads))
     spec = get_profile(s.profile)
     config = profile_config(spec.name, s.base)
-    working = tuple(config.extra.get("working_size") or spec.working_size)
+    working = config.inference.working_size or spec.working_size
     f = config.vae_scale_factor
     latent = tuple(s.latent) if s.latent else (2 * working[0] // f, working[1] // f)
     torch.manual_seed(s.seed)

@@ -30,7 +30,7 @@ import torch
 
 from ..weights.base_parts import load_unet_vae
 from ..weights.checkpoint import check_keys, read_safetensors
-from ..model.config import TWGTMConfig, get_preset
+from ..model.config import InferenceSettings, TWGTMConfig, get_preset
 from ..errors import CheckpointError, ConfigError
 from ..model.network import TWGTM
 from ..vocab import parse_device, parse_dtype
@@ -156,14 +156,14 @@ def profile_config(name: str, base: str | TWGTMConfig = "sd15", *, unet: dict | 
         same = _same_config(changes["unet"], base.unet) and _same_config(changes["vae"], base.vae)
         base = base if same else base.replace(name=f"{base.name}-reduced", **changes)
     tiny = get_preset("tiny")
-    working = list(profile.working_size) if base.name == "sd15" else None  # other bases: the input's size
+    working = profile.working_size if base.name == "sd15" else None  # other bases: the input's size
     return base.replace(
         name=f"{base.name}-{profile.name}", concat_axis="height", cross_attention=False, extended_blocks="none",
         profile=profile.name, clip=tiny.clip, qformer=tiny.qformer, swin=tiny.swin, taskformer=tiny.taskformer,
         num_query_tokens=tiny.num_query_tokens, srm_dim=tiny.srm_dim, srm_image_size=tiny.srm_image_size,
         prompt_max_length=tiny.prompt_max_length,
-        extra={"reference_encoders": False, "working_size": working, "tryoff_target": profile.tryoff_target,
-               "task": profile.task},
+        inference=InferenceSettings(working_size=working, reference_encoders=False,
+                                    tryoff_target=profile.tryoff_target, task=profile.task),
     )
 
 
@@ -213,7 +213,7 @@ def load_profile(name: str, weights: str | os.PathLike, base_weights: str | os.P
 
     `base`: a size preset ('sd15', 'tiny') to build; None reads the UNet/VAE configs from `base_weights`
     (and `vae`), checking that they are SD1.5-inpainting's (`twgtm.weights.base_config`). The base
-    folder's DDIM config (or SD1.5-inpainting's) is kept in `config.extra["scheduler"]`.
+    folder's DDIM config (or SD1.5-inpainting's) is kept in `config.inference.scheduler`.
     """
     from ..weights.base_config import describe_base, describe_vae, scheduler_config
     from ..weights.base_parts import load_vae
@@ -226,7 +226,7 @@ def load_profile(name: str, weights: str | os.PathLike, base_weights: str | os.P
         config = profile_config(profile.name, "sd15", unet=unet_cfg, vae=vae_cfg)
     else:
         config = profile_config(profile.name, base or "sd15")
-    config.extra["scheduler"] = scheduler_config(base_weights if base_weights is not None and Path(base_weights).is_dir()
+    config.inference.scheduler = scheduler_config(base_weights if base_weights is not None and Path(base_weights).is_dir()
                                                  else None)
     state = read_safetensors(weights, f"{profile.name} weights ({profile.weights_file})")
     model = TWGTM(config)

@@ -34,7 +34,7 @@ def profile_sampling_size(config, size, image_hw: tuple[int, int]) -> tuple[int,
     """
     step = config.pixel_multiple
     if size is None:
-        size = config.extra.get("working_size")
+        size = config.inference.working_size
     if size is None:  # a reduced model: the input's own size, rounded down to the stride
         return max(step, image_hw[0] // step * step), max(step, image_hw[1] // step * step)
     h, w = checked_size(size)

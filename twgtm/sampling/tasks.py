@@ -165,14 +165,14 @@ def tryoff_canvas(job: TryOffJob, feats: ReferenceFeatures, config: TWGTMConfig)
     """The try-off canvas [garment page | person], its target mask (B,1,Hc,Wc) and the garment probability.
 
     The target half starts as a white page, or as the person itself for profiles trained that way
-    (TryOffAnyone: `extra["tryoff_target"] = "erased_person"`). The probability (B,1,Hc,Wc) is None
+    (TryOffAnyone: `config.inference.tryoff_target == "erased_person"`). The probability (B,1,Hc,Wc) is None
     for profiles without an SRM.
     """
     probs = None
     if feats.garment_mask_logits is not None:
         probs = garment_probability_on_canvas(feats.garment_mask_logits, job.plan)  # (B,1,Hc,Wc)
     target_mask = _target_mask(job, probs)
-    target = job.person if config.extra.get("tryoff_target", "blank") == "erased_person" else None
+    target = job.person if config.inference.tryoff_target == "erased_person" else None
     canvas = cv.tryoff_canvas(job.person, target_mask, config.concat_axis, garment=target)  # (B,3,Hc,2Wc) or (B,3,2Hc,Wc)
     return canvas, target_mask, probs
 

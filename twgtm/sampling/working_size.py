@@ -2,8 +2,8 @@
 
 Big inputs are processed at the size the model was trained at: the person is letterboxed into the
 working box (on a canvas rounded up to the model's pixel stride), sampled, then cropped and resized
-back. `size=` of a call overrides the model's own working size; a model without one works at the
-input's own size.
+back. `size=` of a call overrides the model's own working size (`TWGTMConfig.inference`, the
+preset's by default); a model without one works at the input's own size.
 """
 from __future__ import annotations
 
@@ -13,11 +13,7 @@ from ..errors import InputError
 from ..model.config import TWGTMConfig
 from .letterbox import Letterbox, plan_letterbox
 
-__all__ = ["DEFAULT_WORKING_SIZE", "checked_size", "resolve_working_size", "letterbox_plan"]
-
-# Default working box (height, width) of each size preset. A config may set its own working size; None = the
-# input's own size.
-DEFAULT_WORKING_SIZE = {"demo": (128, 96), "sd15": (512, 384)}
+__all__ = ["checked_size", "resolve_working_size", "letterbox_plan"]
 
 
 def checked_size(size) -> tuple[int, int]:
@@ -30,9 +26,10 @@ def checked_size(size) -> tuple[int, int]:
 
 
 def resolve_working_size(config: TWGTMConfig, size=None) -> tuple[int, int] | None:
-    """The working box (H,W) of the person half: `size`, else the model's default, else None (input size)."""
+    """The working box (H,W) of the person half: `size`, else the model's own (`config.inference.working_size`), else
+    None (the input's size)."""
     if size is None:
-        size = config.extra.get("working_size", DEFAULT_WORKING_SIZE.get(config.name))
+        size = config.inference.working_size
     if size is None:
         return None
     return checked_size(size)

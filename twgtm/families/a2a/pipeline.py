@@ -19,7 +19,7 @@ import torch
 from ...errors import InputError
 from ...results import ImageResult, RoundTripResult
 from ...verbs import VERBS, Pipeline
-from .layout import Canvas, plan_canvas, split_strip
+from .layout import PanelCanvas, plan_panels, split_strip
 from .memory import MemoryOptions, check_budget, dims_of, dtype_bytes, peak_bytes
 from .packing import pack, unpack
 from .position_ids import canvas_ids, text_ids
@@ -52,7 +52,7 @@ class A2AResult(ImageResult):
     images: torch.Tensor  # (B,3,h,w) in [-1,1]: the model image's size for try-on, else the target size
     target: torch.Tensor  # (B,3,H,W) decoded target panel before cropping
     tokens: torch.Tensor  # (B,Nt,64) final target tokens
-    canvas: Canvas
+    canvas: PanelCanvas
     prompt: list[str]
 
 
@@ -121,7 +121,7 @@ class A2APipeline(Pipeline):
         return (raw - vae.config.shift_factor) * vae.config.scaling_factor
 
     @torch.no_grad()
-    def encode_conditions(self, canvas: Canvas, generator=None, vae_sample: bool = True,
+    def encode_conditions(self, canvas: PanelCanvas, generator=None, vae_sample: bool = True,
                           joint: bool = True) -> list[torch.Tensor]:
         """Clean latents of each condition panel, (B,16,H/8,w_i/8) each.
 
@@ -143,7 +143,7 @@ class A2APipeline(Pipeline):
             return vae.decode(raw, return_dict=False)[0].float().clamp(-1.0, 1.0)
 
     # ----- one run --------------------------------------------------------------------------------
-    def _initial_noise(self, canvas: Canvas, generator, noise: str, vae_sample: bool, joint: bool, seed: int):
+    def _initial_noise(self, canvas: PanelCanvas, generator, noise: str, vae_sample: bool, joint: bool, seed: int):
         """(target noise (B,16,h,wt), condition latents) drawn in the order of `noise`."""
         batch, (height, width) = canvas.batch, canvas.target_size
         h = height // 8
@@ -299,7 +299,7 @@ class A2APipeline(Pipeline):
             raise InputError("this FLUX transformer has no guidance embedding (FLUX.1-schnell?); Any2AnyTryon's LoRAs "
                              "are trained on FLUX.1-dev: load a FLUX.1-dev transformer")
         limits = {} if min_side is None else {"min_side": min_side}
-        canvas = plan_canvas(the_task, person, garment, size, **limits)
+        canvas = plan_panels(the_task, person, garment, size, **limits)
         grids = canvas.grids()
         budget = memory_budget if memory_budget is not None else _device_budget(self.device)
         estimate = peak_bytes(dims_of(self.parts.transformer, self.parts.t5, self.parts.clip, self.parts.vae,
