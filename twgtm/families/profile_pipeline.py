@@ -14,7 +14,6 @@ from ..sampling.canvas_pipeline import CanvasPipeline
 from ..sampling.denoise import seeds_per_item
 from ..sampling.inputs import broadcast, check_person
 from .catvton import catvton_tryon
-from .preprocess import CATVTON_MASK_BLUR
 from .profiles import PROFILES, get_profile, profile_for_task
 from .results import ProfileTryOffResult, ProfileTryOnResult, profile_sampling_size
 from .sd_inpaint_sampler import InpaintSampler, SamplingRequest
@@ -77,16 +76,14 @@ class ProfilePipeline(CanvasPipeline):
                                self.spec.guidance if guidance is None else float(guidance), callback, cancel)
 
     def _tryon_chunk(self, person, garment, mask, *, seed, steps, guidance, scheduler, size, repaint: bool,
-                     mask_blur: int = CATVTON_MASK_BLUR, callback, cancel) -> ProfileTryOnResult:
+                     callback, cancel) -> ProfileTryOnResult:
         """CatVTON try-on of some items (B,3,H,W) in `garment` inside `mask` (or a mask source)."""
-        self._check_task("tryon")
         request = self._request(person.shape[0], seed, steps, guidance, scheduler, callback, cancel)
-        return catvton_tryon(self.sampler, person, garment, mask, request, size=size, repaint=repaint, mask_blur=mask_blur)
+        return catvton_tryon(self.sampler, person, garment, mask, request, size=size, repaint=repaint)
 
     def _tryoff_chunk(self, person, *, mask, seed, steps, guidance, scheduler, size, callback,
                       cancel) -> ProfileTryOffResult:
         """TryOffAnyone try-off of the garment inside `mask` (or a mask source) on some items (B,3,H,W)."""
-        self._check_task("tryoff")
         if mask is None:
             raise ConfigError(f"profile {self.spec.name} redraws the garment region of the person: give its garment "
                               "mask (mask=, CLI --mask M or --mask auto with --parser DIR, the TWGTM Auto Mask node); "
