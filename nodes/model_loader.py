@@ -9,9 +9,9 @@ import comfy.model_management as mm
 import folder_paths
 from comfy_api.latest import io
 
+from ..twgtm import load_model
 from ..twgtm.paths import DEMO_WEIGHTS
 from ..twgtm.vocab import DTYPES, parse_dtype
-from ..twgtm.weights.loader import load_model
 from .folders import TWGTM_FOLDER, list_weights, loader_files, loader_paths
 from .io_types import CATEGORY, TWGTMModel
 from .runtime import auto_dtype, wrap_model
@@ -97,11 +97,10 @@ class TWGTMModelLoader(io.ComfyNode):
                             cls.hidden.prompt, cls.hidden.unique_id)  # every missing file in one error
         load_device = torch.device("cpu") if device == "cpu" else mm.get_torch_device()
         weight_dtype = auto_dtype(load_device) if dtype == "auto" else parse_dtype(dtype)
-        model = load_model(files["ckpt_name"], base=files.get("base_model"), clip=files.get("clip_vision"),
-                           dtype=weight_dtype, option_names=INPUT_NAMES)
-        model = model.eval().requires_grad_(False)
-        logger.info("TWGTM %s (%s preset) loaded: %s on %s", ckpt_name, model.config.name, weight_dtype, load_device)
-        return io.NodeOutput(wrap_model(model, load_device))
+        pipeline = load_model(files["ckpt_name"], base=files.get("base_model"), clip=files.get("clip_vision"),
+                              dtype=weight_dtype, option_names=INPUT_NAMES)
+        logger.info("TWGTM %s (%s preset) loaded: %s on %s", ckpt_name, pipeline.config.name, weight_dtype, load_device)
+        return io.NodeOutput(wrap_model(pipeline, load_device))
 
 
 LOADER_NODES = [TWGTMModelLoader]

@@ -14,9 +14,9 @@ import comfy.model_management as mm
 import folder_paths
 from comfy_api.latest import io
 
+from ..twgtm import load_model
 from ..twgtm.families.profiles import PROFILES, get_profile
 from ..twgtm.vocab import DTYPES, parse_dtype
-from ..twgtm.weights.loader import load_model
 from .folders import TWGTM_FOLDER, list_weights, loader_files, loader_paths
 from .io_types import CATEGORY, TWGTMModel
 from .runtime import auto_dtype, wrap_model
@@ -101,11 +101,10 @@ class TWGTMProfileLoader(io.ComfyNode):
         weight_dtype = auto_dtype(load_device) if dtype == "auto" else parse_dtype(dtype)
         files = loader_paths(NODE_ID, dict(profile=profile, weights=weights, base_model=base_model, vae=vae),
                             cls.hidden.prompt, cls.hidden.unique_id)  # every missing file in one error
-        model = load_model(profile=profile, weights=files["weights"], base=files["base_model"], vae=files.get("vae"),
-                           dtype=weight_dtype, option_names=INPUT_NAMES)
-        model = model.eval().requires_grad_(False)
+        pipeline = load_model(profile=profile, weights=files["weights"], base=files["base_model"],
+                              vae=files.get("vae"), dtype=weight_dtype, option_names=INPUT_NAMES)
         logger.info("TWGTM public model %s (%s) loaded: %s on %s", profile, weights, weight_dtype, load_device)
-        return io.NodeOutput(wrap_model(model, load_device))
+        return io.NodeOutput(wrap_model(pipeline, load_device))
 
 
 PROFILE_NODES = [TWGTMProfileLoader]

@@ -112,11 +112,14 @@ def write_all(object_info: dict, out_dir: Path = WORKFLOW_DIR) -> list[Path]:
     return paths
 
 
-def main() -> None:
-    """Start a ComfyUI server with the pack, read /object_info, write the workflows."""
+def main(argv=None) -> None:
+    """Start a ComfyUI server with the pack, read /object_info, write the Any2AnyTryon workflows."""
+    import argparse
     import tempfile
 
     from .comfy_env import ComfyServer, ensure_comfyui
+
+    argparse.ArgumentParser(prog="python -m tests.comfy.make_a2a_workflows", description=main.__doc__).parse_args(argv)
 
     server = ComfyServer(ensure_comfyui(), Path(tempfile.mkdtemp(prefix="twgtm-a2a-wf-")))
     client = server.start()

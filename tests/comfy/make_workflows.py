@@ -335,16 +335,19 @@ def write_thumbnails(screenshot_dirs, out_dir: Path = WORKFLOW_DIR) -> list[Path
     return paths
 
 
-def main() -> None:
-    """Start a ComfyUI server with the pack, read /object_info, write the workflows."""
+def main(argv=None) -> None:
+    """Start a ComfyUI server with the pack, read /object_info, write the workflows (or, --thumbnails, the cards)."""
+    import argparse
     import tempfile
 
     from .comfy_env import ComfyServer, ensure_comfyui
 
-    import sys
-
-    if sys.argv[1:2] == ["--thumbnails"]:  # --thumbnails DIR [DIR ...]: the first DIR with <name>.png wins
-        for path in write_thumbnails(sys.argv[2:]):
+    parser = argparse.ArgumentParser(prog="python -m tests.comfy.make_workflows", description=main.__doc__)
+    parser.add_argument("--thumbnails", nargs="+", metavar="DIR", help="write the <name>.jpg template cards from "
+                        "the screenshots in these folders (the first DIR with <name>.png wins) instead")
+    args = parser.parse_args(argv)
+    if args.thumbnails:
+        for path in write_thumbnails(args.thumbnails):
             print(path)
         return
     server = ComfyServer(ensure_comfyui(), Path(tempfile.mkdtemp(prefix="twgtm-wf-")))

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from twgtm.model.attention import ExtendedAttnProcessor
-from twgtm.bench.memory import LiveBytes, estimate_tryon_peak, measure_live_peak, tensor_bytes
+from twgtm.sampling.memory_replay import LiveBytes, estimate_tryon_peak, measure_live_peak, tensor_bytes
 from twgtm.model.config import get_preset
 from twgtm.sampling.encoder_cache import EncoderCache, tensor_digest
 from twgtm.errors import ConfigError

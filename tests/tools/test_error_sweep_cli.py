@@ -129,7 +129,7 @@ def test_bad_tryoff_roundtrip_demo_info(d, capsys):
     _fails(twgtm_main, ["tryoff", "--person", person, "--mask", d / "missing.png", "--checkpoint", ckpt,
                         "--out", d / "o.png"], capsys, "mask file not found")
     _fails(twgtm_main, ["roundtrip", "--person", person, "--target", d / "missing.png", "--out", d / "o.png"],
-           capsys, "target file not found")
+           capsys, "person B file not found")
     _fails(twgtm_main, ["roundtrip", "--person", person, "--target", person, "--target-mask", d / "blank.png",
                         "--checkpoint", ckpt, "--steps", 1, "--out", d / "o.png"], capsys, "is empty")
     _fails(twgtm_main, ["demo", "--count", 0, "--checkpoint", ckpt, "--out", d / "demo"], capsys, "at least one")

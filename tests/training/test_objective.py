@@ -251,16 +251,16 @@ def test_a_run_that_trains_the_unet_exports_its_canvas_size_as_the_working_size(
     """The sampler letterboxes inputs to the size the UNet learned at: a UNet trained on 64x48 halves
     and sampled on 128x96 ones sees every garment at twice the scale it knows."""
     start = build_model("tiny")
-    start.config = start.config.replace(extra={"working_size": [128, 96]})
+    start.config.inference.working_size = (128, 96)
     save_checkpoint(start, tmp_path / "start.safetensors")
     common = [f"data.root={toy_root}", "train.threads=1", f"model.init={tmp_path / 'start.safetensors'}",
               "stages.vae.steps=0", "stages.stage1.steps=0", "validate.count=0"]
     unet = load_config(CONFIGS / "tiny.yaml", [*common, f"output_dir={tmp_path / 'unet'}", "stages.stage2.steps=1",
                                                "stages.srm.steps=0"])
     exported = load_checkpoint(Trainer(unet, show_progress=False).run())
-    assert exported.config.extra["working_size"] == [64, 48]
+    assert exported.config.inference.working_size == (64, 48)
     assert TWGTMPipeline(exported).working_size() == (64, 48)
     srm_only = load_config(CONFIGS / "tiny.yaml", [*common, f"output_dir={tmp_path / 'srm'}", "stages.stage2.steps=0",
                                                    "stages.srm.steps=1"])
     kept = load_checkpoint(Trainer(srm_only, show_progress=False).run())
-    assert kept.config.extra["working_size"] == [128, 96]  # the UNet was not trained: its size stays
+    assert kept.config.inference.working_size == (128, 96)  # the UNet was not trained: its size stays

@@ -27,7 +27,6 @@ from twgtm.metrics.frechet import frechet_distance
 from twgtm.metrics.hf_models import load_dino
 from twgtm.model.network import TWGTM, build_model
 from twgtm.pixels import load_image, load_mask, save_image
-from twgtm.sampling.pipeline import TWGTMPipeline
 from twgtm.weights.base_parts import load_clip, load_swin, load_unet_vae
 from twgtm.weights.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 
@@ -175,7 +174,7 @@ def test_grey_and_rgba_files_convert_and_unwritable_outputs_fail(files):
 # ----- the pipeline --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def pipe(files):
-    return TWGTMPipeline(load_model(files["ckpt"]))
+    return load_model(files["ckpt"])
 
 
 def _inputs(batch=1):

@@ -49,7 +49,7 @@ from pathlib import Path
 
 import torch
 
-from ..cli import add_part_arguments, part_options
+from ..cli_args import add_part_arguments, part_options
 from ..data import build_dataset
 from ..errors import DataError, TWGTMError
 from ..metrics.ssim import ssim
@@ -57,7 +57,7 @@ from .baselines import masked_person, mean_colour_fill, mean_image, vae_round_tr
 from .folders import parse_size
 from .region_scores import colour_error, mask_iou, mean_colour_error, region_ssim, summarize
 from .report import write_json
-from .sampling import batches, item_seeds, limited, pipeline_for
+from .sampling import batches, dataset_seeds, limited, load_for_eval
 from ..vocab import DTYPE_CHOICES, TRYOFF_MASK_MODES, parse_device, parse_dtype, parse_mask_mode
 from .sensitivity import SOLID_COLOURS, colour_table, probe_person, probe_tryoff, solid_garments, solid_persons
 from .toy_report import BASELINES, COLUMNS, COPY, MEAN, NO_BASELINE, ROWS, VAE, toy_table
@@ -176,7 +176,7 @@ def evaluate_toy(
         raise DataError(f"the test split of {data} is empty; generate the wardrobe with a test fraction above 0.")
     mean_garment, mean_mask = train_means(data, size)
     log.info("toy eval: %d paired test pairs of %s at %dx%d", len(test), data, *size)
-    pipe = pipeline_for(checkpoint, device, dtype, model_options)
+    pipe = load_for_eval(checkpoint, device, dtype, model_options)
     scores = {(task, metric, name): [] for task, metric, _, _ in ROWS for name in COLUMNS
               if (task, metric, name) not in NO_BASELINE}
     no_mask_reason = None
@@ -189,7 +189,7 @@ def evaluate_toy(
         person, garment = batch["person"], batch["garment"]  # (B,3,H,W)
         inpaint, cloth_mask = batch["inpaint_mask"], batch["garment_mask"]  # (B,1,H,W)
         region = batch["garment_region"]  # (B,1,H,W)
-        b, seeds, prompts = person.shape[0], item_seeds(seed, start, person.shape[0]), list(batch["category"])
+        b, seeds, prompts = person.shape[0], dataset_seeds(seed, start, person.shape[0]), list(batch["category"])
         common = dict(prompt=prompts, seed=seeds, steps=steps, guidance=guidance, scheduler=scheduler)
         dressed = pipe.tryon(person, garment, inpaint, repaint=repaint, **common).images.float().cpu()
         for name, output in (("model", dressed), (COPY, masked_person(person, inpaint)),

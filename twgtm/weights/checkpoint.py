@@ -6,6 +6,8 @@ Nothing here ever unpickles a file.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import logging
 import os
@@ -199,8 +201,8 @@ def load_checkpoint(path: str | os.PathLike, *, device=None, dtype: torch.dtype 
     if "unet" in parts:
         model.config.prediction_type = config.prediction_type
         model.config.zero_terminal_snr = config.zero_terminal_snr
-        if "working_size" in config.extra:
-            model.config.extra = {**model.config.extra, "working_size": config.extra["working_size"]}
+        model.config.inference = dataclasses.replace(model.config.inference,
+                                                     working_size=config.inference.working_size)
     missing_parts = [p for p in PARTS if p not in parts]
     if missing_parts:
         log.info("%s holds parts %s; %s keep their current weights", path.name, parts, missing_parts)
