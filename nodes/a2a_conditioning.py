@@ -7,7 +7,7 @@ from comfy_api.latest import io
 
 import node_helpers
 
-from ..twgtm.families.a2a import MAX_SIDE, MIN_SIDE, get_task, plan_canvas
+from ..twgtm.families.a2a import MAX_SIDE, MIN_SIDE, get_task, plan_panels
 from ..twgtm.families.a2a.layout import CropBack, split_strip
 from .a2a_patch import CATEGORY, TASK_NAMES
 from .convert import image_to_pixels, pixels_to_image
@@ -69,7 +69,7 @@ class TWGTMA2AConditioning(io.ComfyNode):
         the_task = get_task(task)
         model = image_to_pixels(model_image, name="model_image") if model_image is not None else None
         cloth = image_to_pixels(garment, name="garment") if garment is not None else None
-        canvas = plan_canvas(the_task, model, cloth, (int(height), int(width)))
+        canvas = plan_panels(the_task, model, cloth, (int(height), int(width)))
         if joint_encoding:
             references = split_strip(_vae_latent(vae, canvas.strip()), canvas.widths[1:])
         else:

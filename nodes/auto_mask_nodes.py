@@ -14,11 +14,11 @@ import comfy.model_management as mm
 import comfy.model_patcher
 from comfy_api.latest import io
 
-from ..twgtm.errors import CheckpointError, InputError
+from ..twgtm.errors import InputError
 from ..twgtm.parsing import MASK_TASKS, auto_mask, load_parser
 from ..twgtm.parsing.parser import ClothesParser
 from .convert import image_to_pixels, tensor_to_mask
-from .folders import list_parsers, parser_folders, parser_path
+from .folders import PARSERS, list_parsers, loader_files, loader_paths
 from .io_types import CATEGORY, GARMENT_CATEGORIES
 
 logger = logging.getLogger("twgtm")
@@ -48,6 +48,15 @@ class LoadedParser:
         return self.parser
 
 
+PARSER_LOADER = "TWGTM Parser Loader"
+
+
+@loader_files("TWGTMParserLoader", PARSER_LOADER)
+def _parser_files(values: dict) -> list:
+    """The node's model file: a parser folder in models/twgtm/parsers/."""
+    return [("parser_name", PARSERS, values.get("parser_name") or "", "segformer-b3-clothes")]
+
+
 class TWGTMParserLoader(io.ComfyNode):
     """Loads a clothes parser folder from models/twgtm/parsers/."""
 
@@ -57,7 +66,7 @@ class TWGTMParserLoader(io.ComfyNode):
         parsers = list_parsers()
         return io.Schema(
             node_id="TWGTMParserLoader",
-            display_name="TWGTM Parser Loader",
+            display_name=PARSER_LOADER,
             category=f"{CATEGORY}/loaders",
             description=(
                 "Loads a SegFormer clothes parser (ATR labels, e.g. sayeed99/segformer_b3_clothes: config.json, "
@@ -71,6 +80,7 @@ class TWGTMParserLoader(io.ComfyNode):
                                tooltip="auto: ComfyUI's device (the GPU when there is one); cpu: always on the CPU."),
             ],
             outputs=[TWGTMParser.Output("parser", display_name="parser", tooltip="The clothes parser, for TWGTM Auto Mask.")],
+            hidden=[io.Hidden.prompt, io.Hidden.unique_id],  # a missing parser's error names what other loaders lack
         )
 
     @classmethod
@@ -81,11 +91,8 @@ class TWGTMParserLoader(io.ComfyNode):
     @classmethod
     def execute(cls, parser_name: str, device: str = "auto") -> io.NodeOutput:
         """Load the parser on the CPU and wrap it in a ModelPatcher."""
-        if not parser_name:
-            raise CheckpointError("no clothes parser in " + ", ".join(parser_folders()) + ": put a transformers SegFormer "
-                                  "clothes parser folder there (config.json, model.safetensors, preprocessor_config.json, "
-                                  "e.g. sayeed99/segformer_b3_clothes), then press 'r' in ComfyUI")
-        loaded = load_parser(parser_path(parser_name))
+        folder = loader_paths("TWGTMParserLoader", dict(parser_name=parser_name), cls.hidden.prompt, cls.hidden.unique_id)
+        loaded = load_parser(folder["parser_name"])
         load_device = torch.device("cpu") if device == "cpu" else mm.get_torch_device()
         offload = mm.unet_offload_device() if load_device.type != "cpu" else torch.device("cpu")
         patcher = comfy.model_patcher.ModelPatcher(ParserWeights(loaded.model), load_device=load_device,

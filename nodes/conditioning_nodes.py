@@ -12,13 +12,12 @@ from dataclasses import dataclass
 import torch
 from comfy_api.latest import io
 
-from ..twgtm.errors import InputError
-from ..twgtm.sampling.reference import EncodedReference
+from ..twgtm import EncodedReference, InputError
 from ..twgtm.vocab import CANVAS_TASKS, parse_mask_mode, parse_task
 from .convert import image_to_pixels, mask_input
 from .io_types import (CATEGORY, MASK_MODES, TWGTMConditioning, garment_inputs, mask_adjust_inputs, mask_adjustments,
                        model_input, reference_input, resolve_prompt, sampling_inputs, working_size_inputs)
-from .runtime import image_output, log_run, mask_output, pipeline_for
+from .runtime import image_output, loaded_pipeline, log_run, mask_output
 from .sampler_nodes import blur_radius, repaint_inputs, sampler_kwargs
 
 TASKS = list(CANVAS_TASKS)
@@ -132,7 +131,7 @@ class TWGTMSampler(io.ComfyNode):
         if not isinstance(conditioning, Conditioning):
             raise InputError(f"input 'conditioning': expected the output of 'TWGTM Conditioner', got "
                              f"{type(conditioning).__name__}")
-        pipe = pipeline_for(model)
+        pipe = loaded_pipeline(model)
         job = conditioning
         images = [job.person] if job.garment is None else [job.person, job.garment]
         kwargs = sampler_kwargs(pipe, scheduler, steps, guidance, seed, images=images,

@@ -21,9 +21,8 @@ import torch
 
 import comfy.model_management as mm
 
+from ..twgtm import MemoryHooks, Placement, SequentialPlacement
 from ..twgtm.sampling.memory_plan import format_bytes
-from ..twgtm.sampling.oom import MemoryHooks
-from ..twgtm.sampling.placement import Placement, SequentialPlacement
 
 logger = logging.getLogger("twgtm")
 

@@ -9,10 +9,10 @@ import comfy.model_management as mm
 import folder_paths
 from comfy_api.latest import io
 
+from ..twgtm import load_model
 from ..twgtm.paths import DEMO_WEIGHTS
 from ..twgtm.vocab import DTYPES, parse_dtype
-from ..twgtm.weights.loader import load_model
-from .folders import TWGTM_FOLDER, list_weights, model_file
+from .folders import TWGTM_FOLDER, list_weights, loader_files, loader_paths
 from .io_types import CATEGORY, TWGTMModel
 from .runtime import auto_dtype, wrap_model
 
@@ -22,22 +22,29 @@ NONE = "none"
 # load_model's options for the base parts a small checkpoint may leave out -> (this node's input, the
 # ComfyUI model folder its files come from). No input supplies the Swin backbone.
 BASE_INPUTS = {"base": ("base_model", "checkpoints"), "clip": ("clip_vision", "clip_vision")}
+BASE_ENTRIES = {"base": "sd15-inpainting", "clip": "clip-vision"}  # the model registry's entry of each
 # How load_model's errors name those options.
 INPUT_NAMES = {**{option: f"{name} (a file in ComfyUI/models/{folder})" for option, (name, folder) in BASE_INPUTS.items()},
                "swin": None}
 
 
+NODE_ID, DISPLAY_NAME = "TWGTMModelLoader", "TWGTM Model Loader"
+
+
+@loader_files(NODE_ID, DISPLAY_NAME)
+def _files(values: dict) -> list:
+    """The node's model files: the checkpoint and the optional base parts."""
+    ckpt_name = values["ckpt_name"]
+    inputs = [("ckpt_name", TWGTM_FOLDER, ckpt_name, "demo" if ckpt_name == DEMO_WEIGHTS else "twgtm-checkpoint")]
+    for option, name in (("base", values.get("base_model")), ("clip", values.get("clip_vision"))):
+        if name not in (None, "", NONE):
+            inputs.append((*BASE_INPUTS[option], name, BASE_ENTRIES[option]))
+    return inputs
+
+
 def _options(folder: str) -> list[str]:
     """'none' plus the files of one of ComfyUI's model folders."""
     return [NONE, *folder_paths.get_filename_list(folder)]
-
-
-def _base_file(option: str, name: str | None) -> str | None:
-    """Full path of a chosen base file in its ComfyUI folder; None for 'none'."""
-    if name in (None, "", NONE):
-        return None
-    input_name, folder = BASE_INPUTS[option]
-    return model_file(folder, name, f"{input_name} file")
 
 
 class TWGTMModelLoader(io.ComfyNode):
@@ -48,8 +55,8 @@ class TWGTMModelLoader(io.ComfyNode):
         """The node's inputs, outputs and texts."""
         weights = list_weights()
         return io.Schema(
-            node_id="TWGTMModelLoader",
-            display_name="TWGTM Model Loader",
+            node_id=NODE_ID,
+            display_name=DISPLAY_NAME,
             category=f"{CATEGORY}/loaders",
             description=(
                 "Loads a TWGTM try-on/try-off checkpoint (.safetensors) from models/twgtm/. The demo model "
@@ -74,6 +81,7 @@ class TWGTMModelLoader(io.ComfyNode):
             ],
             outputs=[TWGTMModel.Output("model", display_name="model",
                                        tooltip="The TWGTM model, for the TWGTM sampler, encoder and mask nodes.")],
+            hidden=[io.Hidden.prompt, io.Hidden.unique_id],  # a missing file's error names what other loaders lack
         )
 
     @classmethod
@@ -85,14 +93,14 @@ class TWGTMModelLoader(io.ComfyNode):
     def execute(cls, ckpt_name: str, device: str = "auto", dtype: str = "auto",
                 base_model: str = NONE, clip_vision: str = NONE) -> io.NodeOutput:
         """Load the weights on the CPU (offload device) and wrap them in a ModelPatcher."""
-        path = model_file(TWGTM_FOLDER, ckpt_name, "input 'ckpt_name': TWGTM weights")
+        files = loader_paths(NODE_ID, dict(ckpt_name=ckpt_name, base_model=base_model, clip_vision=clip_vision),
+                            cls.hidden.prompt, cls.hidden.unique_id)  # every missing file in one error
         load_device = torch.device("cpu") if device == "cpu" else mm.get_torch_device()
         weight_dtype = auto_dtype(load_device) if dtype == "auto" else parse_dtype(dtype)
-        model = load_model(path, base=_base_file("base", base_model), clip=_base_file("clip", clip_vision),
-                           dtype=weight_dtype, option_names=INPUT_NAMES)
-        model = model.eval().requires_grad_(False)
-        logger.info("TWGTM %s (%s preset) loaded: %s on %s", ckpt_name, model.config.name, weight_dtype, load_device)
-        return io.NodeOutput(wrap_model(model, load_device))
+        pipeline = load_model(files["ckpt_name"], base=files.get("base_model"), clip=files.get("clip_vision"),
+                              dtype=weight_dtype, option_names=INPUT_NAMES)
+        logger.info("TWGTM %s (%s preset) loaded: %s on %s", ckpt_name, pipeline.config.name, weight_dtype, load_device)
+        return io.NodeOutput(wrap_model(pipeline, load_device))
 
 
 LOADER_NODES = [TWGTMModelLoader]

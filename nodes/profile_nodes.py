@@ -14,10 +14,10 @@ import comfy.model_management as mm
 import folder_paths
 from comfy_api.latest import io
 
-from ..twgtm.families.profiles import PROFILES
+from ..twgtm import load_model
+from ..twgtm.families.profiles import PROFILES, get_profile
 from ..twgtm.vocab import DTYPES, parse_dtype
-from ..twgtm.weights.loader import load_model
-from .folders import TWGTM_FOLDER, list_weights, model_file
+from .folders import TWGTM_FOLDER, list_weights, loader_files, loader_paths
 from .io_types import CATEGORY, TWGTMModel
 from .runtime import auto_dtype, wrap_model
 
@@ -27,6 +27,19 @@ NONE = "none"
 # How load_model's errors name this node's inputs.
 INPUT_NAMES = {"weights": "weights (a file in ComfyUI/models/twgtm)", "base": "base_model (a file in ComfyUI/models/checkpoints)",
                "vae": "vae (a file in ComfyUI/models/vae)", "clip": None, "swin": None}
+
+
+NODE_ID, DISPLAY_NAME = "TWGTMProfileLoader", "TWGTM Public Model Loader"
+
+
+@loader_files(NODE_ID, DISPLAY_NAME)
+def _files(values: dict) -> list:
+    """The node's model files: the project's weights, the SD1.5-inpainting base and the optional VAE."""
+    inputs = [("weights", TWGTM_FOLDER, values["weights"], get_profile(values.get("profile", "catvton")).name),
+              ("base_model", "checkpoints", values["base_model"], "sd15-inpainting")]
+    if values.get("vae") not in (None, "", NONE):
+        inputs.append(("vae", "vae", values["vae"], "sd-vae-ft-mse"))
+    return inputs
 
 
 def _default_weights(weights: list[str]) -> str | None:
@@ -44,8 +57,8 @@ class TWGTMProfileLoader(io.ComfyNode):
         weights = list_weights()
         profiles = ", ".join(f"{p.name}: {p.task} ({p.repository}, {p.weights_file})" for p in PROFILES.values())
         return io.Schema(
-            node_id="TWGTMProfileLoader",
-            display_name="TWGTM Public Model Loader",
+            node_id=NODE_ID,
+            display_name=DISPLAY_NAME,
             category=f"{CATEGORY}/loaders",
             description=(
                 "Real photos with public weights, sampled as their projects publish (50 DDIM steps, guidance 2.5, "
@@ -72,6 +85,7 @@ class TWGTMProfileLoader(io.ComfyNode):
             ],
             outputs=[TWGTMModel.Output("model", display_name="model",
                                        tooltip="The model, for TWGTM Try-On (catvton) or TWGTM Try-Off (tryoffanyone).")],
+            hidden=[io.Hidden.prompt, io.Hidden.unique_id],  # a missing file's error names what other loaders lack
         )
 
     @classmethod
@@ -85,13 +99,12 @@ class TWGTMProfileLoader(io.ComfyNode):
         """Load the weights on the CPU (offload device) and wrap them in a ModelPatcher."""
         load_device = torch.device("cpu") if device == "cpu" else mm.get_torch_device()
         weight_dtype = auto_dtype(load_device) if dtype == "auto" else parse_dtype(dtype)
-        vae_path = None if vae in (None, "", NONE) else model_file("vae", vae, "input 'vae': vae file")
-        model = load_model(profile=profile, weights=model_file(TWGTM_FOLDER, weights, "input 'weights': weights file"),
-                           base=model_file("checkpoints", base_model, "input 'base_model': base_model file"), vae=vae_path,
-                           dtype=weight_dtype, option_names=INPUT_NAMES)
-        model = model.eval().requires_grad_(False)
+        files = loader_paths(NODE_ID, dict(profile=profile, weights=weights, base_model=base_model, vae=vae),
+                            cls.hidden.prompt, cls.hidden.unique_id)  # every missing file in one error
+        pipeline = load_model(profile=profile, weights=files["weights"], base=files["base_model"],
+                              vae=files.get("vae"), dtype=weight_dtype, option_names=INPUT_NAMES)
         logger.info("TWGTM public model %s (%s) loaded: %s on %s", profile, weights, weight_dtype, load_device)
-        return io.NodeOutput(wrap_model(model, load_device))
+        return io.NodeOutput(wrap_model(pipeline, load_device))
 
 
 PROFILE_NODES = [TWGTMProfileLoader]

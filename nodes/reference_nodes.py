@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..twgtm.errors import InputError
+from ..twgtm import EncodedReference, InputError
 from ..twgtm.masks import garment_mask_from_probability
-from ..twgtm.sampling.reference import EncodedReference
 from .convert import image_to_pixels
 from .io_types import CATEGORY, TWGTMReference, garment_inputs, model_input, resolve_prompt, working_size, working_size_inputs
-from .runtime import log_run, mask_output, pipeline_for
+from .runtime import loaded_pipeline, log_run, mask_output
 
 
 class TWGTMSAMEncode(io.ComfyNode):
@@ -41,7 +40,7 @@ class TWGTMSAMEncode(io.ComfyNode):
     def execute(cls, model, image, category: str = "upper", prompt: str = "", working_width: int = 0,
                 working_height: int = 0) -> io.NodeOutput:
         """Encode every image of the batch at the working size."""
-        pipe = pipeline_for(model)
+        pipe = loaded_pipeline(model)
         pixels = image_to_pixels(image, name="image")  # (B,3,H,W)
         size = working_size(pipe, working_width, working_height)
         reference = pipe.encode_image(pixels, resolve_prompt(category, prompt), size=size).cpu()

@@ -1,7 +1,7 @@
 """The model inside ComfyUI's memory manager, the per-step progress bar and cancel point, output placement.
 
 A TWGTM_MODEL socket carries a `LoadedTWGTM`: the `ModelPatcher` ComfyUI loads and offloads, and the
-one `TWGTMPipeline` built for that model when it was loaded. Every sampler, encoder and mask node run
+one pipeline `twgtm.load_model` built for that model when it was loaded. Every sampler, encoder and mask node run
 on it reuses that pipeline (and so its encoder cache and speed settings); nothing is held on a node
 class, and a new load (another file, device or dtype) is a new model with a new pipeline.
 
@@ -24,21 +24,20 @@ import comfy.model_management as mm
 import comfy.model_patcher
 import comfy.utils
 
-from ..twgtm.errors import InputError
-from ..twgtm.sampling.pipeline import TWGTMPipeline
+from ..twgtm import InputError, Pipeline
 from .convert import pixels_to_image, tensor_to_mask
 from .memory import ComfyMemoryHooks, parts_one_at_a_time, placement_for, vae_dtype_for
 
 logger = logging.getLogger("twgtm")
 
-__all__ = ["LoadedTWGTM", "wrap_model", "pipeline_for", "log_run", "auto_dtype", "StepProgress", "image_output",
+__all__ = ["LoadedTWGTM", "wrap_model", "loaded_pipeline", "log_run", "auto_dtype", "StepProgress", "image_output",
            "mask_output"]
 
 
 class LoadedTWGTM:
     """The TWGTM_MODEL value: a ModelPatcher around a TWGTM, the pipeline built once for it, its memory hooks."""
 
-    def __init__(self, patcher: comfy.model_patcher.ModelPatcher, pipeline: TWGTMPipeline,
+    def __init__(self, patcher: comfy.model_patcher.ModelPatcher, pipeline: Pipeline,
                  hooks: ComfyMemoryHooks | None = None):
         self.patcher = patcher
         self.pipeline = pipeline
@@ -48,9 +47,10 @@ class LoadedTWGTM:
         return f"LoadedTWGTM({self.pipeline.config.name} preset, load device {self.patcher.load_device})"
 
 
-def wrap_model(model: torch.nn.Module, load_device: torch.device) -> LoadedTWGTM:
-    """A ModelPatcher that loads `model` to `load_device` when used (offloading it to ComfyUI's offload device),
-    and the model's pipeline."""
+def wrap_model(pipeline: Pipeline, load_device: torch.device) -> LoadedTWGTM:
+    """A ModelPatcher that loads the pipeline's model to `load_device` when used (offloading it to ComfyUI's offload
+    device), with the pipeline's memory hooks and placement set for ComfyUI."""
+    model = pipeline.model.eval().requires_grad_(False)
     offload_device = mm.unet_offload_device() if load_device.type != "cpu" else torch.device("cpu")
     vae_dtype = vae_dtype_for(load_device)
     if model.vae.dtype != vae_dtype:
@@ -58,11 +58,10 @@ def wrap_model(model: torch.nn.Module, load_device: torch.device) -> LoadedTWGTM
         model.vae.to(vae_dtype)
     model.to(offload_device)
     patcher = comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=offload_device)
-    pipeline = TWGTMPipeline(model)
     in_parts = parts_one_at_a_time(load_device)
-    if in_parts and model.config.profile != "twgtm":  # its project's sampler reads the UNet's device: loaded whole
+    if in_parts and not pipeline.loads_in_parts:  # its project's sampler reads the UNet's device: loaded whole
         logger.info("TWGTM: --lowvram/--novram: the %s model is loaded whole (its sampler runs UNet and VAE on one "
-                    "device)", model.config.profile)
+                    "device)", pipeline.family)
         in_parts = False
     hooks = ComfyMemoryHooks(patcher, in_parts=in_parts)
     pipeline.set_memory(hooks, placement_for(model, hooks, load_device, offload_device))
@@ -71,7 +70,7 @@ def wrap_model(model: torch.nn.Module, load_device: torch.device) -> LoadedTWGTM
     return LoadedTWGTM(patcher, pipeline, hooks)
 
 
-def pipeline_for(model: LoadedTWGTM) -> TWGTMPipeline:
+def loaded_pipeline(model: LoadedTWGTM) -> Pipeline:
     """Load the model onto its device through ComfyUI (freeing other models if needed); return its one pipeline."""
     if not isinstance(model, LoadedTWGTM):
         raise InputError(f"expected a TWGTM_MODEL from 'TWGTM Model Loader', got {type(model).__name__}; "
@@ -87,7 +86,7 @@ def pipeline_for(model: LoadedTWGTM) -> TWGTMPipeline:
     return model.pipeline
 
 
-def log_run(node: str, pipeline: TWGTMPipeline, batch: int, progress: "StepProgress | None" = None) -> None:
+def log_run(node: str, pipeline: Pipeline, batch: int, progress: "StepProgress | None" = None) -> None:
     """One console line per node run: what ran, the encoder cache's counts on this model so far, the previews sent."""
     cache = pipeline.encoder_cache
     previews = f"; {progress.previews} preview(s)" if progress is not None and progress.preview is not None else ""

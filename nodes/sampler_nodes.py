@@ -8,7 +8,7 @@ from .convert import image_to_pixels, mask_input
 from .io_types import (CATEGORY, MASK_MODES, garment_inputs, mask_adjust_inputs, mask_adjustments, model_input,
                        reference_input, resolve_prompt, sampling_inputs, working_size, working_size_inputs)
 from .preview import previewer_for
-from .runtime import StepProgress, image_output, log_run, mask_output, pipeline_for
+from .runtime import StepProgress, image_output, loaded_pipeline, log_run, mask_output
 
 
 def repaint_inputs() -> list[io.Input]:
@@ -89,7 +89,7 @@ class TWGTMTryOn(io.ComfyNode):
         garment_px = image_to_pixels(garment, batch, name="garment")
         mask_t = mask_input(mask, batch, person_px.shape[-2:], image="person", nonempty=True,
                             **mask_adjustments(mask_options))
-        pipe = pipeline_for(model)
+        pipe = loaded_pipeline(model)
         kwargs = sampler_kwargs(pipe, scheduler, steps, guidance, seed, images=[person_px, garment_px],
                                 working_width=working_width, working_height=working_height)
         result = pipe.tryon(person_px, garment_px, mask_t, prompt=resolve_prompt(category, prompt), repaint=bool(repaint),
@@ -142,7 +142,7 @@ class TWGTMTryOff(io.ComfyNode):
         batch = person_px.shape[0]
         mask_t = None if mask is None else mask_input(mask, batch, person_px.shape[-2:], image="person",
                                                       **mask_adjustments(mask_options))
-        pipe = pipeline_for(model)
+        pipe = loaded_pipeline(model)
         kwargs = sampler_kwargs(pipe, scheduler, steps, guidance, seed, images=[person_px],
                                 working_width=working_width, working_height=working_height)
         result = pipe.tryoff(person_px, prompt=resolve_prompt(category, prompt), mask_mode=mask_mode, mask=mask_t,
@@ -199,7 +199,7 @@ class TWGTMRoundTrip(io.ComfyNode):
         size_b = (a if b is None else b).shape[-2:]
         mask = None if mask_b is None else mask_input(mask_b, batch, size_b, image="person_b" if b is not None else "person_a",
                                                       nonempty=True, **mask_adjustments(mask_options, "mask_b"))
-        pipe = pipeline_for(model)
+        pipe = loaded_pipeline(model)
         kwargs = sampler_kwargs(pipe, scheduler, steps, guidance, seed, passes=2, images=[a] if b is None else [a, b],
                                 working_width=working_width, working_height=working_height)
         result = pipe.roundtrip(a, b, mask_b=mask, mask_mode=mask_mode, prompt=resolve_prompt(category, prompt),

@@ -15,7 +15,7 @@ import inspect
 
 from comfy_api.latest import io
 
-from ..twgtm.validate import InputSpec, check_node_inputs
+from ..twgtm.validate import InputSpec, call_arguments, check_node_inputs
 
 # Combo inputs naming a file or folder of ComfyUI's model folders: checked to stay inside them, not
 # against the list (a file added since the list was read is found; a missing one is the loader's
@@ -46,12 +46,7 @@ def validated(node: type[io.ComfyNode]) -> type[io.ComfyNode]:
 
     @functools.wraps(execute)
     def checked(cls, *args, **kwargs):
-        values = {}
-        for name, value in signature.bind_partial(cls, *args, **kwargs).arguments.items():
-            if signature.parameters[name].kind is inspect.Parameter.VAR_KEYWORD:
-                values.update(value)  # e.g. the mask_* inputs a sampler takes as **mask_options
-            else:
-                values[name] = value
+        values = call_arguments(signature, (cls, *args), kwargs)  # **mask_options: the mask_* inputs by name
         schema = node.FINALIZE_SCHEMA()  # `cls` is ComfyUI's locked clone: read the schema of the node itself
         check_node_inputs(schema.display_name, input_specs(schema), values)
         return execute(cls, *args, **kwargs)

@@ -110,11 +110,17 @@ class Stage1Section:
 
 @dataclass
 class Stage2Section:
-    """Stage 2: square try-off masks, extended attention on, noise loss only."""
+    """Stage 2: square try-off masks, extended attention on; the mask loss on TFQ_0 stays (0: noise loss only)."""
 
     steps: int = 1000
     lr: Optional[float] = None
     square_kernel: int = 9
+    # Kept from stage 1 so that the noise loss alone does not move the try-off mask head (TFQ_0)
+    # away from the garment: one run trains both tasks and every head.
+    mask_loss_weight: float = 0.1
+    dice_weight: float = 1.0
+    bce_weight: float = 1.0
+    freeze: list[str] = field(default_factory=list)  # parts kept as they are, e.g. [taskformer, qformer]
     max_minutes: Optional[float] = None
 
 
@@ -263,6 +269,10 @@ def validate(config: TrainingConfig, sources: dict[str, str] | None = None) -> N
                 "toy or vitonhd when data.solid_colour_fraction > 0 (it needs parse maps)", data.dataset)
         require(not data.cache_latents, "data.cache_latents",
                 "false when data.solid_colour_fraction > 0 (the colours change every step)", data.cache_latents)
+    from twgtm.model.network import PARTS
+
+    unknown = [part for part in config.stages.stage2.freeze if part not in PARTS]
+    require(not unknown, "stages.stage2.freeze", f"model parts among {sorted(PARTS)}", config.stages.stage2.freeze)
     if config.model.zero_terminal_snr:
         require(config.model.prediction_type == "v_prediction", "model.prediction_type",
                 "v_prediction when model.zero_terminal_snr is true", config.model.prediction_type)

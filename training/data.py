@@ -92,11 +92,14 @@ def pixel_batch(dataset: Dataset, indices: list[int]) -> dict:
     return default_collate([dataset[i] for i in indices])
 
 
-def encode_canvases(model: TWGTM, batch: dict, stage: int, square_kernel: int = 9) -> dict:
+def encode_canvases(model: TWGTM, batch: dict, stage: int, square_kernel: int = 9,
+                    tryoff: torch.Tensor | None = None) -> dict:
     """Both tasks' canvases of a pixel batch -> latents and latent-size masks (no gradients).
 
     Try-on `[person | garment]` masked by the person's inpainting mask; try-off `[garment | person]`
     masked by the true flat-garment mask (stage 1) or its square box (stage 2).
+    `tryoff` (B,) bool, when the step's task split is already drawn: only each item's own task is
+    encoded (half the VAE work) and stored under both tasks' keys, which `assemble` then picks from.
     """
     device, dtype = model.vae.device, model.vae.dtype
     person, garment = batch["person"].to(device, dtype), batch["garment"].to(device, dtype)
@@ -105,9 +108,15 @@ def encode_canvases(model: TWGTM, batch: dict, stage: int, square_kernel: int = 
     vton = cv.tryon_canvas(person, garment, batch["inpaint_mask"].to(device, dtype), axis)
     off_mask = garment_mask if stage < 2 else square_mask(garment_mask, square_kernel)
     vtoff = cv.tryoff_canvas(person, off_mask, axis, garment=garment)
+    if tryoff is None:
+        canvases = [vton.image, vton.masked, vtoff.image, vtoff.masked]
+    else:
+        chosen = tryoff.to(device).view(-1, 1, 1, 1)
+        canvases = [torch.where(chosen, vtoff.image, vton.image), torch.where(chosen, vtoff.masked, vton.masked)]
     with torch.no_grad():
-        latents = model.encode(torch.cat([vton.image, vton.masked, vtoff.image, vtoff.masked])).float()
-    out = dict(zip(LATENT_KEYS, latents.chunk(4)))  # each (B,4,h,2w)
+        latents = model.encode(torch.cat(canvases)).float()
+    parts = latents.chunk(len(canvases))
+    out = dict(zip(LATENT_KEYS, parts if tryoff is None else (parts[0], parts[1], parts[0], parts[1])))  # (B,4,h,2w)
     size = latents.shape[-2:]
     out["vton_mask"] = cv.latent_mask(vton.mask.float(), size)  # (B,1,h,2w)
     out["vtoff_mask"] = cv.latent_mask(vtoff.mask.float(), size)
@@ -145,8 +154,9 @@ class LatentCache:
             return (value > 0.5).to(self.store_device)
         return value.to(self.store_device, torch.float16)
 
-    def batch(self, indices: list[int], device) -> dict:
-        """The cached entries of `indices` on `device` as float tensors."""
+    def batch(self, indices: list[int], device, generator: torch.Generator | None = None,
+              tryoff: torch.Tensor | None = None) -> dict:
+        """The cached entries of `indices` on `device` as float tensors (both tasks are cached)."""
         idx = torch.as_tensor(indices, device=self.store_device)
         out = {"prompt": [self.data["prompt"][i] for i in indices]}
         for key, value in self.data.items():
@@ -190,14 +200,15 @@ class OnTheFly:
         self.solid_colour_fraction = float(solid_colour_fraction)
         self.n = len(dataset)
 
-    def batch(self, indices: list[int], device, generator: torch.Generator | None = None) -> dict:
-        """The encoded canvases of `indices` on `device`."""
+    def batch(self, indices: list[int], device, generator: torch.Generator | None = None,
+              tryoff: torch.Tensor | None = None) -> dict:
+        """The encoded canvases of `indices` on `device` (only each item's task when `tryoff` is given)."""
         pixels = pixel_batch(self.dataset, indices)
         if self.solid_colour_fraction > 0:
             if generator is None:
                 raise TWGTMError("OnTheFly.batch needs a generator when solid_colour_fraction > 0")
             pixels = solid_colours(pixels, self.solid_colour_fraction, generator)
-        out = encode_canvases(self.model, pixels, self.stage, self.square_kernel)
+        out = encode_canvases(self.model, pixels, self.stage, self.square_kernel, tryoff)
         return {k: v.to(device) if torch.is_tensor(v) else v for k, v in out.items()}
 
 
@@ -226,8 +237,9 @@ class PixelCache(OnTheFly):
         bytes_ = sum(t.numel() * t.element_size() for k, t in self.data.items() if k != "prompt")
         log.info("kept the pixels of %d samples (%.0f MB on %s)", self.n, bytes_ / 2**20, self.store_device)
 
-    def batch(self, indices: list[int], device, generator: torch.Generator | None = None) -> dict:
-        """The encoded canvases of `indices` on `device`, from the kept pixels."""
+    def batch(self, indices: list[int], device, generator: torch.Generator | None = None,
+              tryoff: torch.Tensor | None = None) -> dict:
+        """The encoded canvases of `indices` on `device`, from the kept pixels (see `OnTheFly.batch`)."""
         idx = torch.as_tensor(indices, device=self.store_device)
         pixels = {"prompt": [self.data["prompt"][i] for i in indices]}
         for key, value in self.data.items():
@@ -238,7 +250,7 @@ class PixelCache(OnTheFly):
             if generator is None:
                 raise TWGTMError("PixelCache.batch needs a generator when solid_colour_fraction > 0")
             pixels = solid_colours(pixels, self.solid_colour_fraction, generator)
-        return encode_canvases(self.model, pixels, self.stage, self.square_kernel)
+        return encode_canvases(self.model, pixels, self.stage, self.square_kernel, tryoff)
 
 
 @dataclass
@@ -267,17 +279,27 @@ def draw_timesteps(n: int, total: int, sampling: str, generator: torch.Generator
     raise TWGTMError(f"unknown timestep sampling {sampling!r}; choose uniform or high")
 
 
-def assemble(entries: dict, scheduler, generator: torch.Generator, tryoff_fraction: float,
-             cfg_dropout: float, axis: str, timestep_sampling: str = "uniform") -> StepInputs:
-    """Mix try-on and try-off items, drop conditions, noise the canvases: the inputs of one step.
-
-    The target follows `scheduler.config.prediction_type` (epsilon: the noise; v_prediction: v).
-    """
-    x0 = entries["vton_x0"]
-    b, device = x0.shape[0], x0.device
+def draw_tasks(b: int, generator: torch.Generator, tryoff_fraction: float) -> torch.Tensor:
+    """Which of `b` items are try-off (B,) bool: floor(b·fraction + u) of them, at random places."""
     n_off = math.floor(b * tryoff_fraction + torch.rand((), generator=generator).item())
     tryoff = torch.zeros(b, dtype=torch.bool)
     tryoff[torch.randperm(b, generator=generator)[:n_off]] = True
+    return tryoff
+
+
+def assemble(entries: dict, scheduler, generator: torch.Generator, tryoff_fraction: float,
+             cfg_dropout: float, axis: str, timestep_sampling: str = "uniform",
+             tryoff: torch.Tensor | None = None) -> StepInputs:
+    """Mix try-on and try-off items, drop conditions, noise the canvases: the inputs of one step.
+
+    `tryoff` (B,) bool: the task split `draw_tasks` already drew from this `generator` (so that only
+    each item's task was encoded); else it is drawn here first. The target follows
+    `scheduler.config.prediction_type` (epsilon: the noise; v_prediction: v).
+    """
+    x0 = entries["vton_x0"]
+    b, device = x0.shape[0], x0.device
+    if tryoff is None:
+        tryoff = draw_tasks(b, generator, tryoff_fraction)
     drop = torch.rand(b, generator=generator) < cfg_dropout
     timesteps = draw_timesteps(b, scheduler.config.num_train_timesteps, timestep_sampling, generator)
     noise = torch.randn(x0.shape, generator=generator).to(device)

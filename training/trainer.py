@@ -5,11 +5,13 @@ loop in training/stages/:
     vae     (from-scratch presets only) train the small VAE on canvases, then set its latent scale;
             `stages.vae.train=decoder` sharpens only the decoder of a trained model (its latents stay)
     stage1  mask-guided inpainting for both tasks + λ(λ'·Dice + λ''·BCE) on TFQ_0, extended attention off
-    stage2  square masks for try-off, extended attention on, noise loss only
+    stage2  square masks for try-off, extended attention on, the mask loss kept (stages.stage2.mask_loss_weight)
     srm     (optional, no UNet) refine the flat-garment mask head TFQ_0 with its F_SRM tokens held
 The Trainer builds the model, the data and the accelerator, resumes, runs the stages and exports.
 """
 from __future__ import annotations
+
+import dataclasses
 
 import logging
 import os
@@ -156,10 +158,25 @@ class Trainer:
             STAGE_LOOPS[stage.name](self.context, stage).train()
         return self.export()
 
+    def record_working_size(self) -> None:
+        """A run that trained the UNet (stage 1 or 2) makes its canvas size the model's working size.
+
+        Sampling then letterboxes every input to the size the UNet learned at: a UNet trained on
+        64x48 halves and sampled on 128x96 ones sees every garment at twice the scale it knows.
+        """
+        if not any(stage.name in ("stage1", "stage2") and stage.steps > 0 for stage in self.plan):
+            return
+        size = tuple(int(s) for s in self.config.data.size)
+        settings = self.model.config.inference
+        if settings.working_size != size:
+            log.info("working size of the exported model: %dx%d (the size its UNet was trained at)", *size)
+            self.model.config.inference = dataclasses.replace(settings, working_size=size)
+
     def export(self) -> Path:
         """Write the final model as a TWGTM checkpoint (the EMA weights of the last stage)."""
         spec, context = self.config.export, self.context
         path = Path(spec.path or context.output_dir / "model.safetensors")
+        self.record_working_size()
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
             try:

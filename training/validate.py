@@ -8,7 +8,7 @@ from PIL import Image
 from torch.utils.data import default_collate
 
 from twgtm.pixels import mask_to_uint8, to_unit
-from twgtm.sampling.pipeline import TWGTMPipeline
+from twgtm import TWGTMPipeline
 
 COLUMNS = ("person", "garment", "try-on", "try-off")
 

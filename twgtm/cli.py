@@ -6,9 +6,10 @@ import json
 import logging
 import sys
 
+from .cli_args import add_model_arguments, add_size_argument, part_options
 from .errors import TWGTMError
 from .validate import check_cli_arguments
-from .vocab import DTYPE_CHOICES, GARMENT_CATEGORIES, TRYOFF_MASK_MODES
+from .vocab import GARMENT_CATEGORIES, TRYOFF_MASK_MODES
 
 COMMANDS = {}
 
@@ -43,48 +44,14 @@ def _info(parser: argparse.ArgumentParser):
     return run
 
 
-# ----- model files, shared by the sampling commands, demo and `python -m twgtm.eval` ------------------
-MODEL_FLAGS = {"base": "--base", "clip": "--clip", "swin": "--swin", "vae": "--vae", "weights": "--weights"}
+# ----- model files, shared by the sampling commands and the demo (twgtm.cli_args) ---------------------
 PARSER_HINT = ("a transformers SegFormer clothes parser folder (config.json, model.safetensors, "
                "preprocessor_config.json), e.g. sayeed99/segformer_b3_clothes")
 
 
-def add_part_arguments(group) -> None:
-    """The options that supply the parts a checkpoint lacks (--base, --clip, --swin), or a profile's files."""
-    group.add_argument("--base", help="SD1.5-inpainting UNet/VAE for a checkpoint without them or for --profile: a "
-                       "diffusers folder (unet/, vae/) or one original-format .safetensors")
-    group.add_argument("--clip", help="CLIP image encoder for a checkpoint without it: a CLIPVisionModelWithProjection "
-                       "folder or its .safetensors")
-    group.add_argument("--swin", help="Swin backbone for a checkpoint without it: timm Swin .safetensors (or its folder)")
-    group.add_argument("--profile", help="run public weights as their project does: catvton (try-on) or tryoffanyone "
-                       "(try-off); give that project's file with --weights and the SD1.5-inpainting model with --base")
-    group.add_argument("--weights", help="with --profile: the project's weights file (CatVTON: "
-                       "mix-48k-1024/attention/model.safetensors, TryOffAnyone: model.safetensors)")
-    group.add_argument("--vae", help="with --profile: a separate SD1.5 VAE (both projects use stabilityai/sd-vae-ft-mse): "
-                       "a diffusers folder or one .safetensors; default the base's own")
-    group.add_argument("--preset", help="size preset of the --profile model (default: read from the --base files)")
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--checkpoint, the part options, --device and --dtype."""
-    group = parser.add_argument_group("model files")
-    group.add_argument("--checkpoint", help="TWGTM .safetensors checkpoint (default: the shipped demo model, a toy "
-                       "trained on drawn clothes: use a real checkpoint or --profile for photos)")
-    add_part_arguments(group)
-    group.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 ... (default cpu)")
-    group.add_argument("--dtype", choices=DTYPE_CHOICES, default="fp32", help="weights precision (default fp32)")
-
-
-def part_options(args) -> dict:
-    """The load_model keywords of parsed add_part_arguments options."""
-    return dict(profile=args.profile, preset=args.preset, base=args.base, clip=args.clip, swin=args.swin,
-                vae=getattr(args, "vae", None), weights=getattr(args, "weights", None), option_names=MODEL_FLAGS)
-
-
-def _load_pipeline(args, checkpoint=None, profile=None, weights=None):
-    """The pipeline of the model the model-file options name (the demo model by default); `profile`/`weights` override."""
-    from .sampling.pipeline import TWGTMPipeline
-    from .weights.loader import load_model
+def _load_pipeline(args, profile=None, weights=None):
+    """`twgtm.load_model` on the model-file options (the demo model by default); `profile`/`weights` override."""
+    from . import load_model
 
     options = part_options(args)
     if profile is not None or weights is not None:  # one model of a round trip's pair
@@ -92,7 +59,7 @@ def _load_pipeline(args, checkpoint=None, profile=None, weights=None):
         checkpoint = None
     else:
         checkpoint = args.checkpoint
-    return TWGTMPipeline(load_model(checkpoint, device=args.device, dtype=args.dtype, **options))
+    return load_model(checkpoint, device=args.device, dtype=args.dtype, **options)
 
 
 # ----- sampling commands: tryon, tryoff, roundtrip ---------------------------------------------------
@@ -110,8 +77,8 @@ def _sampling_args(parser: argparse.ArgumentParser, repaint: bool) -> None:
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     parser.add_argument("--scheduler", default=None, help=f"one of {', '.join(SCHEDULERS)} (default ddim; --profile: "
                         "DDIM with eta 1 only, as published)")
-    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="working size of the person half "
-                        "(default: the model's own: CatVTON 1024 768, TryOffAnyone 512 384; the output has the input's size)")
+    add_size_argument(parser, "working size of the person half, HxW (default: the model's own: CatVTON 1024x768, "
+                      "TryOffAnyone 512x384; the output has the input's size)")
     parser.add_argument("--parser", help="clothes parser for --mask auto: " + PARSER_HINT)
     parser.add_argument("--raw", action="store_true", help="--profile: write the project's own output at the working "
                         "size instead of the result put back at the person's size")
@@ -121,10 +88,50 @@ def _sampling_args(parser: argparse.ArgumentParser, repaint: bool) -> None:
     add_model_arguments(parser)
 
 
+def _check_files(args, *masks) -> None:
+    """Before anything loads: one error for every model file the options name but lack, or need and miss.
+
+    Each missing file is listed with the `python -m twgtm models fetch` command that gets it; `masks` are the
+    command's mask options ('auto' needs --parser). (twgtm.validate.check_cli_arguments checked the kind of each
+    path that exists.)
+    """
+    from pathlib import Path
+
+    from .weights.missing import MissingFile, cli_error
+    from .weights.registry import REGISTRY
+
+    missing = []
+
+    def need(flag: str, value, entry=None, required: bool = False) -> None:
+        if (value is None and required) or (value is not None and not Path(value).exists()):
+            missing.append(MissingFile(flag, entry, None if value is None else str(value)))
+
+    pairs = [("--profile", "--weights")] if hasattr(args, "profile") else []
+    pairs += [(f"--{t}-profile", f"--{t}-weights") for t in ("tryoff", "tryon") if hasattr(args, f"{t}_profile")]
+    profiled, checkpoint = False, ("--checkpoint", args.checkpoint)
+    for profile_flag, weights_flag in pairs:
+        profile = getattr(args, profile_flag[2:].replace("-", "_"))
+        weights = (weights_flag, getattr(args, weights_flag[2:].replace("-", "_")))
+        if weights_flag == "--weights" and weights[1] is None and profile:
+            weights, checkpoint = checkpoint, ("--checkpoint", None)  # load_model takes --checkpoint as the weights
+        entry = REGISTRY.get(str(profile).lower().replace("-", "").replace("_", "")) if profile else None
+        profiled |= entry is not None
+        need(*weights, entry, required=entry is not None)
+    need(*checkpoint)
+    need("--base", args.base, REGISTRY["sd15-inpainting"], required=profiled)
+    need("--vae", args.vae, REGISTRY["sd-vae-ft-mse"])
+    need("--clip", args.clip)
+    need("--swin", args.swin)
+    auto = any(str(m).strip().lower() == "auto" for m in masks if m is not None)
+    need("--parser", getattr(args, "parser", None), REGISTRY["segformer-b3-clothes"], required=auto)
+    if missing:
+        raise cli_error(missing)
+
+
 def _mask_for(path, person, what: str):
     """Read a mask file; one of another size than the person is resized to it, with a warning."""
+    from . import load_mask
     from .masks import resize_mask
-    from .pixels import load_mask
 
     mask = load_mask(path, what)
     if mask.shape[-2:] != person.shape[-2:]:
@@ -137,8 +144,7 @@ def _mask_for(path, person, what: str):
 
 def _auto(args, task: str, flag: str):
     """The AutoMask of --mask auto (a mask source the sampler calls on the person); an error without --parser."""
-    from .errors import ConfigError
-    from .parsing import AutoMask, load_parser
+    from . import AutoMask, ConfigError, load_parser
 
     if not args.parser:
         raise ConfigError(f"{flag} auto needs a clothes parser: give --parser DIR, {PARSER_HINT} "
@@ -172,7 +178,7 @@ def _steps(args, *pipes) -> int:
     """The steps the bar counts: --steps, else the first model's default."""
     if args.steps is not None:
         return args.steps
-    return max(p.profile.profile.steps if p.profile is not None else 30 for p in pipes)
+    return max(p.default_steps for p in pipes)
 
 
 def _png(path, suffix: str = ""):
@@ -201,9 +207,9 @@ def _tryon(parser: argparse.ArgumentParser):
     _sampling_args(parser, repaint=True)
 
     def run(args):
-        from .masks import category_box
-        from .pixels import load_image, save_image
+        from . import category_box, load_image, save_image
 
+        _check_files(args, args.mask)
         person, garment = load_image(args.person, "person"), load_image(args.garment, "garment")
         mask = _mask_option(args, args.mask, person, "tryon", "--mask", "mask")
         if mask is None:
@@ -230,13 +236,13 @@ def _tryoff(parser: argparse.ArgumentParser):
     _sampling_args(parser, repaint=False)
 
     def run(args):
-        from .errors import ConfigError
-        from .pixels import load_image, save_image
+        from . import ConfigError, load_image, save_image
 
+        _check_files(args, args.mask)
         person = load_image(args.person, "person")
         pipe = _load_pipeline(args)
         mask = _mask_option(args, args.mask, person, "tryoff", "--mask", "mask")
-        if callable(mask) and pipe.profile is None:
+        if callable(mask) and pipe.family == "twgtm":
             raise ConfigError("--mask auto in try-off is for --profile tryoffanyone (the garment region it redraws); a "
                               "TWGTM model finds the garment itself: use --mask-mode bbox")
         bar, callback = _progress(1, _steps(args, pipe))
@@ -251,11 +257,14 @@ def _tryoff(parser: argparse.ArgumentParser):
 
 @command("roundtrip", "take person A's garment off, then dress person B in it")
 def _roundtrip(parser: argparse.ArgumentParser):
-    parser.add_argument("--person", required=True, help="person A, whose garment is taken off")
-    parser.add_argument("--target", required=True, help="person B, who is dressed (may be A itself)")
-    parser.add_argument("--target-mask", help="garment-region mask on B, a file or 'auto' (default: the body box of the "
-                        "category)")
-    parser.add_argument("--person-mask", help="the garment on A, a file or 'auto' (needed by tryoffanyone)")
+    parser.add_argument("--person-a", "--person", dest="person_a", required=True,
+                        help="person A, whose garment is taken off")
+    parser.add_argument("--person-b", "--target", dest="person_b", required=True,
+                        help="person B, who is dressed (may be A itself)")
+    parser.add_argument("--mask-b", "--target-mask", dest="mask_b", help="garment-region mask on B, a file or 'auto' "
+                        "(default: the body box of the category)")
+    parser.add_argument("--mask-a", "--person-mask", dest="mask_a", help="the garment on A, a file or 'auto' (needed by "
+                        "tryoffanyone)")
     parser.add_argument("--mask-mode", choices=TRYOFF_MASK_MODES, default="bbox", help="TWGTM try-off mask mode for A")
     pair = parser.add_argument_group("two models (public weights: each does one task)")
     pair.add_argument("--tryoff-profile", help="profile of the try-off model (tryoffanyone); without it "
@@ -268,12 +277,12 @@ def _roundtrip(parser: argparse.ArgumentParser):
     _sampling_args(parser, repaint=True)
 
     def run(args):
-        from .families.roundtrip import roundtrip_pair
-        from .pixels import load_image, save_image
+        from . import load_image, roundtrip_pair, save_image
 
-        person_a, person_b = load_image(args.person, "person"), load_image(args.target, "target")
-        mask_a = _mask_option(args, args.person_mask, person_a, "tryoff", "--person-mask", "person mask")
-        mask_b = _mask_option(args, args.target_mask, person_b, "tryon", "--target-mask", "target mask")
+        _check_files(args, args.mask_a, args.mask_b)
+        person_a, person_b = load_image(args.person_a, "person A"), load_image(args.person_b, "person B")
+        mask_a = _mask_option(args, args.mask_a, person_a, "tryoff", "--mask-a", "mask of person A")
+        mask_b = _mask_option(args, args.mask_b, person_b, "tryon", "--mask-b", "mask of person B")
         common = _common(args)
         if any((args.tryoff_profile, args.tryoff_weights, args.tryon_profile, args.tryon_weights)):
             off = _model_pair(args, "tryoff")
@@ -319,6 +328,7 @@ def _demo(parser: argparse.ArgumentParser):
     def run(args):
         from .demo import run_demo
 
+        _check_files(args)
         pipeline = _load_pipeline(args)
         bar, callback = _progress(4, args.steps)
         with bar:
@@ -331,7 +341,9 @@ def _demo(parser: argparse.ArgumentParser):
 
 
 from .families.a2a.cli import build_parser as _a2a  # noqa: E402
+from .weights.models_cli import build_parser as _models  # noqa: E402
 command("a2a", "Any2AnyTryon on FLUX.1-dev: tryon, modelfree, reconstruct, layered")(_a2a)
+command("models", "the model files the pack knows: list them (where they go, present or not), fetch them")(_models)
 
 
 def main(argv: list[str] | None = None) -> int:

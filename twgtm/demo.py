@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 from .data.toy.wardrobe import render_sample
 from .errors import ConfigError
 from .pixels import array_to_mask, array_to_pixels, pixels_to_pil, save_image
-from .sampling.pipeline import TWGTMPipeline
+from .verbs import Pipeline
 
 log = logging.getLogger("twgtm")
 
@@ -40,7 +40,7 @@ def demo_examples(count: int, size: tuple[int, int]) -> list[tuple[dict, dict]]:
     return [(samples[2 * i], samples[2 * i + 1]) for i in range(count)]
 
 
-def run_demo(pipeline: TWGTMPipeline, out: str | Path, *, count: int = 3, steps: int = 30, guidance: float = 2.5,
+def run_demo(pipeline: Pipeline, out: str | Path, *, count: int = 3, steps: int = 30, guidance: float = 2.5,
              seed: int = 0, size: tuple[int, int] = (128, 96), callback=None) -> Path:
     """Run the three tasks on `count` example pairs; write inputs, outputs and `demo_grid.png` to `out`."""
     if int(count) < 1:

@@ -32,3 +32,7 @@ class SamplingCancelled(TWGTMError):
 
 class OutOfMemory(TWGTMError, MemoryError):
     """A sampling run did not fit into the device's memory even on the last rung of the fallback ladder."""
+
+
+class UnsupportedTask(ConfigError):
+    """A pipeline was asked for a task (a verb) its model family cannot do."""

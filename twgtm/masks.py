@@ -202,7 +202,16 @@ CATEGORY_BOXES = {
 
 
 def category_box(category: str, size: tuple[int, int], batch: int = 1) -> torch.Tensor:
-    """A filled box (B,1,H,W) over the body region where a garment of `category` is worn."""
+    """A filled box (B,1,H,W) over the body region where a garment of `category` is worn.
+
+    Args:
+        category: 'upper', 'lower' or 'dress' (anything else: the upper box).
+        size: (H, W) of the person image.
+        batch: how many copies.
+
+    Returns:
+        torch.Tensor: (B,1,H,W) mask, 1 inside the box.
+    """
     top, bottom, left, right = CATEGORY_BOXES.get(str(category).strip().lower(), CATEGORY_BOXES["upper"])
     h, w = size
     out = torch.zeros(batch, 1, h, w)

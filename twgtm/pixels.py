@@ -224,19 +224,49 @@ def _converted(img, mode: str | None, what: str, path: Path, level: int):
 
 def load_image(path: str | os.PathLike, what: str = "image", *, size: tuple[int, int] | None = None,
                error: type[TWGTMError] = InputError, hint: str = "check the path", quiet: bool = False) -> torch.Tensor:
-    """Read an image file as (1,3,H,W) in [-1, 1], resized (bicubic) to `size` = (H, W) when given."""
+    """Read an image file as (1,3,H,W) in [-1, 1], resized (bicubic) to `size` = (H, W) when given.
+
+    Grey images are expanded to RGB, RGBA is composited on white, 16-bit grey is scaled.
+
+    Args:
+        path: the image file (PNG, JPEG, WebP, ...).
+        what: how errors name the image ('person', 'garment', ...).
+        size: (H, W) to resize to, or None for the file's size.
+        error, hint, quiet: the error class, the advice in its message, and whether to log conversions.
+
+    Returns:
+        torch.Tensor: (1,3,H,W) float pixels in [-1, 1].
+    """
     return pil_to_pixels(open_image(path, what, error=error, hint=hint, quiet=quiet), size)  # (1,3,H,W)
 
 
 def load_mask(path: str | os.PathLike, what: str = "mask", *, binarize: bool = True,
               error: type[TWGTMError] = InputError, hint: str = "check the path", quiet: bool = False) -> torch.Tensor:
-    """Read a mask file as (1,1,H,W): {0, 1} at 0.5 (white = generate), or the grey values in [0, 1]."""
+    """Read a mask file as (1,1,H,W): {0, 1} at 0.5 (white = generate), or the grey values in [0, 1].
+
+    Args:
+        path: the mask image file (any mode; read as grey).
+        what: how errors name the mask.
+        binarize: threshold at 0.5 (True) or keep the grey values.
+        error, hint, quiet: as `load_image`.
+
+    Returns:
+        torch.Tensor: (1,1,H,W) float mask, 1 = the region to generate.
+    """
     mask = pil_to_mask(open_image(path, what, mode="L", error=error, hint=hint, quiet=quiet))  # (1,1,H,W)
     return (mask >= 0.5).float() if binarize else mask
 
 
 def save_image(image, path: str | os.PathLike) -> Path:
-    """Write one image (3,H,W) in [-1,1], one mask (1,H,W) in [0,1] (a batch of one is fine) or a Pillow image."""
+    """Write one image (3,H,W) in [-1,1], one mask (1,H,W) in [0,1] (a batch of one is fine) or a Pillow image.
+
+    Args:
+        image: the tensor (or Pillow image) to write; save a batch's items one by one.
+        path: the file to write (its suffix picks the format; folders are created).
+
+    Returns:
+        Path: the file written.
+    """
     path = Path(path)
     if isinstance(image, torch.Tensor):
         x = image[0] if image.ndim == 4 and image.shape[0] == 1 else image

@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from twgtm.weights.registry import REGISTRY
+
 from .make_workflows import WORKFLOW_DIR, build
 
-UNET, LORA, VAE = "flux1-dev.safetensors", "dev_lora_any2any_alltasks.safetensors", "ae.safetensors"
-CLIP_L, T5 = "clip_l.safetensors", "t5xxl_fp16.safetensors"
+# File names as the model registry (and the README's table) places them.
+UNET, LORA, VAE = (REGISTRY[n].comfy_name for n in ("flux1-dev", "a2a-alltasks", "flux-ae"))
+CLIP_L, T5 = REGISTRY["clip-l"].comfy_name, REGISTRY["t5xxl-fp16"].comfy_name
 PROMPTS = {
     "tryon": "<MODEL> a person with fashion garment. <GARMENT> a garment. <TARGET> model with fashion garment",
     "modelfree": "<GARMENT> The image shows a fashion garment. <TARGET> a smiling person with the garment in white background",
@@ -109,11 +112,14 @@ def write_all(object_info: dict, out_dir: Path = WORKFLOW_DIR) -> list[Path]:
     return paths
 
 
-def main() -> None:
-    """Start a ComfyUI server with the pack, read /object_info, write the workflows."""
+def main(argv=None) -> None:
+    """Start a ComfyUI server with the pack, read /object_info, write the Any2AnyTryon workflows."""
+    import argparse
     import tempfile
 
     from .comfy_env import ComfyServer, ensure_comfyui
+
+    argparse.ArgumentParser(prog="python -m tests.comfy.make_a2a_workflows", description=main.__doc__).parse_args(argv)
 
     server = ComfyServer(ensure_comfyui(), Path(tempfile.mkdtemp(prefix="twgtm-a2a-wf-")))
     client = server.start()

@@ -14,6 +14,8 @@ import json
 import uuid
 from pathlib import Path
 
+from twgtm.weights.registry import REGISTRY, template_models
+
 from .workflow_api import widget_inputs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -129,12 +131,12 @@ SPECS = {
 THUMBNAIL_SIZE = (512, 329)  # the browser screenshot (1400 x 900) scaled down, as a template-browser card
 
 
-# The public weights' workflows: file names as the README tells users to place them.
-CATVTON_FILE = "catvton/mix-48k-1024/attention/model.safetensors"
-TRYOFFANYONE_FILE = "tryoffanyone/model.safetensors"
-BASE_FILE = "sd-v1-5-inpainting.safetensors"
-VAE_FILE = "vae-ft-mse-840000-ema-pruned.safetensors"
-PARSER = "segformer_b3_clothes"
+# The public weights' workflows: file names as the model registry (and the README's table) places them.
+CATVTON_FILE = REGISTRY["catvton"].comfy_name
+TRYOFFANYONE_FILE = REGISTRY["tryoffanyone"].comfy_name
+BASE_FILE = REGISTRY["sd15-inpainting"].comfy_name
+VAE_FILE = REGISTRY["sd-vae-ft-mse"].comfy_name
+PARSER = REGISTRY["segformer-b3-clothes"].comfy_name
 PUBLIC_SAMPLING = {"scheduler": "ddim", "steps": 50, "guidance": 2.5, "seed": 42}  # the projects' published defaults
 
 
@@ -281,9 +283,13 @@ def build(spec: dict, object_info: dict) -> dict:
             if outgoing:
                 out["slot_index"] = slot
             outputs.append(out)
+        properties = {"Node name for S&R": node["type"]}
+        models = [m for value in values if isinstance(value, str) for m in template_models(value) or []]
+        if models:  # the frontend's missing-models dialog offers these downloads when the files are absent
+            properties["models"] = models
         ui = {"id": node["id"], "type": node["type"], "pos": node["pos"], "size": node.get("size", [300, 120 + 24 * len(values)]),
               "flags": {}, "order": order[node["id"]], "mode": 0, "inputs": inputs, "outputs": outputs,
-              "properties": {"Node name for S&R": node["type"]}, "widgets_values": values}
+              "properties": properties, "widgets_values": values}
         if "title" in node:
             ui["title"] = node["title"]
         ui_nodes.append(ui)
@@ -329,16 +335,19 @@ def write_thumbnails(screenshot_dirs, out_dir: Path = WORKFLOW_DIR) -> list[Path
     return paths
 
 
-def main() -> None:
-    """Start a ComfyUI server with the pack, read /object_info, write the workflows."""
+def main(argv=None) -> None:
+    """Start a ComfyUI server with the pack, read /object_info, write the workflows (or, --thumbnails, the cards)."""
+    import argparse
     import tempfile
 
     from .comfy_env import ComfyServer, ensure_comfyui
 
-    import sys
-
-    if sys.argv[1:2] == ["--thumbnails"]:  # --thumbnails DIR [DIR ...]: the first DIR with <name>.png wins
-        for path in write_thumbnails(sys.argv[2:]):
+    parser = argparse.ArgumentParser(prog="python -m tests.comfy.make_workflows", description=main.__doc__)
+    parser.add_argument("--thumbnails", nargs="+", metavar="DIR", help="write the <name>.jpg template cards from "
+                        "the screenshots in these folders (the first DIR with <name>.png wins) instead")
+    args = parser.parse_args(argv)
+    if args.thumbnails:
+        for path in write_thumbnails(args.thumbnails):
             print(path)
         return
     server = ComfyServer(ensure_comfyui(), Path(tempfile.mkdtemp(prefix="twgtm-wf-")))

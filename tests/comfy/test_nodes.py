@@ -247,7 +247,9 @@ def test_bad_weight_files_end_as_our_errors(server, pack_dir):
     message = _loader_error(server, good, loader, ckpt_name="no_vae.safetensors", base_model="foreign.safetensors")
     assert "CheckpointError" in message and "first_stage_model" in message, message
     message = _loader_error(server, good, loader, ckpt_name="no_vae.safetensors", base_model="nowhere.safetensors")
-    assert "base_model file 'nowhere.safetensors' not found" in message and str(server.checkpoints_dir) in message, message
+    assert "input 'base_model' (SD1.5-inpainting base, one original-format file): 'nowhere.safetensors' not found in" \
+        in message and str(server.checkpoints_dir) in message and "models fetch sd15-inpainting" in message, message
+    assert "then choose 'sd-v1-5-inpainting.safetensors' in input 'base_model'" in message, message
     message = _loader_error(server, good, loader, ckpt_name="no_vae.safetensors")
     assert "give base_model (a file in ComfyUI/models/checkpoints)" in message, message
 

@@ -111,11 +111,13 @@ def test_public_errors_say_what_to_do(server, pack_dir):
     no_parser = copy.deepcopy(good)
     no_parser[parser]["inputs"]["parser_name"] = "nowhere"
     message = error(no_parser)
-    assert "clothes parser 'nowhere' not found" in message and str(server.models_dir / "parsers") in message, message
+    assert "input 'parser_name' (SegFormer clothes parser (automatic masks)): 'nowhere' not found in" in message, message
+    assert str(server.models_dir / "parsers") in message and "models fetch segformer-b3-clothes" in message, message
     no_base = copy.deepcopy(good)
     no_base[loader]["inputs"]["base_model"] = "nowhere.safetensors"
     message = error(no_base)
-    assert "base_model file 'nowhere.safetensors' not found" in message and str(server.checkpoints_dir) in message
+    assert "input 'base_model' (SD1.5-inpainting base, one original-format file): 'nowhere.safetensors' not found" \
+        in message and str(server.checkpoints_dir) in message
     good[tryon]["inputs"]["steps"] = 1
     _ok(server, server.run(good, timeout=120))
 

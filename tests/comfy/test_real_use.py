@@ -215,6 +215,7 @@ assert asyncio.run(nodes.load_custom_node(sys.stdin.readline().strip()))
 memory = next(m for k, m in sys.modules.items() if k.endswith(".nodes.memory") and hasattr(m, "placement_for"))
 runtime = next(m for k, m in sys.modules.items() if k.endswith(".nodes.runtime") and hasattr(m, "wrap_model"))
 network = next(m for k, m in sys.modules.items() if k.endswith(".twgtm.model.network"))
+pack = next(m for k, m in sys.modules.items() if k.endswith(".twgtm") and hasattr(m, "load_model"))
 placement_mod = next(m for k, m in sys.modules.items() if k.endswith(".twgtm.sampling.placement"))
 import comfy.model_management as mm
 report = {}
@@ -228,12 +229,12 @@ placed = memory.placement_for(model, hooks, cuda, torch.device("cpu"))
 report["placement"] = [type(placed).__name__, str(placed.device), str(placed.offload_device)]
 mm.vram_state = mm.VRAMState.LOW_VRAM
 profile_model = network.build_model(network.get_preset("tiny").replace(profile="catvton"))
-profiled = runtime.wrap_model(profile_model, cuda)  # a profile's own sampler: loaded whole even under --lowvram
-twgtm_low = runtime.wrap_model(network.build_model("tiny"), cuda)
+profiled = runtime.wrap_model(pack.ProfilePipeline(profile_model), cuda)  # its own sampler: loaded whole even so
+twgtm_low = runtime.wrap_model(pack.TWGTMPipeline(network.build_model("tiny")), cuda)
 report["lowvram_in_parts"] = [profiled.hooks.in_parts, type(profiled.pipeline.placement).__name__,
                               twgtm_low.hooks.in_parts, type(twgtm_low.pipeline.placement).__name__]
 mm.vram_state = mm.VRAMState.DISABLED
-loaded = runtime.wrap_model(model, torch.device("cpu"))
+loaded = runtime.wrap_model(pack.TWGTMPipeline(model), torch.device("cpu"))
 report["cpu_placement"] = type(loaded.pipeline.placement).__name__
 report["cache_device"] = str(loaded.pipeline.encoder_cache.store_device)
 report["vae_dtype_cpu"] = str(memory.vae_dtype_for(torch.device("cpu")))
@@ -241,7 +242,7 @@ comfy.cli_args.args.bf16_vae = True
 report["vae_dtype_bf16_flag"] = str(memory.vae_dtype_for(torch.device("cpu")))
 bf16 = network.build_model("tiny").to(torch.bfloat16)
 comfy.cli_args.args.bf16_vae = False
-loaded = runtime.wrap_model(bf16, torch.device("cpu"))
+loaded = runtime.wrap_model(pack.TWGTMPipeline(bf16), torch.device("cpu"))
 report["bf16_model_vae"] = str(loaded.pipeline.model.vae.dtype)
 report["bf16_model_unet"] = str(next(loaded.pipeline.model.unet.parameters()).dtype)
 image = torch.rand(1, 3, 64, 48) * 2 - 1

@@ -66,12 +66,37 @@ def test_automatic_masks_need_a_parser_and_use_it(d, capsys):
     base = ["tryon", "--person", d / "person.png", "--garment", d / "garment.png", *_files(d, "catvton"), "--steps", 1]
     assert _main(*base, "--mask", "auto", "--out", d / "x.png") == 2
     err = capsys.readouterr().err
-    assert "--mask auto needs a clothes parser: give --parser DIR" in err and "models/twgtm/parsers" in err
+    assert "--parser (SegFormer clothes parser (automatic masks)): not given" in err
+    assert "python -m twgtm models fetch segformer-b3-clothes --dest models" in err
     assert _main(*base, "--mask", "auto", "--parser", d / "segformer_b3_clothes", "--out", d / "auto.png") == 0
     off = ["tryoff", "--person", d / "person.png", *_files(d, "tryoffanyone"), "--steps", 1, "--mask", "auto",
            "--parser", d / "segformer_b3_clothes", "--out", d / "off.png"]
     assert _main(*off) == 0
     assert Image.open(d / "off.png").size == (W, H) and np.array(Image.open(d / "off_mask.png")).min() == 255
+
+
+def test_every_missing_file_is_named_at_once_with_the_fetch_command(d, capsys):
+    """Not one file per run: the weights, base, VAE and parser a command lacks, in one message, before any loading."""
+    assert _main("tryon", "--person", d / "person.png", "--garment", d / "garment.png", "--profile", "catvton",
+                 "--weights", d / "gone" / "model.safetensors", "--vae", d / "gone" / "vae.safetensors",
+                 "--mask", "auto", "--out", d / "no.png") == 2
+    err = capsys.readouterr().err
+    assert "4 model files are missing" in err
+    assert f"--weights (CatVTON try-on weights (mix-48k-1024, the attn1 layers)): '{d / 'gone' / 'model.safetensors'}' " \
+           f"not found in {d / 'gone'}{os.sep}" in err
+    assert "--base (SD1.5-inpainting base, one original-format file): not given" in err
+    assert "--vae (sd-vae-ft-mse VAE" in err and "--parser (SegFormer clothes parser" in err
+    assert ("python -m twgtm models fetch catvton sd15-inpainting sd-vae-ft-mse segformer-b3-clothes --dest models "
+            "--accept-licence") in err
+    assert ("then give: --weights models/catvton/mix-48k-1024/attention/model.safetensors --base "
+            "models/sd-v1-5-inpainting.safetensors --vae models/vae-ft-mse-840000-ema-pruned.safetensors "
+            "--parser models/parsers/segformer_b3_clothes") in err and "CC BY-NC-SA 4.0" in err
+    assert _main("roundtrip", "--person", d / "person.png", "--target", d / "person.png", "--tryoff-profile",
+                 "tryoffanyone", "--tryon-profile", "catvton", "--tryon-weights", _files(d, "catvton")[3],
+                 "--base", d / "sd15-inpainting.safetensors", "--out", d / "no.png") == 2
+    err = capsys.readouterr().err
+    assert "a model file is missing" in err and "--tryoff-weights (TryOffAnyone try-off weights" in err
+    assert "python -m twgtm models fetch tryoffanyone --dest models --accept-licence" in err
 
 
 def test_each_profile_refuses_the_other_task(d, capsys):
@@ -98,6 +123,7 @@ def test_public_roundtrip_and_a_pair_in_the_wrong_order(d, capsys):
     assert "wrong order" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a Python process of its own
 def test_published_defaults_in_a_real_process(d):
     """Without --steps a profile runs its project's 50 steps (the bar counts them); one message on a bad base."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))

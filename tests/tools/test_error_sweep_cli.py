@@ -102,7 +102,7 @@ def test_bad_checkpoints(d, capsys, ckpt, fragments):
 def test_bad_sampling_options(d, capsys):
     cases = [
         (["--steps", 0], "steps must be between"), (["--scheduler", "plms"], "unknown scheduler"),
-        (["--size", 0, 0], "--size height must be between 1 and"), (["--device", "gpu0"], "unknown device"), (["--device", "cuda:99"], "cuda:99"),
+        (["--size", 0, 0], "--size: sizes must be positive"), (["--device", "gpu0"], "unknown device"), (["--device", "cuda:99"], "cuda:99"),
         (["--dtype", "fp8"], "invalid choice"), (["--category", "hats"], "invalid choice"),
         (["--steps", "many"], "invalid int value"), (["--out", d / "a_file" / "x.png"], "is a file, not a folder"),
     ]
@@ -139,7 +139,8 @@ def test_bad_part_and_profile_options(d, capsys):
     _fails(twgtm_main, _tryon(d, "--clip", d / "foreign.safetensors", **partial), capsys, "unexpected keys")
     _fails(twgtm_main, _tryon(d, "--swin", d / "empty_dir", **partial), capsys, "no model.safetensors")
     _fails(twgtm_main, _tryon(d, "--profile", "idm-vton"), capsys, "catvton", "tryoffanyone")
-    _fails(twgtm_main, _tryon(d, "--profile", "catvton"), capsys, "give --base")
+    _fails(twgtm_main, _tryon(d, "--profile", "catvton"), capsys, "--base (SD1.5-inpainting base, one original-format "
+           "file): not given", "models fetch sd15-inpainting --dest models")
 
 
 def test_bad_tryoff_roundtrip_demo_info(d, capsys):
@@ -149,7 +150,7 @@ def test_bad_tryoff_roundtrip_demo_info(d, capsys):
     _fails(twgtm_main, ["tryoff", "--person", person, "--mask", d / "missing.png", "--checkpoint", ckpt,
                         "--out", d / "o.png"], capsys, "mask file not found")
     _fails(twgtm_main, ["roundtrip", "--person", person, "--target", d / "missing.png", "--out", d / "o.png"],
-           capsys, "target file not found")
+           capsys, "person B file not found")
     _fails(twgtm_main, ["roundtrip", "--person", person, "--target", person, "--target-mask", d / "blank.png",
                         "--checkpoint", ckpt, "--steps", 1, "--out", d / "o.png"], capsys, "is empty")
     _fails(twgtm_main, ["demo", "--count", 0, "--checkpoint", ckpt, "--out", d / "demo"], capsys,
@@ -190,6 +191,7 @@ def test_bad_eval_commands(d, capsys):
     _fails(toy_main, [*toy, "--mask-mode", "square"], capsys, "invalid choice")
 
 
+@pytest.mark.slow  # a Python process of its own
 def test_real_processes_print_one_message(d):
     """The programs as users run them: exit status 2, one `error:` message, no traceback."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
@@ -235,12 +237,14 @@ def _base(d, command: tuple) -> list:
         ("info",): [],
         ("tryon",): ["--person", person, "--garment", person, "--mask", d / "mask.png", "--out", d / "o.png", *ckpt],
         ("tryoff",): ["--person", person, "--out", d / "o.png", *ckpt],
-        ("roundtrip",): ["--person", person, "--target", person, "--out", d / "o.png", *ckpt],
+        ("roundtrip",): ["--person-a", person, "--person-b", person, "--out", d / "o.png", *ckpt],
         ("demo",): ["--out", d / "demo_out", *ckpt],
+        ("models", "list"): [],
+        ("models", "fetch"): ["sd-vae-ft-mse"],
     }
     if command[0] == "a2a":
-        parts = {"tryon": ["--model", person, "--garment", person], "modelfree": ["--garment", person],
-                 "reconstruct": ["--model", person], "layered": ["--model", person, "--garment", person]}
+        parts = {"tryon": ["--person", person, "--garment", person], "modelfree": ["--garment", person],
+                 "reconstruct": ["--person", person], "layered": ["--person", person, "--garment", person]}
         return [*parts[command[1]], "--out", d / "o.png", "--flux", d / "empty_dir"]
     return lines[command]
 
@@ -254,9 +258,9 @@ def _bad_flag_values(d, action) -> list:
     if action.type in (int, float):
         values = ["nan", "inf", "-5", "1e30" if action.type is float else "99999999999999999999999", "abc"]
         return [[v, v] for v in values] if action.nargs == 2 else values
-    if action.dest == "out":
+    if action.dest in ("out", "dest"):
         return [d / "a_file" / "o.png", d / ("x" * 300), ""]
-    if action.dest == "prompt":
+    if action.dest in ("prompt", "revision"):  # free text: any name may be a real one
         return ["", "a\x00b", "x" * 5000]
     return ["no-such-value", "", "nan", "-1", d / ("x" * 300)]
 
@@ -273,7 +277,7 @@ def test_every_flag_of_every_command_refuses_bad_values_naming_the_flag(d, capsy
     assert not unruled, f"flags with no rule in twgtm.validate (add one): {unruled}"
     failures, tried = [], 0
     for command, action in flags:
-        flag = action.option_strings[-1]
+        flag = action.option_strings[0]  # the name errors use (the others are former names)
         for value in _bad_flag_values(d, action):
             values = value if isinstance(value, list) else [value]
             argv = [*command, *_base(d, command), flag, *values]

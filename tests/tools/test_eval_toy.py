@@ -15,7 +15,8 @@ from twgtm.data.toy import generate_toy_wardrobe
 from twgtm.errors import DataError, InputError
 from twgtm.eval.baselines import garment_mean_colour, masked_person, mean_colour_fill, mean_image
 from twgtm.eval.region_scores import colour_error, mask_iou, mean_colour_error, region_mean_colour, region_ssim, summarize
-from twgtm.eval.sensitivity import SOLID_COLOURS, colour_slope, colour_table, probe_person, recognised, solid_garments
+from twgtm.eval.sensitivity import (SOLID_COLOURS, colour_slope, colour_table, probe_person, probe_tryoff, recognised,
+                                    solid_garments)
 from twgtm.eval.toy import evaluate_toy
 from twgtm.eval.toy import main as toy_main
 from twgtm.metrics.ssim import ssim
@@ -179,6 +180,28 @@ def test_sensitivity_baselines_span_ignored_to_worn(toy_run):
     assert recognised_share["copy_input"]["value"] <= 1 / len(SOLID_COLOURS) + 1e-6  # one colour at most
     # Filling the region with the reference's own colour wears it exactly.
     assert slope["mean"]["value"] == pytest.approx(1.0, abs=1e-4) and recognised_share["mean"]["value"] == 1.0
+    # Try-off: the mean garment is the same whatever the person wears; the flat garment in the worn
+    # colour through the VAE takes it off (up to the tiny random VAE's blur, so only its sign is known).
+    off_slope, off_share = report["tryoff"]["sensitivity_slope"], report["tryoff"]["colours_recognised"]
+    assert off_slope["mean"]["value"] == pytest.approx(0.0, abs=1e-9) and off_slope["mean"]["std"] == 0.0
+    assert off_share["mean"]["value"] <= 1 / len(SOLID_COLOURS) + 1e-6
+    assert off_slope["model"]["status"] == "ok" and off_slope["copy_input"]["status"] == "ok"
+    assert len(report["sensitivity"]["tryoff_mean_colours"]) == report["sensitivity"]["persons"]
+
+
+def test_tryoff_probe_with_perfect_and_blind_undressers():
+    """The try-off probe: returning the true flat garment in the worn colour scores 1; a fixed output scores 0."""
+    names, colours = colour_table(None)
+    person = torch.zeros(1, 3, 16, 12)
+    region = torch.zeros(1, 1, 16, 12)
+    region[..., 4:10, 3:9] = 1
+    cloth = torch.zeros(1, 1, 16, 12)
+    cloth[..., 2:14, 2:10] = 1
+    garment = torch.ones(1, 3, 16, 12)
+    perfect = probe_tryoff(lambda persons: solid_garments(garment, cloth, colours), person, region, cloth, colours)
+    assert perfect["slope"] == pytest.approx(1.0) and bool(perfect["recognised"].all())
+    blind = probe_tryoff(lambda persons: garment.expand(len(names), -1, -1, -1), person, region, cloth, colours)
+    assert blind["slope"] == pytest.approx(0.0) and int(blind["recognised"].sum()) <= 1
 
 
 def test_region_scores_known_values():

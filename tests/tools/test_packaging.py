@@ -64,23 +64,33 @@ def test_comfy_registry_metadata():
 
 
 def test_readme_opens_with_comfyui_use():
-    """A Manager user finds the install lines, the model folders and the screenshots first; CLI and training after."""
+    """A Manager user finds the install lines, the model folders and the templates first; the two commands, one
+    Python example and the links after; the screenshots are on the ComfyUI page."""
     text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 250, "the README is the five-minute front page: details go to docs/"
     headings = [line for line in text.splitlines() if line.startswith("## ")]
-    assert headings[0] == "## Use it in ComfyUI", headings[:3]
+    assert headings == ["## Use it in ComfyUI", "## A fresh machine: two commands", "## Python", "## More"], headings
+    assert re.search(r"!\[[^\]]*\]\(docs/demo_grid\.png\)", text.split("## ")[0])  # one picture: the demo grid
+    assert (ROOT / "docs" / "demo_grid.png").is_file()
     comfy = text[text.index("## Use it in ComfyUI"):text.index(headings[1])]
+    subheadings = [line for line in comfy.splitlines() if line.startswith("### ")]
+    assert subheadings == ["### Install", "### Which model file goes in which folder", "### Getting the model files",
+                           "### Templates", "### The nodes"], subheadings
     for needed in ("ComfyUI Manager", "comfy node install comfyui-twgtm", "git clone", "pip install -r",
                    r"python_embeded\python.exe -m pip install -r", "models/twgtm/", "models/checkpoints/",
                    "workflows/examples/", "/api/workflow_templates"):
         assert needed in comfy, needed
     name = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"]
     assert f"comfy node install {name}" in comfy
-    shots = re.findall(r"\]\((docs/screenshots/[^)]+\.png)\)", comfy)
-    assert len(shots) >= 4 and all((ROOT / shot).is_file() for shot in shots), shots
     for workflow in (ROOT / "workflows").glob("*.json"):
         assert workflow.name in comfy, f"{workflow.name} is not described in the README's ComfyUI section"
-    later = [h for h in headings if h.startswith(("## Command line", "## Training"))]
-    assert later and all(headings.index(h) > 0 for h in later)
+    page = (ROOT / "docs" / "comfyui.md").read_text()
+    shots = re.findall(r"\]\((screenshots/[^)]+\.png)\)", page)
+    assert len(shots) >= 4 and all((ROOT / "docs" / shot).is_file() for shot in shots), shots
+    assert text.count("```python") == 1  # one Python example
+    for page in ("comfyui", "command-line", "real-photos", "any2anytryon", "training", "evaluation", "performance",
+                 "design", "testing"):
+        assert f"](docs/{page}.md)" in text, page
     makefile = (ROOT / "Makefile").read_text()
     for target in ("demo", "test"):  # the README's two commands
         assert f"make {target}" in text and re.search(rf"^{target}: ", makefile, re.M), target

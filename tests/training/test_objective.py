@@ -204,6 +204,7 @@ def test_pixels_kept_on_the_device_give_the_batches_read_from_files(toy_root):
         assert torch.allclose(a[key], b[key], atol=1e-5), key  # uint8 storage: the files are 8-bit already
 
 
+@pytest.mark.slow  # torch.compile: about two minutes
 def test_compiled_training_forward_trains_like_the_eager_one(toy_root, tmp_path):
     """train.compile runs the UNet through torch.compile (aot_eager here: the same graph capture and
     autograd as inductor without its code generation); the weights match an eager run's."""
@@ -222,3 +223,45 @@ def test_compiled_training_forward_trains_like_the_eager_one(toy_root, tmp_path)
     assert max(float((a[k].float() - b[k].float()).abs().max()) for k in a) < 1e-4
     start = build_model("tiny").unet.state_dict()
     assert any(not torch.equal(start[k], b[k]) for k in b)
+
+
+def test_encoding_each_items_own_task_gives_the_inputs_of_encoding_both(toy_root):
+    """With the task split drawn first, a batch encodes only each item's canvases (half the VAE work)
+    and `assemble` builds the same UNet inputs, targets and masks as from both tasks' latents."""
+    from training.data import draw_tasks
+
+    torch.manual_seed(0)
+    model = build_model("tiny").eval()
+    train, _ = build_datasets(load_config(CONFIGS / "tiny.yaml", [f"data.root={toy_root}"]).data)
+    source = OnTheFly(model, train, 2, 9)
+    sched = training_noise_scheduler(model.config)
+    tryoff = draw_tasks(4, torch.Generator().manual_seed(9), 0.5)
+    assert 0 < int(tryoff.sum()) < 4  # both tasks in the batch
+    both = assemble(source.batch([0, 1, 2, 3], "cpu"), sched, torch.Generator().manual_seed(9), 0.5, 0.3, "width")
+    own = source.batch([0, 1, 2, 3], "cpu", tryoff=tryoff)
+    generator = torch.Generator().manual_seed(9)
+    assert torch.equal(draw_tasks(4, generator, 0.5), tryoff)
+    only = assemble(own, sched, generator, 0.5, 0.3, "width", tryoff=tryoff)
+    assert torch.equal(only.tryoff, both.tryoff) and torch.equal(only.drop, both.drop)
+    assert torch.equal(only.timesteps, both.timesteps) and torch.equal(only.mask, both.mask)
+    for name in ("unet_input", "target", "reference"):
+        assert torch.allclose(getattr(only, name), getattr(both, name), atol=1e-5), name
+
+
+def test_a_run_that_trains_the_unet_exports_its_canvas_size_as_the_working_size(toy_root, tmp_path):
+    """The sampler letterboxes inputs to the size the UNet learned at: a UNet trained on 64x48 halves
+    and sampled on 128x96 ones sees every garment at twice the scale it knows."""
+    start = build_model("tiny")
+    start.config.inference.working_size = (128, 96)
+    save_checkpoint(start, tmp_path / "start.safetensors")
+    common = [f"data.root={toy_root}", "train.threads=1", f"model.init={tmp_path / 'start.safetensors'}",
+              "stages.vae.steps=0", "stages.stage1.steps=0", "validate.count=0"]
+    unet = load_config(CONFIGS / "tiny.yaml", [*common, f"output_dir={tmp_path / 'unet'}", "stages.stage2.steps=1",
+                                               "stages.srm.steps=0"])
+    exported = load_checkpoint(Trainer(unet, show_progress=False).run())
+    assert exported.config.inference.working_size == (64, 48)
+    assert TWGTMPipeline(exported).working_size() == (64, 48)
+    srm_only = load_config(CONFIGS / "tiny.yaml", [*common, f"output_dir={tmp_path / 'srm'}", "stages.stage2.steps=0",
+                                                   "stages.srm.steps=1"])
+    kept = load_checkpoint(Trainer(srm_only, show_progress=False).run())
+    assert kept.config.inference.working_size == (128, 96)  # the UNet was not trained: its size stays

@@ -28,6 +28,8 @@ from training import checkpointing as ckpt
 from twgtm.data.toy import generate_toy_wardrobe
 from twgtm.weights.checkpoint import load_checkpoint
 
+pytestmark = pytest.mark.slow  # torchrun: Python processes of their own
+
 REPO = Path(__file__).resolve().parents[2]
 STEPS = 4
 OVERRIDES = ("train.threads=1", "stages.vae.steps=0", f"stages.stage1.steps={STEPS}", "stages.stage2.steps=0",

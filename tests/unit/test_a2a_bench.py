@@ -5,7 +5,7 @@ import pytest
 
 from twgtm.bench.__main__ import main
 from twgtm.bench.a2a import OPTIONS, canvas_of
-from twgtm.families.a2a import TASKS, plan_canvas
+from twgtm.families.a2a import TASKS, plan_panels
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -29,5 +29,5 @@ def test_bench_a2a_prints_the_cost_table(tmp_path, capsys):
 def test_bench_canvas_matches_the_layout_rules():
     import torch
 
-    canvas = plan_canvas(TASKS["tryon"], torch.zeros(1, 3, 600, 400), torch.zeros(1, 3, 400, 300), (768, 576))
+    canvas = plan_panels(TASKS["tryon"], torch.zeros(1, 3, 600, 400), torch.zeros(1, 3, 400, 300), (768, 576))
     assert canvas_of(768, 576, 0.75) == (canvas.size, canvas.token_count())

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from twgtm.errors import ConfigError, InputError
-from twgtm.families.a2a import TASKS, get_task, plan_canvas
+from twgtm.families.a2a import TASKS, get_task, plan_panels
 from twgtm.families.a2a.layout import Box, check_size, default_size, fit_height, letterbox
 from twgtm.families.a2a.memory import FLUX_DEV, GIB, MemoryOptions, check_budget, peak_bytes, step_flops
 from twgtm.families.a2a.packing import pack, unpack
@@ -106,26 +106,26 @@ def test_fit_height_keeps_aspect_and_crops_to_16():
 
 def test_plan_canvas_per_task():
     model, garment = _pixels(1, 600, 400, 0.1), _pixels(2, 300, 200, -0.1)
-    canvas = plan_canvas(TASKS["tryon"], model, garment, (512, 384))
+    canvas = plan_panels(TASKS["tryon"], model, garment, (512, 384))
     assert canvas.batch == 2 and canvas.widths == [384, 384, 336] and canvas.size == (512, 1104)
     assert canvas.grids() == [(32, 24), (32, 24), (32, 21)] and canvas.token_count() == 32 * 69
     assert canvas.crop_back(torch.zeros(2, 3, 512, 384)).shape == (2, 3, 600, 400)
-    rec = plan_canvas(TASKS["reconstruct"], model=model)  # size from the model image: 592x384 -> x16
+    rec = plan_panels(TASKS["reconstruct"], model=model)  # size from the model image: 592x384 -> x16
     assert rec.target_size == default_size(600, 400) and rec.box is None
     assert rec.crop_back(torch.zeros(1, 3, *rec.target_size)).shape[-2:] == rec.target_size
-    free = plan_canvas(TASKS["modelfree"], garment=garment, size=(256, 256))
+    free = plan_panels(TASKS["modelfree"], garment=garment, size=(256, 256))
     assert free.widths == [256, 160]
 
 
 def test_plan_canvas_errors_name_the_missing_or_extra_input():
     with pytest.raises(InputError, match="task 'tryon' needs a garment image"):
-        plan_canvas(TASKS["tryon"], model=_pixels(1, 256, 256))
+        plan_panels(TASKS["tryon"], model=_pixels(1, 256, 256))
     with pytest.raises(InputError, match="task 'modelfree' takes no model image"):
-        plan_canvas(TASKS["modelfree"], model=_pixels(1, 256, 256), garment=_pixels(1, 256, 256))
+        plan_panels(TASKS["modelfree"], model=_pixels(1, 256, 256), garment=_pixels(1, 256, 256))
     with pytest.raises(InputError, match="batch sizes"):
-        plan_canvas(TASKS["tryon"], _pixels(2, 256, 256), _pixels(3, 256, 256), (256, 256))
+        plan_panels(TASKS["tryon"], _pixels(2, 256, 256), _pixels(3, 256, 256), (256, 256))
     with pytest.raises(InputError, match=r"expected pixels of shape \(B, 3, H, W\)"):
-        plan_canvas(TASKS["reconstruct"], model=torch.zeros(256, 256, 3))
+        plan_panels(TASKS["reconstruct"], model=torch.zeros(256, 256, 3))
 
 
 # ----- packing ---------------------------------------------------------------------------------------

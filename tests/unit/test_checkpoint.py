@@ -9,7 +9,7 @@ from safetensors.torch import save_file
 from twgtm.weights.base_parts import load_clip, load_swin, load_unet_vae, shipped_config
 from twgtm.weights.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from twgtm.model.config import get_preset
-from twgtm.errors import CheckpointError
+from twgtm.errors import CheckpointError, ConfigError
 from twgtm.model.network import build_model
 from twgtm.sampling.pipeline import TWGTMPipeline
 
@@ -254,3 +254,26 @@ def test_shipped_configs_match_sd15_preset():
         shipped = shipped_config(part)
         assert all(shipped[k] == v for k, v in getattr(preset, part).items()), part
     assert shipped_config("unet")["in_channels"] == 9
+
+
+def test_inference_settings_are_typed_and_read_from_older_configs():
+    """The config's untyped `extra` of older files is read as typed `inference` settings; bad values are named."""
+    from twgtm.model.config import InferenceSettings, TWGTMConfig, get_preset
+
+    demo = get_preset("demo")
+    assert demo.inference == InferenceSettings(working_size=(128, 96)) and get_preset("tiny").inference.working_size is None
+    old = {**demo.to_dict(), "extra": {}}  # what checkpoints written before the typed settings hold
+    del old["inference"]
+    assert TWGTMConfig.from_dict(old).inference.working_size == (128, 96)  # the preset's, as those files meant
+    profile = {"reference_encoders": False, "working_size": [1024, 768], "tryoff_target": "erased_person",
+               "task": "tryoff"}
+    read = TWGTMConfig.from_dict({**old, "name": "sd15-tryoffanyone", "extra": profile}).inference
+    assert (read.working_size, read.reference_encoders, read.tryoff_target, read.task) == \
+        ((1024, 768), False, "erased_person", "tryoff")
+    assert TWGTMConfig.from_dict(json.loads(demo.to_json())) == demo  # a round trip through the metadata's JSON
+    with pytest.raises(ConfigError, match=r"unknown TWGTM inference settings \['colour'\]"):
+        TWGTMConfig.from_dict({**old, "extra": {"colour": 1}})
+    with pytest.raises(ConfigError, match="tryoff_target must be one of"):
+        InferenceSettings(tryoff_target="person")
+    with pytest.raises(ConfigError, match="working_size must be"):
+        demo.replace(inference={"working_size": [0, 96]})

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from twgtm.data import (SAMPLE_KEYS, DressCodeDataset, VitonHDDataset, build_dataset, dilate,
+from twgtm.data import (SAMPLE_KEYS, DressCodeDataset, VitonHDDataset, build_dataset, dilate_by_radius,
                         garment_mask_from_background)
 from twgtm.data.masks import DRESSCODE_LABELS, VITONHD_LABELS, vitonhd_garment_region
 from twgtm.data.toy import generate_toy_wardrobe, render_sample
@@ -252,9 +252,9 @@ def test_loader_derives_garment_mask_when_cloth_mask_is_missing(tmp_path):
 def test_dilate_grows_by_radius():
     mask = np.zeros((9, 9), bool)
     mask[4, 4] = True
-    grown = dilate(mask, 2)
+    grown = dilate_by_radius(mask, 2)
     assert grown.sum() == 25 and grown[2:7, 2:7].all()
-    assert np.array_equal(dilate(mask, 0), mask)
+    assert np.array_equal(dilate_by_radius(mask, 0), mask)
 
 
 # --------------------------------------------------------------------------- DressCode
@@ -537,7 +537,7 @@ def test_toy_cloth_mask_is_the_true_mask(toy):
     cloth = np.asarray(Image.open(root / "train" / "cloth" / name).convert("RGB")).astype(np.int32)
     mask = np.asarray(Image.open(root / "train" / "cloth-mask" / name)) > 127
     assert mask.any() and not mask.all()
-    outside = ~dilate(mask, 1)  # skip the anti-aliased edge
+    outside = ~dilate_by_radius(mask, 1)  # skip the anti-aliased edge
     assert (cloth[outside] >= 240).all()  # near-white background outside
     assert (np.abs(cloth[mask] - cloth[~mask].mean(0)).max(axis=1) > 30).mean() > 0.7
 

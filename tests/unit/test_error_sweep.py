@@ -27,7 +27,6 @@ from twgtm.metrics.frechet import frechet_distance
 from twgtm.metrics.hf_models import load_dino
 from twgtm.model.network import TWGTM, build_model
 from twgtm.pixels import load_image, load_mask, save_image
-from twgtm.sampling.pipeline import TWGTMPipeline
 from twgtm.weights.base_parts import load_clip, load_swin, load_unet_vae
 from twgtm.weights.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 
@@ -138,8 +137,8 @@ def test_bad_base_files(files):
 def test_bad_profiles_presets_devices_and_dtypes(files):
     d = files["dir"]
     _expect(ConfigError, "catvton", lambda: load_model(d / "x.safetensors", profile="idm-vton", base=d / "sd15"))
-    _expect(CheckpointError, "weights file", lambda: load_model(profile="catvton", base=d / "sd15"))
-    _expect(CheckpointError, "give base=", lambda: load_model(files["ckpt"], profile="catvton", preset="tiny"))
+    _expect(CheckpointError, "weights= (CatVTON try-on weights", lambda: load_model(profile="catvton", base=d / "sd15"))
+    _expect(CheckpointError, "then give: base=", lambda: load_model(files["ckpt"], profile="catvton", preset="tiny"))
     _expect(CheckpointError, "not a CatVTON attention file",
             lambda: load_model(files["ckpt"], profile="catvton", base=d / "sd15", preset="tiny"))
     _expect(CheckpointError, "not a TryOffAnyone file",
@@ -175,7 +174,7 @@ def test_grey_and_rgba_files_convert_and_unwritable_outputs_fail(files):
 # ----- the pipeline --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def pipe(files):
-    return TWGTMPipeline(load_model(files["ckpt"]))
+    return load_model(files["ckpt"])
 
 
 def _inputs(batch=1):
@@ -244,6 +243,78 @@ def test_every_sampling_argument_refuses_bad_values_naming_it(pipe, argument):
         with pytest.raises(TWGTMError) as caught:
             pipe.tryon(person, garment, mask, **{"steps": 1, argument: value})
         assert argument in str(caught.value), (value, str(caught.value))
+
+
+@pytest.fixture(scope="module")
+def family_pipes(tmp_path_factory):
+    """A pipeline of every family on tiny random weights: CatVTON, TryOffAnyone, Any2AnyTryon."""
+    from tests.support.a2a_tiny import write_flux_folder
+    from twgtm.families.profile_pipeline import ProfilePipeline
+    from twgtm.model.config import get_preset
+
+    torch.manual_seed(0)
+    profile = {name: ProfilePipeline(build_model(get_preset("tiny").replace(profile=name)))
+               for name in ("catvton", "tryoffanyone")}
+    a2a = load_model(family="a2a", flux=str(write_flux_folder(tmp_path_factory.mktemp("flux"))), dtype="fp32")
+    return {**profile, "a2a": a2a}
+
+
+# Bad values every family refuses, by argument (a family's own range: Any2AnyTryon's guidance is FLUX's, 0-30).
+FAMILY_BAD = {"steps": [0, float("nan"), 2.5], "guidance": [float("nan"), -1.0, 1e9], "seed": [-1, float("nan")],
+              "size": [(float("nan"), 64), (10 ** 6, 64)], "prompt": ["a\x00b", 5]}
+
+
+def _family_calls(pipes):
+    """(pipeline, verb, its images and masks) for every verb each family does."""
+    person, garment, mask = _inputs()
+    big = torch.rand(1, 3, 64, 48) * 2 - 1
+    a2a = pipes["a2a"]
+    return [(pipes["catvton"], "tryon", dict(person=person, garment=garment, mask=mask)),
+            (pipes["tryoffanyone"], "tryoff", dict(person=person, mask=mask)),
+            (a2a, "tryon", dict(person=big, garment=big)), (a2a, "tryoff", dict(person=big)),
+            (a2a, "roundtrip", dict(person_a=big)), (a2a, "modelfree", dict(garment=big)),
+            (a2a, "reconstruct", dict(person=big)), (a2a, "layered", dict(person=big, garment=big))]
+
+
+def test_every_family_checks_every_verb_before_any_work(family_pipes):
+    """Profiles and Any2AnyTryon: each verb refuses bad images, masks, steps, guidance, seeds, sizes and prompts
+    with an error naming the argument, before anything runs (a check that ran the model would take minutes)."""
+    nan = torch.full((1, 3, H, W), float("nan"))
+    for pipe, verb, images in _family_calls(family_pipes):
+        call = getattr(pipe, verb)
+        for name in images:
+            _expect(InputError, f"{name} holds NaN", lambda: call(**{**images, name: nan[:, :1] if "mask" in name
+                                                                     else nan}))
+        for name, values in FAMILY_BAD.items():
+            if name == "prompt" and verb == "roundtrip":
+                continue  # Any2AnyTryon's round trip takes each task's own prompt
+            for value in values:
+                with pytest.raises(TWGTMError) as caught:
+                    call(**images, **{name: value})
+                assert name in str(caught.value), (pipe.family, verb, name, value, str(caught.value))
+    person, garment, mask = _inputs()
+    _expect(InputError, "mask is empty", lambda: family_pipes["catvton"].tryon(person, garment, torch.zeros_like(mask)))
+    _expect(InputError, "reads no text prompt", lambda: family_pipes["tryoffanyone"].tryoff(person, mask=mask,
+                                                                                           prompt="red shirt"))
+    _expect(ConfigError, "guidance must be between 0.0 and 30.0", lambda: family_pipes["a2a"].run(
+        "tryon", person=person, garment=garment, guidance=31))
+
+
+def test_a_new_family_s_verbs_are_checked_without_a_line_of_checking_code():
+    """Any Pipeline subclass gets the checks on each verb it defines (its own rules: `call_rules`)."""
+    from twgtm.verbs import Pipeline
+
+    class Echo(Pipeline):
+        family = "echo"
+
+        def modelfree(self, garment, **options):
+            return garment
+
+    person, garment, _ = _inputs()
+    assert Echo().modelfree(garment, steps=3, seed=[1]) is garment
+    _expect(InputError, "garment must be a B×3×H×W", lambda: Echo().modelfree(garment[0]))
+    _expect(ConfigError, "steps must be between", lambda: Echo().modelfree(garment, steps=0))
+    _expect(ConfigError, "seed[1] must be between 0", lambda: Echo().modelfree(garment, seed=[1, -2]))
 
 
 def test_bad_tensors_are_refused_before_any_work(pipe):

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from twgtm.canvas import build_canvas, latent_mask, split
 from twgtm.errors import InputError
-from twgtm.families.a2a.layout import MAX_SIDE, MIN_SIDE, TOKEN_PX, default_size, plan_canvas
+from twgtm.families.a2a.layout import MAX_SIDE, MIN_SIDE, TOKEN_PX, default_size, plan_panels
 from twgtm.families.a2a.position_ids import canvas_ids, grids_from_index_ids, part_ids, rewrite_index_ids
 from twgtm.families.a2a.tasks import TASKS
 from twgtm.mask_edit import adjust_mask, feather_mask, fit_mask, grow_mask, is_binary
@@ -144,7 +144,7 @@ def test_any2any_panels_share_the_target_height_in_whole_tokens(task, model, gar
     given_images = {"model": torch.zeros(1, 3, *model), "garment": torch.zeros(1, 3, *garment)}
     inputs = {part: given_images[part] for part in task.conditions}
     try:
-        canvas = plan_canvas(task, size=size, **inputs)
+        canvas = plan_panels(task, size=size, **inputs)
     except InputError as err:  # refused only: a size outside the LoRAs' range, or a panel under one token wide
         assert "is outside 256..2048 px per side" in str(err) or "under one 16 px token" in str(err), str(err)
         return

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from twgtm.errors import InputError
-from twgtm.sampling.letterbox import Letterbox, fit_into, letterbox, plan_letterbox, resize, round_up, unletterbox
+from twgtm.sampling.letterbox import Letterbox, fit_into, letterbox, plan_letterbox, resize_bilinear, round_up, unletterbox
 
 
 def test_round_up_and_plans():
@@ -42,9 +42,9 @@ def test_resized_masks_stay_binary_and_images_keep_their_range():
     back = unletterbox(small, plan, mask=True)
     assert back.shape == (1, 1, 157, 83) and set(back.unique().tolist()) <= {0.0, 1.0}
     image = torch.rand(1, 3, 157, 83, generator=g) * 2 - 1
-    out = resize(image, (64, 31))
+    out = resize_bilinear(image, (64, 31))
     assert out.shape == (1, 3, 64, 31) and out.min() >= -1 and out.max() <= 1
-    assert resize(image, (157, 83)) is image
+    assert resize_bilinear(image, (157, 83)) is image
 
 
 def test_fit_into_keeps_the_aspect_and_fills_the_rest():

@@ -1,4 +1,4 @@
-"""load_model: the demo default, checkpoints completed from base files, profiles, presets, device and dtype."""
+"""twgtm.load_model: the demo default, checkpoints completed from base files, profiles, presets, device and dtype."""
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +13,7 @@ from twgtm.families.profiles import load_profile, profile_config
 from twgtm.model.config import get_preset
 from twgtm.model.network import TWGTM, build_model
 from twgtm.paths import DEMO_CHECKPOINT
-from twgtm.sampling.pipeline import TWGTMPipeline
-from twgtm.weights import load_model
+from twgtm import ProfilePipeline, TWGTMPipeline, load_model
 from twgtm.weights.checkpoint import load_checkpoint, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,19 +52,19 @@ def source(tmp_path_factory):
     return model, d
 
 
-def _samples(model):
+def _samples(pipe):
     g = torch.Generator().manual_seed(1)
     person = torch.rand(1, 3, 40, 24, generator=g) * 2 - 1
     mask = torch.zeros(1, 1, 40, 24)
     mask[:, :, 8:30, 4:20] = 1
-    pipe = TWGTMPipeline(model)
     return pipe.tryon(person, person.flip(-1), mask, steps=2, seed=3).images, pipe.tryoff(person, steps=2, seed=3).images
 
 
 def test_default_is_the_demo_model():
-    model = load_model()
+    pipe = load_model()
     shipped = load_checkpoint(DEMO_CHECKPOINT)
-    assert model.config.name == "demo" and _same(model, shipped)
+    assert isinstance(pipe, TWGTMPipeline) and pipe.family == "twgtm"
+    assert pipe.model.config.name == "demo" and _same(pipe.model, shipped)
 
 
 def test_small_checkpoint_completed_from_base_files_samples_like_the_full_one(source):
@@ -74,8 +73,8 @@ def test_small_checkpoint_completed_from_base_files_samples_like_the_full_one(so
     for clip in (d / "clip", d / "clip_vision.safetensors"):  # a transformers folder or one HF-format file
         rebuilt = load_model(d / "small.safetensors", base=d / "base", clip=clip, swin=d / "swin.safetensors")
         for part in ("unet", "vae"):
-            assert _same(getattr(rebuilt, part), getattr(model, part)), part
-        assert _same(rebuilt.sam, model.sam) and _same(rebuilt.srm, model.srm)
+            assert _same(getattr(rebuilt.model, part), getattr(model, part)), part
+        assert _same(rebuilt.model.sam, model.sam) and _same(rebuilt.model.srm, model.srm)
     for a, b in zip(_samples(full), _samples(rebuilt)):
         assert torch.equal(a, b)
 
@@ -87,7 +86,7 @@ def test_options_for_parts_the_checkpoint_holds_are_ignored(source, caplog):
     build_model("tiny").unet.save_pretrained(other / "unet")
     with caplog.at_level("INFO", logger="twgtm"):
         loaded = load_model(d / "full.safetensors", base=other)
-    assert _same(loaded.unet, model.unet) and "ignored" in caplog.text
+    assert _same(loaded.model.unet, model.unet) and "ignored" in caplog.text
 
 
 def test_profile_through_load_model(source, tmp_path):
@@ -101,33 +100,37 @@ def test_profile_through_load_model(source, tmp_path):
     base = TWGTM(config)
     base.unet.save_pretrained(tmp_path / "sd15" / "unet")
     base.vae.save_pretrained(tmp_path / "sd15" / "vae")
-    model = load_model(tmp_path / "attention.safetensors", profile="CatVTON", base=tmp_path / "sd15", preset="tiny")
+    pipe = load_model(tmp_path / "attention.safetensors", profile="CatVTON", base=tmp_path / "sd15", preset="tiny")
     direct = load_profile("catvton", tmp_path / "attention.safetensors", tmp_path / "sd15", base="tiny")
-    assert model.config.profile == "catvton" and _same(model.unet, direct.unet) and _same(model.vae, base.vae)
+    assert isinstance(pipe, ProfilePipeline) and pipe.family == "catvton" and pipe.tasks == ("tryon",)
+    assert _same(pipe.model.unet, direct.unet) and _same(pipe.model.vae, base.vae)
+    same = load_model(family="catvton", weights=tmp_path / "attention.safetensors", base=tmp_path / "sd15", preset="tiny")
+    assert same.family == "catvton" and _same(same.model.unet, pipe.model.unet)
 
 
 def test_preset_with_random_weights_a_checkpoint_and_base_parts(source):
     model, d = source
     torch.manual_seed(0)
-    fresh = load_model(preset="tiny")
+    fresh = load_model(preset="tiny").model
     assert fresh.config.name == "tiny" and not _same(fresh.unet, model.unet)
-    started = load_model(d / "small.safetensors", preset="tiny", base=d / "base")
+    started = load_model(d / "small.safetensors", preset="tiny", base=d / "base").model
     assert _same(started.unet, model.unet) and _same(started.vae, model.vae)
     assert not _same(started.sam.clip, model.sam.clip)  # no clip given: it keeps the preset's random weights
 
 
 def test_device_and_dtype_by_name(source):
     _, d = source
-    model = load_model(d / "full.safetensors", device="cpu", dtype="bf16")
-    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
-    assert {p.device.type for p in model.parameters()} == {"cpu"}
-    assert load_model(d / "full.safetensors", dtype=torch.float16).unet.conv_in.weight.dtype == torch.float16
+    pipe = load_model(d / "full.safetensors", device="cpu", dtype="bf16")
+    assert {p.dtype for p in pipe.model.parameters()} == {torch.bfloat16} and pipe.dtype == torch.bfloat16
+    assert {p.device.type for p in pipe.model.parameters()} == {"cpu"}
+    assert load_model(d / "full.safetensors", dtype=torch.float16).model.unet.conv_in.weight.dtype == torch.float16
 
 
+@pytest.mark.slow  # a Python process of its own
 def test_package_import_stays_light():
     code = ("import sys, twgtm; assert 'torch' not in sys.modules; "
             "import twgtm.vocab; assert 'torch' not in sys.modules; "
             "f = twgtm.load_model; assert 'torch' not in sys.modules; print(f.__module__)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "twgtm.weights.loader" and twgtm.load_model is load_model
+    assert out.stdout.strip() == "twgtm.loading" and twgtm.load_model is load_model

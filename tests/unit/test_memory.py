@@ -4,7 +4,7 @@ import logging
 import pytest
 import torch
 
-from twgtm.bench.memory import estimate_tryon_peak
+from twgtm.sampling.memory_replay import estimate_tryon_peak
 from twgtm.errors import InputError, OutOfMemory
 from twgtm.model.config import get_preset
 from twgtm.model.network import build_model
@@ -232,18 +232,18 @@ def test_encoded_reference_feeds_the_sampler(pipe, encoder_calls):
 
 
 def test_seed_range_wraps_like_comfyui():
-    from twgtm.sampling.denoise import SEED_RANGE, item_seeds
+    from twgtm.sampling.denoise import SEED_RANGE, seeds_per_item
 
     assert SEED_RANGE == 2 ** 64
-    assert item_seeds(2 ** 64 - 1, 3) == [2 ** 64 - 1, 0, 1]
-    torch.Generator().manual_seed(item_seeds(2 ** 64 - 1, 1)[0])  # accepted by torch
+    assert seeds_per_item(2 ** 64 - 1, 3) == [2 ** 64 - 1, 0, 1]
+    torch.Generator().manual_seed(seeds_per_item(2 ** 64 - 1, 1)[0])  # accepted by torch
 
 
 # ------------------------------------------------------------------------------------------- profiles
 @pytest.fixture(scope="module")
 def catvton(tmp_path_factory):
     """A CatVTON profile pipeline on random weights with the real key layout (tests/support/profile_files.py)."""
-    from twgtm.weights.loader import load_model
+    from twgtm import load_model
 
     from ..support.profile_files import random_modules, write_base_folder, write_catvton_file
 
@@ -251,7 +251,7 @@ def catvton(tmp_path_factory):
     unet, vae = random_modules(3)
     write_base_folder(d / "base", unet, vae)
     write_catvton_file(d / "catvton.safetensors")
-    return TWGTMPipeline(load_model(profile="catvton", weights=d / "catvton.safetensors", base=d / "base"))
+    return load_model(profile="catvton", weights=d / "catvton.safetensors", base=d / "base")
 
 
 def _same_8bit(a, b):

@@ -20,9 +20,8 @@ from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 from diffusers.models.attention_processor import AttnProcessor2_0
 from PIL import Image, ImageFilter
 
-from twgtm.sampling.pipeline import TWGTMPipeline
+from twgtm import load_model
 from twgtm.weights.base_config import sd15_unet, sd15_vae
-from twgtm.weights.loader import load_model
 
 from ..support.profile_files import (random_modules, write_base_folder, write_catvton_file,
                                      write_tryoffanyone_file)
@@ -198,8 +197,8 @@ def test_catvton_matches_its_published_inference(files):
     person, garment, mask = _pictures()
     release = files / "CatVTON" / "mix-48k-1024" / "attention"
     theirs = reference_catvton(files / "sd15-inpainting", release, person, garment, mask, STEPS, GUIDANCE, SEED)
-    model = load_model(profile="catvton", weights=release / "model.safetensors", base=files / "sd15-inpainting")
-    result = TWGTMPipeline(model).tryon(_tensor(person), _tensor(garment), _mask_tensor(mask), seed=SEED, steps=STEPS,
+    pipe = load_model(profile="catvton", weights=release / "model.safetensors", base=files / "sd15-inpainting")
+    result = pipe.tryon(_tensor(person), _tensor(garment), _mask_tensor(mask), seed=SEED, steps=STEPS,
                                         guidance=GUIDANCE, size=SIZE)
     ours = result.working[0].permute(1, 2, 0).numpy()
     diff = _report("CatVTON", ours, theirs)
@@ -211,8 +210,8 @@ def test_tryoffanyone_matches_its_published_inference(files):
     person, _garment, mask = _pictures(seed=4)
     release = files / "tryOffAnyone"
     theirs = reference_tryoffanyone(files / "sd15-inpainting", release, person, mask, STEPS, GUIDANCE, SEED)
-    model = load_model(profile="tryoffanyone", weights=release / "model.safetensors", base=files / "sd15-inpainting")
-    result = TWGTMPipeline(model).tryoff(_tensor(person), mask=_mask_tensor(mask), seed=SEED, steps=STEPS,
+    pipe = load_model(profile="tryoffanyone", weights=release / "model.safetensors", base=files / "sd15-inpainting")
+    result = pipe.tryoff(_tensor(person), mask=_mask_tensor(mask), seed=SEED, steps=STEPS,
                                          guidance=GUIDANCE, size=SIZE)
     ours = result.working[0].permute(1, 2, 0).numpy()
     diff = _report("TryOffAnyone", ours, theirs)
@@ -230,9 +229,9 @@ def test_catvton_matches_at_full_width(tmp_path):
     write_catvton_file(release / "model.safetensors", sd15_unet(), seed=23)
     person, garment, mask = _pictures()
     theirs = reference_catvton(tmp_path / "sd15-inpainting", release, person, garment, mask, 2, GUIDANCE, SEED)
-    model = load_model(profile="catvton", weights=release / "model.safetensors", base=tmp_path / "sd15-inpainting")
-    assert model.config.name == "sd15-catvton" and model.config.extra["working_size"] == [1024, 768]
-    result = TWGTMPipeline(model).tryon(_tensor(person), _tensor(garment), _mask_tensor(mask), seed=SEED, steps=2,
+    pipe = load_model(profile="catvton", weights=release / "model.safetensors", base=tmp_path / "sd15-inpainting")
+    assert pipe.config.name == "sd15-catvton" and pipe.config.inference.working_size == (1024, 768)
+    result = pipe.tryon(_tensor(person), _tensor(garment), _mask_tensor(mask), seed=SEED, steps=2,
                                         guidance=GUIDANCE, size=SIZE)
     diff = _report("CatVTON full width", result.working[0].permute(1, 2, 0).numpy(), theirs)
     assert diff.mean() <= 1.0

@@ -6,7 +6,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from twgtm.errors import CheckpointError, ConfigError
-from twgtm.weights.loader import load_model
+from twgtm import load_model
 
 from ..support.profile_files import (narrow_unet_config, narrow_vae_config, random_modules, write_base_file,
                                      write_base_folder, write_catvton_file, write_tryoffanyone_file, write_vae_file)
@@ -50,8 +50,8 @@ def test_the_release_files_have_the_real_key_layouts(d):
 
 
 def test_base_folder_and_original_file_give_the_same_model(d):
-    a = load_model(profile="catvton", weights=d / "catvton.safetensors", base=d / "base")
-    b = load_model(d / "catvton.safetensors", profile="catvton", base=d / "sd15-inpainting.safetensors")
+    a = load_model(profile="catvton", weights=d / "catvton.safetensors", base=d / "base").model
+    b = load_model(d / "catvton.safetensors", profile="catvton", base=d / "sd15-inpainting.safetensors").model
     assert _same(a.unet, b.unet) and _same(a.vae, d.vae) and _same(b.vae, d.vae)
     ours = a.unet.state_dict()
     assert all(torch.equal(ours[k], v) for k, v in d.expected_cat.items())  # the release's attn1 tensors
@@ -63,7 +63,7 @@ def test_base_folder_and_original_file_give_the_same_model(d):
 @pytest.mark.parametrize("vae", ["sd-vae-ft-mse", "vae-ft-mse-840000-ema-pruned.safetensors", "vae-prefixed.safetensors"])
 def test_a_separate_vae_replaces_the_bases(d, vae):
     model = load_model(profile="tryoffanyone", weights=d / "toa.safetensors", base=d / "sd15-inpainting.safetensors",
-                       vae=d / vae)
+                       vae=d / vae).model
     assert _same(model.vae, d.other_vae) and not _same(model.vae, d.vae)
     ours = model.unet.state_dict()
     assert all(torch.equal(ours[k], v) for k, v in d.expected_toa.items())
@@ -118,7 +118,13 @@ def test_vaes_of_the_wrong_kind(d, tmp_path):
 
 
 def test_missing_weights_and_base_say_which_option(d):
-    with pytest.raises(CheckpointError, match="needs its weights file .*zhengchong/CatVTON.*give --weights"):
+    with pytest.raises(CheckpointError, match=r"--weights \(CatVTON try-on weights.*: not given(.|\n)*"
+                                              r"models fetch catvton --dest models --accept-licence"):
         load_model(profile="catvton", base=d / "base", option_names={"weights": "--weights"})
-    with pytest.raises(CheckpointError, match="SD1.5-inpainting base: give --base"):
+    with pytest.raises(CheckpointError, match=r"--base \(SD1.5-inpainting base.*: not given(.|\n)*"
+                                              r"then give: --base models/sd-v1-5-inpainting.safetensors"):
         load_model(profile="tryoffanyone", weights=d / "toa.safetensors", option_names={"base": "--base"})
+    with pytest.raises(CheckpointError) as err:  # every missing file at once, not one per run
+        load_model(profile="catvton", weights=d / "gone.safetensors", vae=d / "gone-vae")
+    assert "3 model files are missing" in str(err.value) and "weights= (CatVTON" in str(err.value)
+    assert "models fetch catvton sd15-inpainting sd-vae-ft-mse --dest models" in str(err.value)

@@ -4,13 +4,12 @@ import pytest
 import torch
 from diffusers.models.attention import BasicTransformerBlock
 
+from twgtm import load_model
 from twgtm.errors import ConfigError, InputError, SamplingCancelled
 from twgtm.families import preprocess as pp
 from twgtm.families.sd_inpaint_sampler import ETA, make_ddim
 from twgtm.model.attention import PassThroughProcessor
-from twgtm.sampling.pipeline import TWGTMPipeline
 from twgtm.weights.base_config import scheduler_config
-from twgtm.weights.loader import load_model
 
 from ..support.profile_files import SCHEDULER, random_modules, write_base_folder, write_catvton_file, write_tryoffanyone_file
 
@@ -25,8 +24,8 @@ def pipes(tmp_path_factory):
     write_base_folder(d / "base", unet, vae)
     write_catvton_file(d / "catvton.safetensors")
     write_tryoffanyone_file(d / "toa.safetensors")
-    catvton = TWGTMPipeline(load_model(profile="catvton", weights=d / "catvton.safetensors", base=d / "base"))
-    toa = TWGTMPipeline(load_model(profile="tryoffanyone", weights=d / "toa.safetensors", base=d / "base"))
+    catvton = load_model(profile="catvton", weights=d / "catvton.safetensors", base=d / "base")
+    toa = load_model(profile="tryoffanyone", weights=d / "toa.safetensors", base=d / "base")
     return {"catvton": catvton, "tryoffanyone": toa, "dir": d}
 
 
@@ -47,15 +46,15 @@ def test_ddim_is_the_inpainting_models_own_with_eta_one(pipes, tmp_path):
     assert (c.beta_schedule, c.beta_start, c.beta_end) == ("scaled_linear", 0.00085, 0.012) and ETA == 1.0
     ddim.set_timesteps(50)
     assert ddim.timesteps[0] == 981 and ddim.timesteps[-1] == 1
-    assert pipes["catvton"].model.config.extra["scheduler"]["steps_offset"] == SCHEDULER["steps_offset"]
+    assert pipes["catvton"].model.config.inference.scheduler["steps_offset"] == SCHEDULER["steps_offset"]
     unet, vae = random_modules(3)  # a base folder whose own scheduler config says otherwise is followed
     write_base_folder(tmp_path / "base", unet, vae)
     (tmp_path / "base" / "scheduler" / "scheduler_config.json").write_text(
         '{"_class_name": "DDIMScheduler", "steps_offset": 0, "beta_schedule": "scaled_linear", "beta_start": 0.00085, '
         '"beta_end": 0.012, "set_alpha_to_one": false, "clip_sample": false}')
     write_catvton_file(tmp_path / "c.safetensors")
-    model = load_model(profile="catvton", weights=tmp_path / "c.safetensors", base=tmp_path / "base")
-    assert model.config.extra["scheduler"]["steps_offset"] == 0
+    model = load_model(profile="catvton", weights=tmp_path / "c.safetensors", base=tmp_path / "base").model
+    assert model.config.inference.scheduler["steps_offset"] == 0
 
 
 def test_unet_input_noise_and_posterior_samples_follow_the_published_layout(pipes):
@@ -151,7 +150,7 @@ def test_published_defaults_callback_cancel_and_scheduler(pipes, monkeypatch):
     with pytest.raises(ConfigError, match="DDIM .* choose ddim"):
         pipe.tryon(person, person, mask, steps=2, scheduler="euler", size=(H, W))
     counted = []
-    monkeypatch.setattr(pipe.profile.sampler, "sample", lambda canvas, request: counted.append(request) or
+    monkeypatch.setattr(pipe.sampler, "sample", lambda canvas, request: counted.append(request) or
                         torch.zeros(1, 3, H, W, dtype=torch.uint8))
     pipe.tryon(person, person, mask, size=(H, W))
     assert (counted[0].steps, counted[0].guidance) == (50, 2.5)  # CatVTON's published defaults
@@ -178,11 +177,11 @@ def test_no_repaint_unless_asked_and_the_crop_goes_back_into_the_person(pipes):
 
 def test_working_size(pipes):
     from twgtm.families.profiles import profile_config
-    from twgtm.families.results import working_size
+    from twgtm.families.results import profile_sampling_size as working_size
 
-    assert profile_config("catvton").extra["working_size"] == [1024, 768]
-    assert profile_config("tryoffanyone").extra["working_size"] == [512, 384]
+    assert profile_config("catvton").inference.working_size == (1024, 768)
+    assert profile_config("tryoffanyone").inference.working_size == (512, 384)
     reduced = pipes["catvton"].model.config
-    assert reduced.extra["working_size"] is None and working_size(reduced, None, (300, 200)) == (256, 192)
+    assert reduced.inference.working_size is None and working_size(reduced, None, (300, 200)) == (256, 192)
     with pytest.raises(InputError, match="not a multiple of 64.*use 128x64"):
         working_size(reduced, (120, 70), (300, 200))

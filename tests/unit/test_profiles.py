@@ -7,7 +7,7 @@ from safetensors.torch import save_file
 from twgtm.model.attention import PassThroughProcessor
 from twgtm.errors import CheckpointError, ConfigError
 from twgtm.model.network import TWGTM
-from twgtm.sampling.pipeline import TWGTMPipeline
+from twgtm import ProfilePipeline
 from twgtm.families.profiles import load_profile, profile_config
 
 
@@ -82,8 +82,8 @@ def _inputs():
 def test_profile_config():
     cfg = profile_config("catvton")
     assert (cfg.concat_axis, cfg.cross_attention, cfg.extended_blocks, cfg.profile) == ("height", False, "none", "catvton")
-    assert cfg.unet["in_channels"] == 9 and cfg.extra["working_size"] == [1024, 768]
-    assert profile_config("TryOffAnyone").extra["tryoff_target"] == "erased_person"
+    assert cfg.unet["in_channels"] == 9 and cfg.inference.working_size == (1024, 768)
+    assert profile_config("TryOffAnyone").inference.tryoff_target == "erased_person"
     with pytest.raises(ConfigError, match="catvton"):
         profile_config("idm-vton")
 
@@ -100,7 +100,7 @@ def test_catvton_loads_and_samples(base_folder, tmp_path):
     assert attn1 and all(torch.equal(ours[k], src[k]) for k in attn1)  # the file's tensors
     assert all(torch.equal(ours[k], base_state[k]) for k in ours if ".attn1." not in k)  # the base elsewhere
     assert all(isinstance(p, PassThroughProcessor) for n, p in model.unet.attn_processors.items() if n.endswith("attn2.processor"))
-    pipe = TWGTMPipeline(model)
+    pipe = ProfilePipeline(model)
     person, mask = _inputs()
     sizes = []
     handle = model.unet.register_forward_pre_hook(lambda m, a: sizes.append(tuple(a[0].shape)))
@@ -123,7 +123,7 @@ def test_tryoffanyone_loads_and_samples(base_folder, tmp_path):
     tuned = [k for k in ours if ".attentions." in k]
     assert tuned and all(torch.equal(ours[k], src[k]) for k in tuned)
     assert all(torch.equal(ours[k], base_state[k]) for k in ours if ".attentions." not in k)
-    pipe = TWGTMPipeline(model)
+    pipe = ProfilePipeline(model)
     person, mask = _inputs()
     out = pipe.tryoff(person, mask=mask, steps=2)
     assert out.images.shape == person.shape and out.garment_masks is None and out.masks.shape == mask.shape

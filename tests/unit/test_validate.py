@@ -68,6 +68,7 @@ def test_node_inputs_are_checked_against_their_schema():
 def test_a_profile_reads_no_text_prompt_and_a_twgtm_model_no_longer_prompt_than_it_reads():
     import torch
 
+    from twgtm.families.profile_pipeline import ProfilePipeline
     from twgtm.model.config import get_preset
     from twgtm.model.network import build_model
     from twgtm.sampling.pipeline import TWGTMPipeline
@@ -75,7 +76,7 @@ def test_a_profile_reads_no_text_prompt_and_a_twgtm_model_no_longer_prompt_than_
     person = torch.rand(1, 3, 32, 24) * 2 - 1
     mask = torch.zeros(1, 1, 32, 24)
     mask[..., 8:24, 4:20] = 1
-    catvton = TWGTMPipeline(build_model(get_preset("tiny").replace(profile="catvton")))
+    catvton = ProfilePipeline(build_model(get_preset("tiny").replace(profile="catvton")))
     with pytest.raises(InputError, match="reads no text prompt"):
         catvton.tryon(person, person, mask, prompt="red shirt", steps=1)
     twgtm = TWGTMPipeline(build_model("tiny"))
@@ -88,6 +89,7 @@ def test_every_rule_the_cli_uses_exists():
     from twgtm.validate import CLI_PATHS, CLI_UNCHECKED, RULES, cli_rule
 
     assert cli_rule("steps") == "rule" and cli_rule("person") == "path" and cli_rule("raw") == "switch"
+    assert cli_rule("checkpoint") == "model file" and cli_rule("vae", a2a=True) == "path"  # see MODEL_FILES
     assert cli_rule("tryoff_profile") == "profile" and cli_rule("lora_scale", a2a=True) == "rule"
     assert cli_rule("no_such_flag") is None and cli_rule("lora_scale") is None
     assert not set(CLI_PATHS) & set(RULES) and not set(CLI_UNCHECKED) & set(RULES)

@@ -1,7 +1,8 @@
 """Stages 1 and 2: the UNet learns both tasks from batches that mix try-on and try-off items.
 
     stage1  mask-guided inpainting + λ(λ'·Dice + λ''·BCE) on TFQ_0, extended attention off
-    stage2  square masks for try-off, extended attention on, noise loss only
+    stage2  square masks for try-off, extended attention on, the same mask loss kept
+            (`stages.stage2.mask_loss_weight`, 0 = noise loss only)
 Each optimiser step is `train.grad_accum` micro-batches under `accelerator.accumulate`; at the end
 the stage's EMA weights become the model's weights.
 """
@@ -12,10 +13,11 @@ import time
 from diffusers import DDPMScheduler
 
 from twgtm.model.config import TWGTMConfig
+from twgtm.model.network import part_of
 from twgtm.sampling.schedulers import noise_config
 
 from ..checkpointing import StageState
-from ..data import EpochOrder, LatentCache, OnTheFly, PixelCache, assemble
+from ..data import EpochOrder, LatentCache, OnTheFly, PixelCache, assemble, draw_tasks
 from ..ema import EMA
 from ..losses import mask_loss, weighted_noise_loss
 from ..seeding import COLOUR_STREAM, seed_global_rng, step_generator
@@ -30,7 +32,7 @@ def training_noise_scheduler(config: TWGTMConfig | None = None) -> DDPMScheduler
 
 
 class DiffusionStage(StageLoop):
-    """The noise loss (plus the mask loss in stage 1) on latent canvases, cached or encoded per batch."""
+    """The noise loss plus the mask loss on TFQ_0 on latent canvases, cached or encoded per batch."""
 
     def accumulation_steps(self) -> int:
         """`train.grad_accum` micro-batches per step."""
@@ -55,6 +57,12 @@ class DiffusionStage(StageLoop):
         model, acc, train, cfg, stage = self.model, self.accelerator, self.config.train, self.config, self.stage
         number, seed = stage.number, cfg.seed
         names = model.set_stage(number, train_encoders=cfg.model.train_encoders)  # VAE frozen
+        frozen = set(getattr(stage.settings, "freeze", ()))
+        if frozen:  # parts this stage keeps as they are
+            for name, param in model.named_parameters():
+                if part_of(name) in frozen:
+                    param.requires_grad_(False)
+            names = [name for name in names if part_of(name) not in frozen]
         params = [p for n, p in model.named_parameters() if p.requires_grad]
         optimizer, schedule = self.make_optimizer(params)
         ema = EMA(model, names, train.ema_decay) if train.ema_decay > 0 else None
@@ -68,7 +76,7 @@ class DiffusionStage(StageLoop):
         recolour = cfg.data.solid_colour_fraction > 0
         order = EpochOrder(source.n, seed + number)
         batch_size, accum = train.batch_size, self.accumulation_steps()
-        mask_weight = stage.settings.mask_loss_weight if number == 1 else 0.0
+        mask_weight = stage.settings.mask_loss_weight
         bar = self.progress_bar()
         model.train()
         model.vae.eval()
@@ -80,14 +88,13 @@ class DiffusionStage(StageLoop):
             for micro in range(accum):
                 m = local * accum + micro
                 indices = order.batch(m, batch_size, acc.num_processes, acc.process_index)
-                if recolour:
-                    colours = step_generator(seed + COLOUR_STREAM, stage.start * accum + m, acc.process_index)
-                    entries = source.batch(indices, self.device, colours)
-                else:
-                    entries = source.batch(indices, self.device)
                 generator = step_generator(seed, stage.start * accum + m, acc.process_index)
+                tryoff = draw_tasks(len(indices), generator, train.tryoff_fraction)  # encode each item's task only
+                colours = step_generator(seed + COLOUR_STREAM, stage.start * accum + m, acc.process_index) \
+                    if recolour else None
+                entries = source.batch(indices, self.device, colours, tryoff=tryoff)
                 inputs = assemble(entries, noise_scheduler, generator, train.tryoff_fraction, train.cfg_dropout,
-                                  model.config.concat_axis, train.timestep_sampling)
+                                  model.config.concat_axis, train.timestep_sampling, tryoff=tryoff)
                 ids, attn = model.tokenize(inputs.prompts, device=self.device)
                 with acc.accumulate(wrapped):
                     out = wrapped(inputs.unet_input, inputs.timesteps, inputs.reference, ids, attn, drop=inputs.drop)

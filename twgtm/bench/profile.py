@@ -5,8 +5,8 @@ profile's canvas (the two halves stacked in height). Contenders on the same inpu
 - `inpainting_unet`: the bare SD1.5-inpainting UNet as the plain inpainting pipeline calls it: the same
   weights, cross-attention on 77 text tokens (768 wide), plain diffusers processors;
 - `profile_unet`: the profile's UNet: cross-attention skipped (each block adds norm2(h)), no text.
-Also their FLOPs (meta-device twins), one whole sampling call (`--steps` steps: both halves encoded,
-the top half decoded), and the estimated peak GPU memory of one call at the profile's working size
+Also their FLOPs (meta-device twins), one whole call of the profile's pipeline (`--steps` steps: its
+pre-processing, both halves encoded, the top half decoded, the result put back), and the estimated peak GPU memory of one call at the profile's working size
 (CatVTON 1024x768) in bf16, by the meta-device replay of `memory.py`: each half VAE-encoded, one CFG
 step, the top half decoded. Random weights, built in the target dtype on the target device: cost, not quality.
 """
@@ -20,12 +20,12 @@ from dataclasses import asdict, dataclass
 import torch
 from diffusers.models.attention_processor import AttnProcessor2_0
 
+from .. import ProfilePipeline
 from ..families.profiles import get_profile, profile_config
-from ..families.sd_inpaint_sampler import HalfCanvas, InpaintSampler, SamplingRequest
 from ..model.network import build_model
+from ..sampling.memory_replay import LiveBytes, fused_attention_standin, tensor_bytes
 from ..vocab import parse_dtype
 from .flops import count_flops
-from .memory import LiveBytes, fused_attention_standin, tensor_bytes
 from .runner import _ratio, build_random, machine
 from .timing import Contender, memory_pass, round_robin, synchronize, timed
 
@@ -115,17 +115,20 @@ def estimate_profile_peak(config, *, height: int, width: int, batch: int = 1, dt
 
 
 def _whole_call(model, latent, batch, s: ProfileBenchSettings) -> dict:
-    """One sampling call of the profile's own sampler on a person of the canvas's half size."""
+    """One call of the profile's pipeline (its task, guidance 2.5) on a person of the canvas's half size."""
     f = model.config.vae_scale_factor
     h, w = latent[0] * f // 2, latent[1] * f
     g = torch.Generator().manual_seed(s.seed)
     person = torch.rand(batch, 3, h, w, generator=g) * 2 - 1
     mask = torch.zeros(batch, 1, h, w)
     mask[:, :, h // 5: h * 3 // 4, w // 6: w * 5 // 6] = 1
-    canvas = HalfCanvas(person, mask, person.flip(-1))
-    sampler = InpaintSampler(model)
-    request = SamplingRequest([s.seed + i for i in range(batch)], s.steps, 2.5)
-    seconds = timed(lambda: sampler.sample(canvas, request), next(model.parameters()).device)
+    pipe = ProfilePipeline(model)
+    kw = dict(seed=s.seed, steps=s.steps, guidance=2.5, size=(h, w))
+    if pipe.spec.task == "tryon":
+        call = lambda: pipe.tryon(person, person.flip(-1), mask, **kw)  # noqa: E731
+    else:
+        call = lambda: pipe.tryoff(person, mask=mask, **kw)  # noqa: E731
+    seconds = timed(call, next(model.parameters()).device)
     return {"person_px": [h, w], "batch": batch, "steps": s.steps, "seconds": seconds}
 
 
@@ -138,7 +141,7 @@ def run_profile_benchmark(s: ProfileBenchSettings) -> dict:
         torch.set_num_threads(int(s.threads))
     spec = get_profile(s.profile)
     config = profile_config(spec.name, s.base)
-    working = tuple(config.extra.get("working_size") or spec.working_size)
+    working = config.inference.working_size or spec.working_size
     f = config.vae_scale_factor
     latent = tuple(s.latent) if s.latent else (2 * working[0] // f, working[1] // f)
     torch.manual_seed(s.seed)

@@ -27,12 +27,12 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from .. import TWGTMPipeline
 from ..model.network import TWGTM, build_model
-from ..sampling.pipeline import TWGTMPipeline
+from ..sampling.memory_replay import estimate_tryon_peak, measure_live_peak, tensor_bytes
 from ..vocab import parse_dtype
 from .flops import count_flops
-from .memory import (PeakMemory, check_formula, estimate_tryon_peak, measure_live_peak, rss_follows_tensors,
-                     tensor_bytes)
+from .memory import PeakMemory, check_formula, rss_follows_tensors
 from .timing import Contender, memory_pass, round_robin, timed, synchronize
 
 log = logging.getLogger("twgtm")
@@ -170,116 +170,155 @@ def _section(result: dict, name: str, progress):
         progress(result)
 
 
-def run_benchmark(s: BenchSettings, progress=None) -> dict:
-    """Run everything `s` asks for; returns the JSON-ready result (see `report.markdown`).
+@dataclass
+class _Run:
+    """What every part of one benchmark run shares: the settings, the model and its twins, the inputs."""
 
-    Order: steps (with the encoders), memory (estimate, measured try-on), whole calls. `progress`,
-    when given, is called with the result so far after each part (the CLI saves it to --json).
-    """
-    device = torch.device(s.device)
-    dtype = parse_dtype(s.dtype)
-    skip = set(s.skip)
+    settings: BenchSettings
+    device: torch.device
+    dtype: torch.dtype
+    model: TWGTM
+    pipe: TWGTMPipeline
+    meta: TWGTM | None  # the meta-device twin for FLOP counts (None: --skip flops)
+    latents: list  # [(h, w)], the main size first
+    batches: list  # [int], the first is the main batch
+    other_backend: str  # the attention backend compared with --attention
+    generator: torch.Generator
+    references: dict = field(default_factory=dict)  # batch -> reference images (B,3,H,W)
+    features: dict = field(default_factory=dict)  # batch -> their SAM/SRM features
+
+    @property
+    def main(self) -> tuple[int, int]:
+        """The main latent size."""
+        return self.latents[0]
+
+    @property
+    def vae_stride(self) -> int:
+        """Pixels per latent cell."""
+        return self.model.config.vae_scale_factor
+
+    def person_size(self, latent: tuple[int, int]) -> tuple[int, int]:
+        """The person (H, W) whose two-image canvas has this latent size."""
+        h, w, f = latent[0], latent[1], self.vae_stride
+        return (h * f, w * f // 2) if self.model.config.concat_axis == "width" else (h * f // 2, w * f)
+
+
+def _start(settings: BenchSettings) -> tuple[_Run, dict]:
+    """Set the device and threads, build the random model, its pipeline and meta twin; the result's header."""
+    device, dtype = torch.device(settings.device), parse_dtype(settings.dtype)
     if device.type == "cpu":
         torch.set_flush_denormal(True)  # random weights: keep denormals from distorting CPU timings
-    if s.threads:
-        torch.set_num_threads(int(s.threads))
-    latents = s.resolved_latents()
-    main, batches = latents[0], [int(b) for b in s.batches]
-    other_backend = "classic" if s.attention == "sdpa" else "sdpa"
-    torch.manual_seed(s.seed)
+    if settings.threads:
+        torch.set_num_threads(int(settings.threads))
+    latents = settings.resolved_latents()
+    torch.manual_seed(settings.seed)
     start = time.perf_counter()
-    model = build_random(s.preset, device, dtype)
+    model = build_random(settings.preset, device, dtype)
     synchronize(device)
     build_s = time.perf_counter() - start
-    log.info("built %s on %s in %s in %.1f s", s.preset, device, s.dtype, build_s)
-    pipe = TWGTMPipeline(model, attention=s.attention, channels_last=s.channels_last, compile_unet=s.compile,
-                         encoder_cache=False)
-    config = model.config
+    log.info("built %s on %s in %s in %.1f s", settings.preset, device, settings.dtype, build_s)
+    pipe = TWGTMPipeline(model, attention=settings.attention, channels_last=settings.channels_last,
+                         compile_unet=settings.compile, encoder_cache=False)
     meta = None
-    if "flops" not in skip:
-        meta = build_model(s.preset, device="meta").eval()
-        meta.set_attention_backend(s.attention)
+    if "flops" not in settings.skip:
+        meta = build_model(settings.preset, device="meta").eval()
+        meta.set_attention_backend(settings.attention)
         meta.set_extended_attention(True)
-    result = {"machine": machine(device), "settings": {**asdict(s), "latents": [list(x) for x in latents]},
-              "preset": s.preset, "device": str(device), "dtype": s.dtype, "build_s": build_s,
+    run = _Run(settings, device, dtype, model, pipe, meta, latents, [int(b) for b in settings.batches],
+               "classic" if settings.attention == "sdpa" else "sdpa", torch.Generator().manual_seed(settings.seed))
+    result = {"machine": machine(device), "settings": {**asdict(settings), "latents": [list(x) for x in latents]},
+              "preset": settings.preset, "device": str(device), "dtype": settings.dtype, "build_s": build_s,
               "parameters": sum(p.numel() for p in model.parameters()), "parameters_bytes": tensor_bytes(model),
               "steps": []}
-    f = config.vae_scale_factor
-    g = torch.Generator().manual_seed(s.seed)
+    return run, result
 
-    def person_size(latent):
-        h, w = latent
-        return (h * f, w * f // 2) if config.concat_axis == "width" else (h * f // 2, w * f)
 
-    refs, feats = {}, {}
-    with torch.no_grad():
-        for b in batches:  # reference images and their features, one set per batch size
-            refs[b] = (torch.rand(b, 3, *person_size(main), generator=g) * 2 - 1).to(device)
-            ids, mask = model.tokenize(["upper"] * b, device=device)
-            feats[b] = model.encode_reference(refs[b].to(dtype), ids, mask)
+def _encode_references(run: _Run) -> None:
+    """Reference images and their features, one set per batch size."""
+    for batch in run.batches:
+        run.references[batch] = (torch.rand(batch, 3, *run.person_size(run.main), generator=run.generator) * 2 - 1
+                                 ).to(run.device)
+        ids, mask = run.model.tokenize(["upper"] * batch, device=run.device)
+        run.features[batch] = run.model.encode_reference(run.references[batch].to(run.dtype), ids, mask)
 
-        # ---------------------------------------------------------------- denoising steps
-        plan = [(main, b) for b in batches] + [(lat, batches[0]) for lat in latents[1:]]
-        for latent, b in plan:
-            with _section(result, f"steps {latent[0]}x{latent[1]} batch {b}", progress):
-                result["steps"].append(_step_row(model, pipe, meta, latent, b, (latent, b) == plan[0], refs[b], feats[b],
-                                                 s, dtype, other_backend, f))
-        first = result["steps"][0] if result["steps"] else {}
-        main_row = first if (first.get("latent"), first.get("batch")) == (list(main), batches[0]) else {}
 
-        # ---------------------------------------------------------------- reference encoders
-        if "encoders" in main_row:
-            with _section(result, "encoders", progress):
-                enc = {"batch": batches[0], "reference_px": list(person_size(main)), "timing": main_row["encoders"],
-                       "backbone_steps": main_row["encoders_backbone_steps"], "cache_hit": main_row["encoders_cache_hit"]}
-                result["encoders"] = enc
-                if "flops" not in skip and "flops" in main_row:
-                    ids, mask = model.tokenize(["upper"] * batches[0], device=device)
-                    enc["flops"] = count_flops(lambda: model.encode_reference(refs[batches[0]].to(dtype), ids, mask), model)
-                    enc["flop_backbone_steps"] = _ratio(enc["flops"], main_row["flops"]["backbone"])
+def _steps_section(run: _Run, result: dict, progress) -> dict:
+    """The denoising-step rows: every batch at the main size, every other size at the main batch; the main row."""
+    plan = [(run.main, b) for b in run.batches] + [(latent, run.batches[0]) for latent in run.latents[1:]]
+    for latent, batch in plan:
+        with _section(result, f"steps {latent[0]}x{latent[1]} batch {batch}", progress):
+            result["steps"].append(_step_row(run, latent, batch, is_main=(latent, batch) == plan[0]))
+    first = result["steps"][0] if result["steps"] else {}
+    return first if (first.get("latent"), first.get("batch")) == (list(run.main), run.batches[0]) else {}
 
-        # ---------------------------------------------------------------- memory
-        memory = result["memory"] = {
-            "parameters_bytes": result["parameters_bytes"],
-            "peak_kind": "torch.cuda.max_memory_allocated" if device.type == "cuda" else "process RSS high-water mark",
-            "peak_extra_means": "peak minus the bytes in use just before the run (activations, not weights)"}
-        if main_row:
-            memory["step_peak_extra_bytes"] = {n: main_row[n].get("peak_extra_bytes") for n in ("backbone", "twgtm")}
-        if s.estimate and "estimate" not in skip:
-            with _section(result, "estimate", progress):
-                target = parse_dtype(s.estimate_dtype)
-                ids, mask = model.tokenize(["upper"], device=device)
-                enc_bytes = measure_live_peak(lambda: model.encode_reference(refs[batches[0]][:1].to(dtype), ids, mask))
-                enc_bytes = int(enc_bytes * torch.finfo(target).bits / torch.finfo(dtype).bits)
-                for key, tiling in (("estimate", False), ("estimate_vae_tiling", True)):
-                    memory[key] = estimate_tryon_peak(config, height=s.estimate[0], width=s.estimate[1], dtype=target,
-                                                      vae_tiling=tiling, encoder_activation_bytes=enc_bytes)
-        if s.peak_tryon:
-            with _section(result, "measured_tryon", progress):
-                memory["measured_tryon"] = _measured_tryon(pipe, s, g)
-            with _section(result, "measured_tryon_vae_tiling", progress):
-                pipe.configure(vae_tiling=True)
-                try:
-                    memory["measured_tryon_vae_tiling"] = _measured_tryon(pipe, s, g)
-                finally:
-                    pipe.configure(vae_tiling=False)
 
-        if s.check_formula:
-            with _section(result, "formula_check", progress):
-                memory["formula_check"] = check_formula(pipe, [tuple(x) for x in s.check_formula], batches,
-                                                        guidance=s.guidance, seed=s.seed)
+def _encoders_section(run: _Run, result: dict, main_row: dict, progress) -> None:
+    """SAM + SRM once, against one backbone step, in time and (unless skipped) FLOPs."""
+    if "encoders" not in main_row:
+        return
+    with _section(result, "encoders", progress):
+        batch = run.batches[0]
+        encoders = {"batch": batch, "reference_px": list(run.person_size(run.main)), "timing": main_row["encoders"],
+                    "backbone_steps": main_row["encoders_backbone_steps"], "cache_hit": main_row["encoders_cache_hit"]}
+        result["encoders"] = encoders
+        if "flops" not in run.settings.skip and "flops" in main_row:
+            ids, mask = run.model.tokenize(["upper"] * batch, device=run.device)
+            reference = run.references[batch].to(run.dtype)
+            encoders["flops"] = count_flops(lambda: run.model.encode_reference(reference, ids, mask), run.model)
+            encoders["flop_backbone_steps"] = _ratio(encoders["flops"], main_row["flops"]["backbone"])
 
-        # ---------------------------------------------------------------- whole calls
-        if "calls" not in skip:
-            with _section(result, "calls", progress):
-                result["calls"] = _calls(pipe, person_size(main), batches[0], s, g)
-                memory["tryon_call_peak_extra_bytes"] = {k: result["calls"]["tryon"][k].get("peak_extra_bytes")
-                                                         for k in ("batched", "sequential")}
 
-    # -------------------------------------------------------------------- scaling and targets
+def _memory_section(run: _Run, result: dict, main_row: dict, progress) -> dict:
+    """Peaks of the main step, the estimated try-on peak, a measured try-on, the formula check."""
+    settings = run.settings
+    memory = result["memory"] = {
+        "parameters_bytes": result["parameters_bytes"],
+        "peak_kind": "torch.cuda.max_memory_allocated" if run.device.type == "cuda" else "process RSS high-water mark",
+        "peak_extra_means": "peak minus the bytes in use just before the run (activations, not weights)"}
+    if main_row:
+        memory["step_peak_extra_bytes"] = {n: main_row[n].get("peak_extra_bytes") for n in ("backbone", "twgtm")}
+    if settings.estimate and "estimate" not in settings.skip:
+        with _section(result, "estimate", progress):
+            target = parse_dtype(settings.estimate_dtype)
+            ids, mask = run.model.tokenize(["upper"], device=run.device)
+            reference = run.references[run.batches[0]][:1].to(run.dtype)
+            encoder_bytes = measure_live_peak(lambda: run.model.encode_reference(reference, ids, mask))
+            encoder_bytes = int(encoder_bytes * torch.finfo(target).bits / torch.finfo(run.dtype).bits)
+            for key, tiling in (("estimate", False), ("estimate_vae_tiling", True)):
+                memory[key] = estimate_tryon_peak(run.model.config, height=settings.estimate[0],
+                                                  width=settings.estimate[1], dtype=target, vae_tiling=tiling,
+                                                  encoder_activation_bytes=encoder_bytes)
+    if settings.peak_tryon:
+        with _section(result, "measured_tryon", progress):
+            memory["measured_tryon"] = _measured_tryon(run.pipe, settings, run.generator)
+        with _section(result, "measured_tryon_vae_tiling", progress):
+            run.pipe.configure(vae_tiling=True)
+            try:
+                memory["measured_tryon_vae_tiling"] = _measured_tryon(run.pipe, settings, run.generator)
+            finally:
+                run.pipe.configure(vae_tiling=False)
+    if settings.check_formula:
+        with _section(result, "formula_check", progress):
+            memory["formula_check"] = check_formula(run.pipe, [tuple(x) for x in settings.check_formula], run.batches,
+                                                    guidance=settings.guidance, seed=settings.seed)
+    return memory
+
+
+def _calls_section(run: _Run, result: dict, memory: dict, progress) -> None:
+    """Whole try-on / try-off calls, CFG batched against sequential."""
+    if "calls" in run.settings.skip:
+        return
+    with _section(result, "calls", progress):
+        result["calls"] = _calls(run.pipe, run.person_size(run.main), run.batches[0], run.settings, run.generator)
+        memory["tryon_call_peak_extra_bytes"] = {k: result["calls"]["tryon"][k].get("peak_extra_bytes")
+                                                 for k in ("batched", "sequential")}
+
+
+def _scaling(result: dict, main: tuple[int, int], main_batch: int) -> dict:
+    """Step time against the canvas size (at the main batch) and against the batch (at the main size)."""
     steps = result["steps"]
-    by_size = [r for r in steps if r["batch"] == batches[0]]
-    result["scaling"] = {
+    by_size = [r for r in steps if r["batch"] == main_batch]
+    return {
         "size": [{"latent": r["latent"], "cells": r["latent"][0] * r["latent"][1], "backbone_s": r["backbone"]["median_s"],
                   "twgtm_s": r["twgtm"]["median_s"], "step_ratio": r["step_ratio"]}
                  for r in sorted(by_size, key=lambda r: r["latent"][0] * r["latent"][1])],
@@ -287,42 +326,62 @@ def run_benchmark(s: BenchSettings, progress=None) -> dict:
                    "twgtm_s": r["twgtm"]["median_s"], "step_ratio": r["step_ratio"]}
                   for r in steps if r["latent"] == list(main)],
     }
+
+
+def run_benchmark(settings: BenchSettings, progress=None) -> dict:
+    """Run everything `settings` asks for; returns the JSON-ready result (see `report.markdown`).
+
+    Order: steps (with the encoders), memory (estimate, measured try-on), whole calls. `progress`,
+    when given, is called with the result so far after each part (the CLI saves it to --json).
+    """
+    run, result = _start(settings)
+    with torch.no_grad():
+        _encode_references(run)
+        main_row = _steps_section(run, result, progress)
+        _encoders_section(run, result, main_row, progress)
+        memory = _memory_section(run, result, main_row, progress)
+        _calls_section(run, result, memory, progress)
+    result["scaling"] = _scaling(result, run.main, run.batches[0])
     result["targets"] = _targets(result)
     if progress is not None:
         progress(result)
     return result
 
 
-def _step_row(model, pipe, meta, latent, b, is_main, ref, feats, s: BenchSettings, dtype, other_backend, f) -> dict:
+def _step_row(run: _Run, latent: tuple[int, int], batch: int, is_main: bool) -> dict:
     """Time (and count, and measure) the step contenders at one latent size and batch."""
-    device = next(model.parameters()).device
-    skip = set(s.skip)
+    model, pipe, settings = run.model, run.pipe, run.settings
+    skip = set(settings.skip)
     names = ["backbone", "twgtm"]
     if is_main:
         names += [n for n, sec in (("twgtm_nocache", "nocache"), ("twgtm_noskip", "noskip")) if sec not in skip]
         if "classic" not in skip:
             names += ["backbone_classic", "twgtm_classic"]
-    bench = _Steps(model, latent, b, feats.sam_tokens, feats.srm_tokens, dtype, s.seed, unet=pipe.speed.compiled_unet)
+    features = run.features[batch]
+    bench = _Steps(model, latent, batch, features.sam_tokens, features.srm_tokens, run.dtype, settings.seed,
+                   unet=pipe.speed.compiled_unet)
     bench.install()
-    contenders = bench.contenders(names, other_backend)
-    prompts = ["upper"] * b
+    contenders = bench.contenders(names, run.other_backend)
+    prompts = ["upper"] * batch
+    reference = run.references[batch]
     if is_main and "encoders" not in skip:
-        ids, mask = model.tokenize(prompts, device=device)
-        ref_d = ref.to(dtype)
-        contenders.append(Contender("encoders", lambda: model.encode_reference(ref_d, ids, mask)))
+        ids, mask = model.tokenize(prompts, device=run.device)
+        reference_d = reference.to(run.dtype)
+        contenders.append(Contender("encoders", lambda: model.encode_reference(reference_d, ids, mask)))
         pipe.configure(encoder_cache=True)
         pipe.encoder_cache.clear()
-        pipe.encode_reference(ref, prompts, mode="bench")  # the first call fills the cache
-        contenders.append(Contender("encoders_cache_hit", lambda: pipe.encode_reference(ref, prompts, mode="bench")))
-    log.info("step: latent %dx%d, batch %d (UNet batch %d): %s", *latent, b, 2 * b, ", ".join(c.name for c in contenders))
+        pipe.encode_reference(reference, prompts, mode="bench")  # the first call fills the cache
+        contenders.append(Contender("encoders_cache_hit", lambda: pipe.encode_reference(reference, prompts, mode="bench")))
+    log.info("step: latent %dx%d, batch %d (UNet batch %d): %s", *latent, batch, 2 * batch,
+             ", ".join(c.name for c in contenders))
     try:
-        timings = round_robin(contenders, device, s.repeats, s.warmup, log=log.debug)
-        memory_pass([c for c in contenders if c.name in ("backbone", "twgtm")], timings, device)
+        timings = round_robin(contenders, run.device, settings.repeats, settings.warmup, log=log.debug)
+        memory_pass([c for c in contenders if c.name in ("backbone", "twgtm")], timings, run.device)
     finally:
         pipe.configure(encoder_cache=False)
         model.context.clear()
-    row = {"latent": list(latent), "canvas_px": [latent[0] * f, latent[1] * f], "batch": b, "unet_batch": 2 * b,
-           **{n: t.as_dict() for n, t in timings.items()}}
+    row = {"latent": list(latent), "canvas_px": [latent[0] * run.vae_stride, latent[1] * run.vae_stride],
+           "batch": batch, "unet_batch": 2 * batch, **{n: t.as_dict() for n, t in timings.items()}}
     row["step_ratio"] = _ratio(timings["twgtm"].median, timings["backbone"].median)
     for n in ("twgtm_nocache", "twgtm_noskip"):
         if n in timings:
@@ -333,9 +392,10 @@ def _step_row(model, pipe, meta, latent, b, is_main, ref, feats, s: BenchSetting
         row["encoders_backbone_steps"] = _ratio(timings["encoders"].median, timings["backbone"].median)
     log.info("  backbone %.1f ms, twgtm %.1f ms, ratio %.3f", timings["backbone"].median * 1e3,
              timings["twgtm"].median * 1e3, row["step_ratio"])
-    if meta is not None:
+    if run.meta is not None:
         try:
-            row["flops"] = _step_flops(meta, latent, b, [n for n in names if not n.endswith("classic")], s.seed)
+            row["flops"] = _step_flops(run.meta, latent, batch, [n for n in names if not n.endswith("classic")],
+                                       settings.seed)
             row["flop_ratio"] = _ratio(row["flops"]["twgtm"], row["flops"]["backbone"])
         except Exception as exc:  # noqa: BLE001 - keep the timings
             log.exception("FLOP count failed")
@@ -363,77 +423,80 @@ def _step_flops(meta: TWGTM, latent, batch: int, names: list[str], seed: int) ->
     return out
 
 
-def _calls(pipe: TWGTMPipeline, person_px: tuple[int, int], batch: int, s: BenchSettings, g: torch.Generator) -> dict:
+def _calls(pipe: TWGTMPipeline, person_px: tuple[int, int], batch: int, settings: BenchSettings,
+           generator: torch.Generator) -> dict:
     """Whole try-on and try-off calls, CFG batched vs sequential, interleaved."""
     h, w = person_px
-    person = torch.rand(batch, 3, h, w, generator=g) * 2 - 1
-    garment = torch.rand(batch, 3, h, w, generator=g) * 2 - 1
+    person = torch.rand(batch, 3, h, w, generator=generator) * 2 - 1
+    garment = torch.rand(batch, 3, h, w, generator=generator) * 2 - 1
     mask = torch.zeros(batch, 1, h, w)
     mask[:, :, h // 5: h * 3 // 4, w // 6: w * 5 // 6] = 1
-    kw = dict(steps=s.steps, guidance=s.guidance, size=(h, w), seed=s.seed)
+    kw = dict(steps=settings.steps, guidance=settings.guidance, size=(h, w), seed=settings.seed)
     contenders = [
         Contender("tryon_batched", lambda: pipe.tryon(person, garment, mask, cfg_batched=True, **kw)),
         Contender("tryon_sequential", lambda: pipe.tryon(person, garment, mask, cfg_batched=False, **kw)),
         Contender("tryoff_batched", lambda: pipe.tryoff(person, mask_mode="full", cfg_batched=True, **kw)),
         Contender("tryoff_sequential", lambda: pipe.tryoff(person, mask_mode="full", cfg_batched=False, **kw)),
     ]
-    log.info("calls: person %dx%d, batch %d, %d steps: %s", h, w, batch, s.steps, ", ".join(c.name for c in contenders))
-    t = round_robin(contenders, pipe.device, s.call_repeats or s.repeats, s.warmup, log=log.debug)
+    log.info("calls: person %dx%d, batch %d, %d steps: %s", h, w, batch, settings.steps, ", ".join(c.name for c in contenders))
+    timings = round_robin(contenders, pipe.device, settings.call_repeats or settings.repeats, settings.warmup, log=log.debug)
     one = dict(kw, steps=1)  # the peak does not depend on the number of steps
     memory_pass([Contender("tryon_batched", lambda: pipe.tryon(person, garment, mask, cfg_batched=True, **one)),
                  Contender("tryon_sequential", lambda: pipe.tryon(person, garment, mask, cfg_batched=False, **one))],
-                t, pipe.device)
-    out = {"person_px": [h, w], "batch": batch, "steps": s.steps, "guidance": s.guidance}
+                timings, pipe.device)
+    out = {"person_px": [h, w], "batch": batch, "steps": settings.steps, "guidance": settings.guidance}
     for task in ("tryon", "tryoff"):
-        batched, sequential = t[f"{task}_batched"], t[f"{task}_sequential"]
+        batched, sequential = timings[f"{task}_batched"], timings[f"{task}_sequential"]
         out[task] = {"batched": batched.as_dict(), "sequential": sequential.as_dict(),
                      "sequential_over_batched": _ratio(sequential.median, batched.median)}
     return out
 
 
-def _measured_tryon(pipe: TWGTMPipeline, s: BenchSettings, g: torch.Generator) -> dict:
+def _measured_tryon(pipe: TWGTMPipeline, settings: BenchSettings, generator: torch.Generator) -> dict:
     """One whole try-on of a `peak_tryon`-sized person (CFG batched), its seconds and measured peak memory."""
-    h, w = s.peak_tryon
-    person = torch.rand(1, 3, h, w, generator=g) * 2 - 1
-    garment = torch.rand(1, 3, h, w, generator=g) * 2 - 1
+    h, w = settings.peak_tryon
+    person = torch.rand(1, 3, h, w, generator=generator) * 2 - 1
+    garment = torch.rand(1, 3, h, w, generator=generator) * 2 - 1
     mask = torch.zeros(1, 1, h, w)
     mask[:, :, h // 5: h * 3 // 4, w // 6: w * 5 // 6] = 1
-    log.info("measured try-on: person %dx%d, %d steps", h, w, s.steps)
+    log.info("measured try-on: person %dx%d, %d steps", h, w, settings.steps)
 
     def call():
-        pipe.tryon(person, garment, mask, steps=s.steps, guidance=s.guidance, size=(h, w), seed=s.seed)
+        pipe.tryon(person, garment, mask, steps=settings.steps, guidance=settings.guidance, size=(h, w), seed=settings.seed)
     synchronize(pipe.device)
     with rss_follows_tensors() if pipe.device.type == "cpu" else contextlib.nullcontext():
         with PeakMemory(pipe.device) as peak:
             seconds = timed(call, pipe.device)
-    return {"person": [h, w], "dtype": s.dtype, "steps": s.steps, "vae_tiling": bool(pipe.options["vae_tiling"]),
+    return {"person": [h, w], "dtype": settings.dtype, "steps": settings.steps, "vae_tiling": bool(pipe.options["vae_tiling"]),
             "seconds": seconds, "peak_bytes": peak.peak,
             "peak_extra_bytes": peak.extra, "peak_kind": "torch.cuda.max_memory_allocated"
             if pipe.device.type == "cuda" else "process RSS high-water mark"}
 
 
-def _targets(r: dict) -> dict:
+def _targets(result: dict) -> dict:
     """The benchmark's targets, each with its value and whether it is met (None: not measured)."""
-    main = r["steps"][0] if r["steps"] else {}
+    main = result["steps"][0] if result["steps"] else {}
 
     def target(value, ok):
         return {"value": value, "ok": None if value is None else bool(ok(value))}
-    t = {"step_ratio_le_1.10": target(main.get("step_ratio"), lambda v: v <= 1.10)}
+    targets = {"step_ratio_le_1.10": target(main.get("step_ratio"), lambda v: v <= 1.10)}
     if "flop_ratio" in main:
-        t["flop_ratio_le_1.10"] = target(main["flop_ratio"], lambda v: v <= 1.10)
-    if "encoders" in r:
-        t["encoders_le_1_backbone_step"] = target(r["encoders"]["backbone_steps"], lambda v: v <= 1.0)
-    if "calls" in r:
+        targets["flop_ratio_le_1.10"] = target(main["flop_ratio"], lambda v: v <= 1.10)
+    if "encoders" in result:
+        targets["encoders_le_1_backbone_step"] = target(result["encoders"]["backbone_steps"], lambda v: v <= 1.0)
+    if "calls" in result:
         for task in ("tryon", "tryoff"):
-            t[f"{task}_cfg_batched_faster"] = target(r["calls"][task]["sequential_over_batched"], lambda v: v > 1.0)
-    mem = r.get("memory", {})
+            ratio = result["calls"][task]["sequential_over_batched"]
+            targets[f"{task}_cfg_batched_faster"] = target(ratio, lambda v: v > 1.0)
+    mem = result.get("memory", {})
     if "estimate" in mem:
-        t["estimated_peak_lt_8GB"] = target(mem["estimate"]["total_bytes"] / 1e9, lambda v: v < 8.0)
+        targets["estimated_peak_lt_8GB"] = target(mem["estimate"]["total_bytes"] / 1e9, lambda v: v < 8.0)
     if mem.get("formula_check"):
         worst = max(abs(row["relative_error"]) for row in mem["formula_check"])
-        t["activation_formula_within_25pct"] = target(worst, lambda v: v <= 0.25)
-    if "measured_tryon" in mem and r["device"].startswith("cuda"):
-        t["measured_peak_lt_8GB"] = target(mem["measured_tryon"]["peak_bytes"] / 1e9, lambda v: v < 8.0)
-    if "measured_tryon_vae_tiling" in mem and r["device"].startswith("cuda"):
-        t["measured_peak_vae_tiling_lt_8GB"] = target(mem["measured_tryon_vae_tiling"]["peak_bytes"] / 1e9, lambda v: v < 8.0)
-    return t
+        targets["activation_formula_within_25pct"] = target(worst, lambda v: v <= 0.25)
+    if "measured_tryon" in mem and result["device"].startswith("cuda"):
+        targets["measured_peak_lt_8GB"] = target(mem["measured_tryon"]["peak_bytes"] / 1e9, lambda v: v < 8.0)
+    if "measured_tryon_vae_tiling" in mem and result["device"].startswith("cuda"):
+        peak = mem["measured_tryon_vae_tiling"]["peak_bytes"] / 1e9
+        targets["measured_peak_vae_tiling_lt_8GB"] = target(peak, lambda v: v < 8.0)
+    return targets

@@ -47,7 +47,7 @@ _VITONHD_KEEP = ("hat", "hair", "sunglasses", "face", "pants", "skirt", "left_le
 _VITONHD_GARMENT = {"upper": ("upper_clothes", "dress", "coat"), "dress": ("dress",), "lower": ("pants", "skirt")}
 
 
-def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+def dilate_by_radius(mask: np.ndarray, radius: int) -> np.ndarray:
     """Dilate a boolean H×W mask by a square of side 2·radius+1 (separable running maximum)."""
     out = np.asarray(mask, dtype=bool)
     if radius <= 0:
@@ -131,7 +131,7 @@ def vitonhd_agnostic_mask(parse: np.ndarray, dilation: float = 0.02) -> np.ndarr
     """
     labels = np.asarray(parse)
     region = _select(labels, VITONHD_LABELS, _VITONHD_REGENERATE)
-    region = dilate(region, _dilation_radius(labels.shape, dilation))
+    region = dilate_by_radius(region, _dilation_radius(labels.shape, dilation))
     return region & ~_select(labels, VITONHD_LABELS, _VITONHD_KEEP)
 
 
@@ -144,7 +144,7 @@ def dresscode_agnostic_mask(labels: np.ndarray, category: str, dilation: float =
     """
     labels = np.asarray(labels)
     region = _select(labels, DRESSCODE_LABELS, _DRESSCODE_REGENERATE[category])
-    region = dilate(region, _dilation_radius(labels.shape, dilation))
+    region = dilate_by_radius(region, _dilation_radius(labels.shape, dilation))
     return region & ~_select(labels, DRESSCODE_LABELS, _DRESSCODE_KEEP[category])
 
 

@@ -15,7 +15,7 @@ import torch
 from ..errors import ConfigError, TWGTMError
 from ..metrics.suite import DEFAULT_METRICS, METRICS
 from . import evaluate_folders, markdown_table, parse_size, write_json
-from ..cli import add_part_arguments, part_options
+from ..cli_args import add_part_arguments, part_options
 from ..validate import check_writable
 from ..vocab import CANVAS_TASKS, DTYPE_CHOICES, GARMENT_CATEGORIES, TRYOFF_MASK_MODES, parse_device, parse_dtype
 

@@ -31,7 +31,7 @@ from .folders import IMAGE_SUFFIXES, read_image
 from .region_scores import mask_iou, summarize
 from .report import write_json
 from ..vocab import CANVAS_TASKS, parse_category, parse_mask_mode, parse_task
-from .sampling import batches, item_seeds, limited, pipeline_for
+from .sampling import batches, dataset_seeds, limited, load_for_eval
 
 log = logging.getLogger("twgtm")
 
@@ -87,7 +87,7 @@ def run_predictions(pipe, dataset, out: Path, *, task: str, mode: str, steps: in
         batch_iter = tqdm(batch_iter, total=-(-len(dataset) // batch_size), desc=f"{task} {mode}", unit="batch")
     for start, batch in batch_iter:
         person, garment = batch["person"], batch["garment"]  # (B,3,H,W)
-        common = dict(prompt=list(batch["category"]), seed=item_seeds(seed, start, person.shape[0]), steps=steps,
+        common = dict(prompt=list(batch["category"]), seed=dataset_seeds(seed, start, person.shape[0]), steps=steps,
                       guidance=guidance, scheduler=scheduler)
         masks = None
         if task == "tryon":
@@ -158,7 +158,7 @@ def evaluate_dataset(
                           + "; check --data-root and --category")
     out = Path(out)
     prepare_out(out, mode, overwrite)
-    pipe = pipeline_for(checkpoint, device, dtype, model_options)
+    pipe = load_for_eval(checkpoint, device, dtype, model_options)
     written, mask_entry = run_predictions(pipe, test, out, task=task, mode=mode, steps=steps, guidance=guidance, seed=seed,
                                  scheduler=scheduler, mask_mode=mask_mode, repaint=repaint, batch_size=batch_size,
                                  progress=progress)

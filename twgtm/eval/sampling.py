@@ -1,4 +1,4 @@
-"""What the checkpoint evaluations share: a pipeline for the model files, batching a data set, per-item seeds."""
+"""What the checkpoint evaluations share: the model's pipeline, batching a data set, per-item seeds."""
 from __future__ import annotations
 
 import logging
@@ -13,14 +13,13 @@ from ..errors import ConfigError
 log = logging.getLogger("twgtm")
 
 
-def pipeline_for(checkpoint: str | Path | None, device="cpu", dtype=torch.float32, model_options: dict | None = None):
-    """A TWGTMPipeline on `device` / `dtype` for the model `twgtm.load_model` builds from these files."""
-    from ..sampling.pipeline import TWGTMPipeline
-    from ..weights.loader import load_model
+def load_for_eval(checkpoint: str | Path | None, device="cpu", dtype=torch.float32, model_options: dict | None = None):
+    """The pipeline `twgtm.load_model` builds from these files, on `device` / `dtype` (logged)."""
+    from .. import load_model
 
-    model = load_model(checkpoint, device=device, dtype=dtype, **(model_options or {}))
-    log.info("loaded %s (preset %s)", checkpoint, model.config.name)
-    return TWGTMPipeline(model)
+    pipe = load_model(checkpoint, device=device, dtype=dtype, **(model_options or {}))
+    log.info("loaded %s (%s model, preset %s)", checkpoint, pipe.family, pipe.config.name)
+    return pipe
 
 
 def limited(dataset: Dataset, limit: int | None) -> Dataset:
@@ -42,6 +41,6 @@ def batches(dataset: Dataset, batch_size: int) -> Iterator[tuple[int, dict]]:
         start += len(batch["name"])
 
 
-def item_seeds(seed: int, start: int, count: int) -> list[int]:
+def dataset_seeds(seed: int, start: int, count: int) -> list[int]:
     """Seed of every item: seed + its index in the data set, so results do not depend on the batch size."""
     return [int(seed) + start + i for i in range(count)]

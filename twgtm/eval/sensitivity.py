@@ -1,4 +1,5 @@
-"""Garment sensitivity: does a try-on wear the colour of the garment it is given?
+"""Garment sensitivity: does a try-on wear the colour of the garment it is given, and does a try-off
+take off the colour the person wears?
 
 One person is dressed in K solid-colour garments, each cut in the silhouette of that person's own
 flat garment (its cloth-mask pixels set to the colour, the white page kept). The output's mean
@@ -12,6 +13,9 @@ mean over the K colours:
 toy persons' lighting and folds scale a garment's colour by about 0.8–1.1, so a perfect try-on
 lands near 1, not on it. A colour is *recognised* when y_k is nearer (Euclidean RGB) to x_k than
 to every other reference colour.
+
+The try-off probe turns it round: the person's visible garment (garment region) is painted in each
+solid colour, and the output's mean colour over the true flat garment's cloth mask is regressed on it.
 """
 from __future__ import annotations
 
@@ -92,4 +96,22 @@ def probe_person(dress: Callable[[torch.Tensor], torch.Tensor], garment: torch.T
     means = region_mean_colour(dressed.float().cpu(), region.cpu())  # (K,3)
     if torch.isnan(means).any():
         raise InputError("the garment region is empty: the probe needs a person whose garment is visible")
+    return {"slope": colour_slope(colours, means), "recognised": recognised(colours, means), "mean_colours": means}
+
+
+def probe_tryoff(undress: Callable[[torch.Tensor], torch.Tensor], person: torch.Tensor, garment_region: torch.Tensor,
+                 cloth_mask: torch.Tensor, colours: torch.Tensor) -> dict:
+    """Dress one person's visible garment in every solid colour, take it off, and score the flat garments.
+
+    `undress(persons (K,3,H,W)) -> flat garments (K,3,H,W)` runs the try-off (or a baseline); person
+    (1,3,H,W), garment_region (1,1,H,W) where its garment shows, cloth_mask (1,1,H,W) where the flat
+    garment lies. Returns slope, the recognised flags and the mean colours (K,3) over the cloth mask.
+    """
+    persons = solid_persons(person, garment_region, colours)  # (K,3,H,W)
+    garments = undress(persons)
+    if garments.shape[0] != colours.shape[0]:
+        raise InputError(f"the try-off returned {garments.shape[0]} images for {colours.shape[0]} persons")
+    means = region_mean_colour(garments.float().cpu(), cloth_mask.expand(colours.shape[0], -1, -1, -1).cpu())
+    if torch.isnan(means).any():
+        raise InputError("the cloth mask is empty: the probe needs the flat garment's mask")
     return {"slope": colour_slope(colours, means), "recognised": recognised(colours, means), "mean_colours": means}

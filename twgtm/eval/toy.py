@@ -14,7 +14,9 @@ off and the truth of both tasks is known:
 * Garment sensitivity (`twgtm.eval.sensitivity`): the first `--sensitivity-persons` test persons,
   each dressed in K solid-colour garments cut in their own garment's silhouette; the slope of the
   output's mean colour in the garment region on the reference colour (0 = the garment is ignored,
-  1 = worn exactly) and the fraction of colours recognised.
+  1 = worn exactly) and the fraction of colours recognised. The try-off probe paints the same
+  persons' visible garment in each colour and regresses the try-off's mean colour over the true
+  cloth mask on it (0 = the person's garment is ignored, 1 = taken off in its own colour).
 * VTOFF: input = the person; truth = the flat garment and its cloth mask. Scores: SSIM against
   the garment, the garment's mean-colour error (the mean colour of the output over the true cloth
   mask against the true garment's, |difference| averaged over RGB, 0–255 units), and the IoU of
@@ -47,7 +49,7 @@ from pathlib import Path
 
 import torch
 
-from ..cli import add_part_arguments, part_options
+from ..cli_args import add_part_arguments, part_options
 from ..data import build_dataset
 from ..errors import DataError, TWGTMError
 from ..metrics.ssim import ssim
@@ -55,10 +57,10 @@ from .baselines import masked_person, mean_colour_fill, mean_image, vae_round_tr
 from .folders import parse_size
 from .region_scores import colour_error, mask_iou, mean_colour_error, region_ssim, summarize
 from .report import write_json
-from .sampling import batches, item_seeds, limited, pipeline_for
+from .sampling import batches, dataset_seeds, limited, load_for_eval
 from ..validate import check_writable
 from ..vocab import DTYPE_CHOICES, TRYOFF_MASK_MODES, parse_device, parse_dtype, parse_mask_mode
-from .sensitivity import SOLID_COLOURS, colour_table, probe_person, solid_persons
+from .sensitivity import SOLID_COLOURS, colour_table, probe_person, probe_tryoff, solid_garments, solid_persons
 from .toy_report import BASELINES, COLUMNS, COPY, MEAN, NO_BASELINE, ROWS, VAE, toy_table
 
 log = logging.getLogger("twgtm")
@@ -97,14 +99,15 @@ def _tryon_scores(scores: dict, name: str, output: torch.Tensor, batch: dict, re
 
 
 def _sensitivity(pipe, test, persons: int, colours: list[str] | None, seed: int, sampler: dict, repaint: bool,
-                 scores: dict) -> dict:
-    """Run the solid-colour probe on the first `persons` test items (model and both VTON baselines).
+                 mask_mode: str, mean_garment: torch.Tensor, scores: dict) -> dict:
+    """Run the solid-colour probes (try-on and try-off) on the first `persons` test items, model and baselines.
 
     Every colour of one person uses the same noise seed (seed + the person's index), so the outputs
     differ only by the garment given.
     """
     names, table = colour_table(colours)
-    detail = {"colours": {n: list(SOLID_COLOURS[n]) for n in names}, "persons": 0, "mean_colours": {}}
+    detail = {"colours": {n: list(SOLID_COLOURS[n]) for n in names}, "persons": 0, "mean_colours": {},
+              "tryoff_mean_colours": {}}
     for index in range(min(persons, len(test))):
         item = test[index]
         person, garment = item["person"][None], item["garment"][None]  # (1,3,H,W)
@@ -126,6 +129,19 @@ def _sensitivity(pipe, test, persons: int, colours: list[str] | None, seed: int,
             scores[("tryon", "colours_recognised", column)].append(probe["recognised"].float().mean().view(1))
             if column == "model":
                 detail["mean_colours"][item["name"]] = dict(zip(names, probe["mean_colours"].round().tolist()))
+        undressers = {
+            "model": lambda persons: pipe.tryoff(persons, prompt=item["category"], mask_mode=mask_mode,
+                                                 seed=[seed + index] * k, **sampler).images,
+            COPY: lambda persons: persons,
+            MEAN: lambda persons: mean_garment.expand(k, -1, -1, -1),
+            VAE: lambda persons: vae_round_trip(pipe.model, solid_garments(garment, cloth, table), persons),
+        }
+        for column, undress in undressers.items():
+            probe = probe_tryoff(undress, person, region, cloth, table)
+            scores[("tryoff", "sensitivity_slope", column)].append(torch.tensor([probe["slope"]]))
+            scores[("tryoff", "colours_recognised", column)].append(probe["recognised"].float().mean().view(1))
+            if column == "model":
+                detail["tryoff_mean_colours"][item["name"]] = dict(zip(names, probe["mean_colours"].round().tolist()))
         detail["persons"] += 1
     return detail
 
@@ -161,7 +177,7 @@ def evaluate_toy(
         raise DataError(f"the test split of {data} is empty; generate the wardrobe with a test fraction above 0.")
     mean_garment, mean_mask = train_means(data, size)
     log.info("toy eval: %d paired test pairs of %s at %dx%d", len(test), data, *size)
-    pipe = pipeline_for(checkpoint, device, dtype, model_options)
+    pipe = load_for_eval(checkpoint, device, dtype, model_options)
     scores = {(task, metric, name): [] for task, metric, _, _ in ROWS for name in COLUMNS
               if (task, metric, name) not in NO_BASELINE}
     no_mask_reason = None
@@ -174,7 +190,7 @@ def evaluate_toy(
         person, garment = batch["person"], batch["garment"]  # (B,3,H,W)
         inpaint, cloth_mask = batch["inpaint_mask"], batch["garment_mask"]  # (B,1,H,W)
         region = batch["garment_region"]  # (B,1,H,W)
-        b, seeds, prompts = person.shape[0], item_seeds(seed, start, person.shape[0]), list(batch["category"])
+        b, seeds, prompts = person.shape[0], dataset_seeds(seed, start, person.shape[0]), list(batch["category"])
         common = dict(prompt=prompts, seed=seeds, steps=steps, guidance=guidance, scheduler=scheduler)
         dressed = pipe.tryon(person, garment, inpaint, repaint=repaint, **common).images.float().cpu()
         for name, output in (("model", dressed), (COPY, masked_person(person, inpaint)),
@@ -192,7 +208,8 @@ def evaluate_toy(
             scores[("tryoff", "mask_iou", "model")].append(mask_iou(off.garment_masks.float().cpu(), cloth_mask))
         scores[("tryoff", "mask_iou", MEAN)].append(mask_iou(mean_mask.expand(b, -1, -1, -1), cloth_mask))
     sampler = dict(steps=steps, guidance=guidance, scheduler=scheduler)
-    detail = _sensitivity(pipe, test, sensitivity_persons, colours, seed, sampler, repaint, scores)
+    detail = _sensitivity(pipe, test, sensitivity_persons, colours, seed, sampler, repaint, mask_mode, mean_garment,
+                          scores)
     results: dict = {"tryon": {}, "tryoff": {}}
     for task, metric, _, higher in ROWS:
         entry = {"higher_is_better": higher}

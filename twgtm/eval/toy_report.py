@@ -15,6 +15,8 @@ ROWS = [
     ("tryoff", "ssim", "VTOFF SSIM vs true garment", True),
     ("tryoff", "mean_colour_error", "VTOFF garment mean-colour error (0-255)", False),
     ("tryoff", "mask_iou", "VTOFF garment-mask IoU", True),
+    ("tryoff", "sensitivity_slope", "VTOFF garment sensitivity: slope (0 ignored, 1 taken off)", True),
+    ("tryoff", "colours_recognised", "VTOFF solid colours recognised (fraction)", True),
 ]
 BASELINES = {
     ("tryon", COPY): "the masked person (inpaint region mid grey, as the model sees it)",

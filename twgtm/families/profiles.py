@@ -30,7 +30,7 @@ import torch
 
 from ..weights.base_parts import load_unet_vae
 from ..weights.checkpoint import check_keys, read_safetensors
-from ..model.config import TWGTMConfig, get_preset
+from ..model.config import InferenceSettings, TWGTMConfig, get_preset
 from ..errors import CheckpointError, ConfigError
 from ..model.network import TWGTM
 from ..vocab import parse_device, parse_dtype
@@ -156,14 +156,14 @@ def profile_config(name: str, base: str | TWGTMConfig = "sd15", *, unet: dict | 
         same = _same_config(changes["unet"], base.unet) and _same_config(changes["vae"], base.vae)
         base = base if same else base.replace(name=f"{base.name}-reduced", **changes)
     tiny = get_preset("tiny")
-    working = list(profile.working_size) if base.name == "sd15" else None  # other bases: the input's size
+    working = profile.working_size if base.name == "sd15" else None  # other bases: the input's size
     return base.replace(
         name=f"{base.name}-{profile.name}", concat_axis="height", cross_attention=False, extended_blocks="none",
         profile=profile.name, clip=tiny.clip, qformer=tiny.qformer, swin=tiny.swin, taskformer=tiny.taskformer,
         num_query_tokens=tiny.num_query_tokens, srm_dim=tiny.srm_dim, srm_image_size=tiny.srm_image_size,
         prompt_max_length=tiny.prompt_max_length,
-        extra={"reference_encoders": False, "working_size": working, "tryoff_target": profile.tryoff_target,
-               "task": profile.task},
+        inference=InferenceSettings(working_size=working, reference_encoders=False,
+                                    tryoff_target=profile.tryoff_target, task=profile.task),
     )
 
 
@@ -177,6 +177,36 @@ def _same_config(a: dict, b: dict) -> bool:
     return all(norm(a, k) == norm(b, k) for k in fields)
 
 
+def load_profile_network(profile: str, weights, base, *, preset: str | None = None, clip=None, swin=None, vae=None,
+                         option_names=None) -> TWGTM:
+    """A CatVTON / TryOffAnyone network on the SD1.5-inpainting UNet/VAE from `base` (and `vae`), with clear errors.
+
+    `weights`: the project's file; `base`: the SD1.5-inpainting model (diffusers folder or one
+    original-format .safetensors); `preset`: the base's size preset (None: read from the base files);
+    `clip` / `swin` are not used by these projects (a warning names them); `option_names` maps
+    'weights' / 'base' / 'vae' / 'clip' / 'swin' to the caller's names for them in error messages.
+    """
+    from ..weights.loader import option_label
+    from ..weights.missing import MissingFile, cli_error
+    from ..weights.registry import REGISTRY
+
+    option_names = dict(option_names or {})
+    spec = get_profile(profile)
+    missing = []  # every file it lacks at once, each with its folder and the fetch command
+    for name, value, entry in (("weights", weights, REGISTRY[spec.name]), ("base", base, REGISTRY["sd15-inpainting"]),
+                               ("vae", vae, REGISTRY["sd-vae-ft-mse"])):
+        if (value is None and name != "vae") or (value is not None and not Path(value).exists()):
+            label = option_label(name, option_names) or f"the {name} file"
+            missing.append(MissingFile(label, entry, None if value is None else str(value)))
+    if missing:
+        raise cli_error(missing)
+    for source, value in (("clip", clip), ("swin", swin)):
+        if value is not None:
+            log.warning("profile %s has no SAM/SRM: %s %s is not used", spec.name, option_label(source, option_names),
+                        value)
+    return load_profile(spec.name, weights, base, base=preset, vae=vae)
+
+
 def load_profile(name: str, weights: str | os.PathLike, base_weights: str | os.PathLike | None, *,
                  base: str | TWGTMConfig | None = None, vae: str | os.PathLike | None = None, device=None,
                  dtype: torch.dtype | None = None) -> TWGTM:
@@ -184,7 +214,7 @@ def load_profile(name: str, weights: str | os.PathLike, base_weights: str | os.P
 
     `base`: a size preset ('sd15', 'tiny') to build; None reads the UNet/VAE configs from `base_weights`
     (and `vae`), checking that they are SD1.5-inpainting's (`twgtm.weights.base_config`). The base
-    folder's DDIM config (or SD1.5-inpainting's) is kept in `config.extra["scheduler"]`.
+    folder's DDIM config (or SD1.5-inpainting's) is kept in `config.inference.scheduler`.
     """
     from ..weights.base_config import describe_base, describe_vae, scheduler_config
     from ..weights.base_parts import load_vae
@@ -197,7 +227,7 @@ def load_profile(name: str, weights: str | os.PathLike, base_weights: str | os.P
         config = profile_config(profile.name, "sd15", unet=unet_cfg, vae=vae_cfg)
     else:
         config = profile_config(profile.name, base or "sd15")
-    config.extra["scheduler"] = scheduler_config(base_weights if base_weights is not None and Path(base_weights).is_dir()
+    config.inference.scheduler = scheduler_config(base_weights if base_weights is not None and Path(base_weights).is_dir()
                                                  else None)
     state = read_safetensors(weights, f"{profile.name} weights ({profile.weights_file})")
     model = TWGTM(config)

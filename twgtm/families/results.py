@@ -6,7 +6,8 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import InputError
-from ..sampling.tasks import TryOffResult, TryOnResult
+from ..results import TryOffResult, TryOnResult
+from ..validate import check_size
 
 
 @dataclass
@@ -25,18 +26,18 @@ class ProfileTryOffResult(TryOffResult):
     working_masks: torch.Tensor  # (B,1,h,w) {0, 1}
 
 
-def working_size(config, size, image_hw: tuple[int, int]) -> tuple[int, int]:
-    """The (H, W) a profile samples each half at: `size`, else the profile's, else the input's (multiples of the stride)."""
+def profile_sampling_size(config, size, image_hw: tuple[int, int]) -> tuple[int, int]:
+    """The (H, W) a profile samples each half at: `size`, else the profile's, else the input's (multiples of the stride).
+
+    Unlike a TWGTM model, which letterboxes onto a canvas rounded up to its stride, a profile crops
+    to its working size: a reduced model without one samples at the input's size rounded down.
+    """
     step = config.pixel_multiple
     if size is None:
-        size = config.extra.get("working_size")
+        size = config.inference.working_size
     if size is None:  # a reduced model: the input's own size, rounded down to the stride
         return max(step, image_hw[0] // step * step), max(step, image_hw[1] // step * step)
-    if isinstance(size, int):
-        size = (size, size)
-    if len(size) != 2 or min(int(s) for s in size) < 1:
-        raise InputError(f"size must be (height, width) with positive sides, got {size!r}")
-    h, w = int(size[0]), int(size[1])
+    h, w = check_size(size)
     if h % step or w % step:
         near = (max(step, round(h / step) * step), max(step, round(w / step) * step))
         raise InputError(f"the working size {h}x{w} is not a multiple of {step} (the latent stride of "

@@ -12,14 +12,15 @@ import torch
 
 from ..errors import ConfigError
 from ..sampling.inputs import broadcast
-from ..sampling.tasks import RoundTripResult, category_masks
+from ..results import RoundTripResult
+from ..sampling.tasks import category_masks
 
 log = logging.getLogger("twgtm")
 
 
 def _name(pipe) -> str:
     """How errors name a pipeline's model: its profile, or 'the TWGTM model'."""
-    return f"profile {pipe.profile.profile.name}" if pipe.profile is not None else "the TWGTM model"
+    return {"twgtm": "the TWGTM model", "a2a": "the Any2AnyTryon model"}.get(pipe.family, f"profile {pipe.family}")
 
 
 def check_pair(tryoff_pipe, tryon_pipe) -> None:
@@ -41,11 +42,21 @@ def roundtrip_pair(tryoff_pipe, tryon_pipe, person_a: torch.Tensor, person_b: to
                    mask_a=None, mask_b=None, mask_mode: str = "bbox", prompt="upper", seed=0, steps=None, guidance=None,
                    scheduler=None, size_a=None, size_b=None, repaint: bool = False, callback=None,
                    cancel=None) -> RoundTripResult:
-    """Take A's garment off (B,3,H,W) with `tryoff_pipe`, then dress B (default A) in it with `tryon_pipe`.
+    """Take A's garment off with `tryoff_pipe`, then dress B (default A) in it with `tryon_pipe`.
 
-    `mask_a`: the garment region on A (a TryOffAnyone model needs it; a mask source works too);
-    `mask_b`: the try-on region on B (a mask source works too; default: the category's body box).
-    Steps and guidance default to each model's own; `size_a` / `size_b` are each model's working size.
+    Args:
+        tryoff_pipe: a pipeline that does try-off (TryOffAnyone, or a TWGTM model).
+        tryon_pipe: a pipeline that does try-on (CatVTON, or a TWGTM model).
+        person_a: (B,3,H,W) persons whose garment is taken.
+        person_b: (1|B,3,H',W') persons to dress (default: A).
+        mask_a: the garment region on A (a TryOffAnyone model needs it; a mask source works too).
+        mask_b: the try-on region on B (a mask source works too; default: the category's body box).
+        mask_mode, prompt, seed, scheduler, repaint, callback, cancel: as the pipelines' verbs.
+        steps, guidance: default to each model's own.
+        size_a, size_b: each model's working size.
+
+    Returns:
+        RoundTripResult: `garments` (the try-off), `dressed` (the try-on).
     """
     check_pair(tryoff_pipe, tryon_pipe)
     common = dict(seed=seed, steps=steps, guidance=guidance, scheduler=scheduler, callback=callback, cancel=cancel)

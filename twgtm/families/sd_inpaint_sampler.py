@@ -85,7 +85,7 @@ class InpaintSampler:
         """The DDIM config kept with the model (the base's, or SD1.5-inpainting's)."""
         from ..weights.base_config import scheduler_config
 
-        return self.model.config.extra.get("scheduler") or scheduler_config(None)
+        return self.model.config.inference.scheduler or scheduler_config(None)
 
     @torch.no_grad()
     def sample(self, canvas: HalfCanvas, request: SamplingRequest) -> torch.Tensor:

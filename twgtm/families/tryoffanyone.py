@@ -17,7 +17,7 @@ from PIL import Image
 from ..errors import InputError
 from ..sampling.inputs import broadcast, check_person
 from . import preprocess as pp
-from .results import ProfileTryOffResult, working_size
+from .results import ProfileTryOffResult, profile_sampling_size
 from .sd_inpaint_sampler import HalfCanvas, InpaintSampler, SamplingRequest
 
 MaskSource = Callable[[torch.Tensor], torch.Tensor]  # person (B,3,H,W) in [-1,1] -> mask (B,1,H,W)
@@ -32,7 +32,7 @@ def tryoffanyone_tryoff(sampler: InpaintSampler, person: torch.Tensor, mask: tor
         if mask.shape[-2:] != person.shape[-2:]:
             raise InputError(f"the try-off mask is {tuple(mask.shape[-2:])} but the person is "
                              f"{tuple(person.shape[-2:])}; resize the mask to the person image's size")
-    size = working_size(sampler.model.config, size, tuple(person.shape[-2:]))
+    size = profile_sampling_size(sampler.model.config, size, tuple(person.shape[-2:]))
     height, width = person.shape[-2:]
     persons, masks = [], []
     for i in range(b):

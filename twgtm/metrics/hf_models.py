@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CheckpointError, MetricUnavailable
-from .images import check_images, resize, to_unit_range
+from .images import check_images, resize_images, to_unit_range
 
 logger = logging.getLogger("twgtm")
 
@@ -70,7 +70,7 @@ class HFImageEncoder(nn.Module):
         """Embeddings (B, D) in float32."""
         images = check_images(images)
         dtype = next(self.model.parameters()).dtype
-        x = resize(to_unit_range(images).float(), self.size, mode=self.interpolation, antialias=True)
+        x = resize_images(to_unit_range(images).float(), self.size, mode=self.interpolation, antialias=True)
         x = ((x.clamp(0, 1) - self.mean) / self.std).to(dtype)  # (B, 3, h, w)
         out = self.model(pixel_values=x)
         if self.output == "image_embeds":

@@ -62,7 +62,7 @@ def luma(images_unit: torch.Tensor) -> torch.Tensor:
     return (images_unit * weights).sum(dim=1, keepdim=True)
 
 
-def resize(images: torch.Tensor, size: tuple[int, int], mode: str = "bilinear", antialias: bool = False) -> torch.Tensor:
+def resize_images(images: torch.Tensor, size: tuple[int, int], mode: str = "bilinear", antialias: bool = False) -> torch.Tensor:
     """Resize B×C×H×W images to ``size`` = (H, W); a no-op when already that size."""
     if tuple(images.shape[-2:]) == tuple(size):
         return images
@@ -76,4 +76,4 @@ def resize_short_side(images: torch.Tensor, short_side: int) -> torch.Tensor:
         return images
     scale = short_side / min(height, width)
     size = (max(1, round(height * scale)), max(1, round(width * scale)))
-    return resize(images, size, mode="bilinear", antialias=True)
+    return resize_images(images, size, mode="bilinear", antialias=True)

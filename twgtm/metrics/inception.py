@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .images import check_images, resize
+from .images import check_images, resize_images
 
 FID_INPUT_SIZE = (299, 299)
 FEATURE_DIM = 2048
@@ -179,7 +179,7 @@ class FIDInceptionV3(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """pool3 features (B, 2048) of images in [-1, 1]."""
         images = check_images(images)
-        x = resize(images.to(self.fc.weight.dtype), FID_INPUT_SIZE, mode="bilinear")  # (B, 3, 299, 299)
+        x = resize_images(images.to(self.fc.weight.dtype), FID_INPUT_SIZE, mode="bilinear")  # (B, 3, 299, 299)
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))  # (B, 64, 147, 147)
         x = F.max_pool2d(x, 3, stride=2)  # (B, 64, 73, 73)
         x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))  # (B, 192, 71, 71)

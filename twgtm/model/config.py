@@ -1,4 +1,4 @@
-"""Model configuration: one dataclass, and the named size presets `sd15`, `demo`, `tiny`."""
+"""Model configuration: the network's dataclass, its typed inference settings, and the size presets `sd15`, `demo`, `tiny`."""
 from __future__ import annotations
 
 import copy
@@ -9,6 +9,56 @@ from ..errors import ConfigError
 
 CONCAT_AXES = ("width", "height")
 PREDICTION_TYPES = ("epsilon", "v_prediction")
+TRYOFF_TARGETS = ("blank", "erased_person")
+SINGLE_TASKS = ("tryon", "tryoff")
+# The working box (height, width) each size preset samples at by default: big inputs are processed at
+# the size the model was trained at. Other configs say their own, or None (the input's own size).
+PRESET_WORKING_SIZES = {"demo": (128, 96), "sd15": (512, 384)}
+
+
+@dataclass
+class InferenceSettings:
+    """How a model is sampled, beyond its network's shapes; kept with the config in every checkpoint.
+
+    Args:
+        working_size: (H, W) of the person half the model samples at by default; None = the input's own size.
+        reference_encoders: whether SAM and SRM run (False: null tokens, as the CatVTON / TryOffAnyone profiles).
+        tryoff_target: what the try-off target half starts as: 'blank' (a white page, TWGTM) or
+            'erased_person' (the person with the garment erased, TryOffAnyone).
+        task: the one task of a single-task model ('tryon' or 'tryoff'); None for a model that does both.
+        scheduler: the diffusers DDIM scheduler config read from a profile's base model; None for TWGTM.
+    """
+
+    working_size: tuple | None = None
+    reference_encoders: bool = True
+    tryoff_target: str = "blank"
+    task: str | None = None
+    scheduler: dict | None = None
+
+    def __post_init__(self):
+        if self.working_size is not None:
+            size = tuple(int(s) for s in self.working_size)
+            if len(size) != 2 or min(size) < 1:
+                raise ConfigError(f"working_size must be (height, width) with positive sides, got {self.working_size!r}")
+            self.working_size = size
+        if self.tryoff_target not in TRYOFF_TARGETS:
+            raise ConfigError(f"tryoff_target must be one of {TRYOFF_TARGETS}, got {self.tryoff_target!r}")
+        if self.task not in (None, *SINGLE_TASKS):
+            raise ConfigError(f"task must be one of {SINGLE_TASKS} or None, got {self.task!r}")
+        self.reference_encoders = bool(self.reference_encoders)
+
+    @classmethod
+    def from_dict(cls, d: dict | None, preset_name: str = "") -> "InferenceSettings":
+        """The settings of a stored config; a missing working size is the preset's; unknown keys are an error."""
+        if isinstance(d, cls):
+            return copy.deepcopy(d)
+        d = dict(d or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown TWGTM inference settings {unknown}; expected some of {sorted(known)}")
+        d.setdefault("working_size", PRESET_WORKING_SIZES.get(preset_name))
+        return cls(**copy.deepcopy(d))
 
 
 @dataclass
@@ -42,7 +92,7 @@ class TWGTMConfig:
     # colours from the reference: the model cannot read them off leftover signal).
     prediction_type: str = "epsilon"
     zero_terminal_snr: bool = False
-    extra: dict = field(default_factory=dict)
+    inference: InferenceSettings = field(default_factory=InferenceSettings)
 
     def __post_init__(self):
         if self.concat_axis not in CONCAT_AXES:
@@ -53,6 +103,8 @@ class TWGTMConfig:
             raise ConfigError("zero_terminal_snr needs prediction_type 'v_prediction': at zero SNR the noise "
                               "alone does not say what the image is")
         self.srm_image_size = tuple(int(s) for s in self.srm_image_size)
+        if not isinstance(self.inference, InferenceSettings):
+            self.inference = InferenceSettings.from_dict(self.inference, self.name)
 
     @property
     def cross_attention_dim(self) -> int:
@@ -78,6 +130,8 @@ class TWGTMConfig:
         """Plain JSON-serialisable dict."""
         d = asdict(self)
         d["srm_image_size"] = list(self.srm_image_size)
+        if self.inference.working_size is not None:
+            d["inference"]["working_size"] = list(self.inference.working_size)
         return d
 
     def to_json(self) -> str:
@@ -86,12 +140,20 @@ class TWGTMConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TWGTMConfig":
-        """Inverse of `to_dict`; unknown keys are an error that names them."""
+        """Inverse of `to_dict`; unknown keys are an error that names them.
+
+        Configs stored before the typed settings kept them as an untyped `extra` dict (empty in TWGTM
+        checkpoints): it is read as the `inference` settings, with the preset's working size.
+        """
+        d = copy.deepcopy(d)
+        if "extra" in d and "inference" not in d:
+            d["inference"] = d.pop("extra")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(f"unknown TWGTM config keys {unknown}; expected some of {sorted(known)}")
-        return cls(**copy.deepcopy(d))
+        d["inference"] = InferenceSettings.from_dict(d.get("inference"), d.get("name", ""))
+        return cls(**d)
 
     def replace(self, **changes) -> "TWGTMConfig":
         """A copy with some top-level fields changed."""
@@ -128,6 +190,7 @@ def _sd15() -> TWGTMConfig:
         swin=dict(name="swin_base_patch4_window7_224"),
         taskformer=dict(hidden_dim=256, num_queries=32, num_units=3, num_heads=8, ffn_dim=2048, num_task_heads=3),
         num_query_tokens=32, srm_dim=768, srm_image_size=(224, 224), prompt_max_length=32,
+        inference=InferenceSettings(working_size=PRESET_WORKING_SIZES["sd15"]),
     )
 
 
@@ -160,6 +223,7 @@ def _demo() -> TWGTMConfig:
                   num_heads=[2, 4, 4, 8], window_size=4),
         taskformer=dict(hidden_dim=64, num_queries=8, num_units=2, num_heads=4, ffn_dim=128, num_task_heads=2),
         num_query_tokens=8, srm_dim=128, srm_image_size=(64, 48), prompt_max_length=24,
+        inference=InferenceSettings(working_size=PRESET_WORKING_SIZES["demo"]),
     )
 
 

@@ -34,7 +34,13 @@ def auto_mask(parser: ClothesParser, pixels: torch.Tensor, task: str = "tryon", 
 
 
 class AutoMask:
-    """A mask source for the samplers: called on the person (B,3,H,W), returns its automatic mask (B,1,H,W)."""
+    """A mask source for the samplers: called on the person (B,3,H,W), returns its automatic mask (B,1,H,W).
+
+    Args:
+        parser: a clothes parser (`load_parser`).
+        task: 'tryon' (where the new garment may go) or 'tryoff' (the garment worn).
+        category: 'upper', 'lower' or 'dress'.
+    """
 
     def __init__(self, parser: ClothesParser, task: str = "tryon", category: str = "upper"):
         self.parser = parser

@@ -60,7 +60,16 @@ class ClothesParser:
 
 
 def load_parser(folder: str | os.PathLike, device=None) -> ClothesParser:
-    """The SegFormer clothes parser in `folder` (offline); a CheckpointError names what is missing."""
+    """The SegFormer clothes parser in `folder` (offline); a CheckpointError names what is missing.
+
+    Args:
+        folder: a transformers SegFormer folder (config.json, model.safetensors, preprocessor_config.json),
+            e.g. sayeed99/segformer_b3_clothes.
+        device: where it runs (None: the CPU).
+
+    Returns:
+        ClothesParser: parses a person into the 18 ATR labels (for `AutoMask`).
+    """
     from transformers import AutoModelForSemanticSegmentation, SegformerImageProcessor
 
     folder = Path(folder)

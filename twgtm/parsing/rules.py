@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
+from ..masks import dilate
 from ..vocab import GARMENT_CATEGORIES, parse_category
 
 MASK_TASKS = ("tryon", "tryoff")
@@ -44,9 +45,9 @@ def _any_of(parse: torch.Tensor, labels: dict, names) -> torch.Tensor:
     return torch.isin(parse, ids)
 
 
-def _dilate(mask: torch.Tensor, kernel: int) -> torch.Tensor:
-    """Binary dilation (H,W) bool with a kernel×kernel square."""
-    return F.max_pool2d(mask[None, None].float(), kernel, stride=1, padding=kernel // 2)[0, 0] > 0
+def _dilate_bool(mask: torch.Tensor, kernel: int) -> torch.Tensor:
+    """Binary dilation of an (H,W) bool mask with a kernel×kernel square (`twgtm.masks.dilate`, odd kernel)."""
+    return dilate(mask[None, None].float(), kernel)[0, 0] > 0  # (H,W)
 
 
 def _row_span(mask: torch.Tensor) -> torch.Tensor:
@@ -77,7 +78,7 @@ def _piece(left: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
     reached[start[0], start[1]] = True
     frontier = reached
     while frontier.any():
-        frontier = _dilate(reached, 3) & left & ~reached
+        frontier = _dilate_bool(reached, 3) & left & ~reached
         reached |= frontier
     return reached
 
@@ -115,7 +116,7 @@ def tryoff_garment_mask(parse: torch.Tensor, labels: dict, category: str = "uppe
 def _region(parse: torch.Tensor, labels: dict, category: str) -> torch.Tensor:
     """Steps 1-2 and the hands/feet of one parse map (H,W), at its own size: (region, extremities) bool."""
     region = _any_of(parse, labels, TRYON_GARMENTS[category] + TRYON_LIMBS[category])
-    region = _dilate(_row_span(region), max(3, max(parse.shape) // 50 | 1))
+    region = _dilate_bool(_row_span(region), max(3, max(parse.shape) // 50 | 1))
     height = _person_height(parse, labels["Background"])
     anchor = _anchor(parse, labels)
     ends = torch.zeros_like(region)

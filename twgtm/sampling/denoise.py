@@ -23,7 +23,7 @@ from .inputs import per_item
 from .placement import Placement
 from .schedulers import MAX_STEPS, make_scheduler
 
-__all__ = ["Callback", "SamplerSettings", "SEED_RANGE", "item_seeds", "is_cancelled", "initial_noise", "Denoiser"]
+__all__ = ["Callback", "SamplerSettings", "SEED_RANGE", "seeds_per_item", "is_cancelled", "initial_noise", "Denoiser"]
 
 Callback = Callable[[int, int, torch.Tensor], object]
 
@@ -44,7 +44,7 @@ class SamplerSettings:
 SEED_RANGE = 2 ** 64  # torch.Generator.manual_seed takes 0 .. 2^64 - 1 (ComfyUI's KSampler seed range)
 
 
-def item_seeds(seed, b: int) -> list[int]:
+def seeds_per_item(seed, b: int) -> list[int]:
     """An int gives seed, seed+1, ... (wrapping past 2^64 - 1); a list gives one seed per item."""
     if isinstance(seed, (list, tuple)):
         return [int(s) % SEED_RANGE for s in per_item(seed, b, "seed")]

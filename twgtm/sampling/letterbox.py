@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError
 
-__all__ = ["Letterbox", "round_up", "plan_letterbox", "resize", "letterbox", "fit_into", "unletterbox"]
+__all__ = ["Letterbox", "round_up", "plan_letterbox", "resize_bilinear", "letterbox", "fit_into", "unletterbox"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def plan_letterbox(source: tuple[int, int], box: tuple[int, int] | None, multipl
     return Letterbox((h, w), (ch, cw), (ch - height) // 2, (cw - width) // 2, height, width)
 
 
-def resize(x: torch.Tensor, size: tuple[int, int], mask: bool = False) -> torch.Tensor:
+def resize_bilinear(x: torch.Tensor, size: tuple[int, int], mask: bool = False) -> torch.Tensor:
     """Resize (B,C,h,w) -> (B,C,H,W): bilinear (antialiased) for images; masks binarized at 0.5."""
     size = (int(size[0]), int(size[1]))
     if tuple(x.shape[-2:]) == size:
@@ -62,7 +62,7 @@ def resize(x: torch.Tensor, size: tuple[int, int], mask: bool = False) -> torch.
 
 def letterbox(x: torch.Tensor, plan: Letterbox, fill: float, mask: bool = False) -> torch.Tensor:
     """Place (B,C,h,w) into the canvas (B,C,H,W): resize to the content box, pad with `fill`."""
-    content = resize(x, (plan.height, plan.width), mask=mask)
+    content = resize_bilinear(x, (plan.height, plan.width), mask=mask)
     out = torch.full((x.shape[0], x.shape[1], *plan.canvas), float(fill), dtype=x.dtype, device=x.device)
     out[:, :, plan.top:plan.top + plan.height, plan.left:plan.left + plan.width] = content
     return out
@@ -79,4 +79,4 @@ def fit_into(x: torch.Tensor, canvas: tuple[int, int], fill: float) -> torch.Ten
 def unletterbox(x: torch.Tensor, plan: Letterbox, mask: bool = False) -> torch.Tensor:
     """Crop the content box out of (B,C,H,W) and resize it back to the source size (B,C,h,w)."""
     content = x[:, :, plan.top:plan.top + plan.height, plan.left:plan.left + plan.width]
-    return resize(content, plan.source, mask=mask)
+    return resize_bilinear(content, plan.source, mask=mask)

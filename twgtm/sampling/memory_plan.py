@@ -15,7 +15,7 @@ cells (f the VAE's stride) and R the UNet rows: 2B with the CFG branches batched
 one after the other or without guidance. The coefficients a (bytes per pixel or per latent cell)
 and b (bytes per item) depend on the architecture and the dtype only; they are measured once per
 (config, dtype, device type, VAE tiling) by replaying a try-on on the meta device at two probe
-sizes (`twgtm.bench.memory.estimate_tryon_peak`, no memory, about a second) and cached. For
+sizes (`memory_replay.estimate_tryon_peak`, no memory, about a second) and cached. For
 sd15 in bf16 on a GPU a_dec is about 1,540 B per canvas pixel (three live full-resolution tensors of
 the 256-channel up-block, 3 * 256 * 2 B) and a_unet about 17 kB per latent cell and row (about 27
 tensors of the first 320-channel level); on the CPU each convolution also holds a copy of its
@@ -105,7 +105,7 @@ def _fit(small: int, large: int, n_small: float, n_large: float) -> PhaseLine:
 
 @functools.lru_cache(maxsize=32)
 def _cached_formula(config_json: str, dtype: torch.dtype, device_type: str, vae_tiling: bool) -> ActivationFormula:
-    from ..bench.memory import estimate_tryon_peak  # the replay, imported only when a formula is first needed
+    from .memory_replay import estimate_tryon_peak  # the replay, imported only when a formula is first needed
 
     config = TWGTMConfig.from_dict(json.loads(config_json))
     halves = _probe_halves(config, vae_tiling)

@@ -39,7 +39,11 @@ def _device_of(module: torch.nn.Module) -> torch.device | None:
 
 
 class Placement:
-    """Every part stays where it is; work runs on the device of the model's (UNet's) weights."""
+    """Every part stays where it is; work runs on the device of the model's (UNet's) weights.
+
+    Args:
+        model: the TWGTM network.
+    """
 
     def __init__(self, model: TWGTM):
         self.model = model
@@ -60,7 +64,14 @@ class Placement:
 
 
 class SequentialPlacement(Placement):
-    """Only the running phase's parts on `device`; the rest, and everything between calls, on `offload_device`."""
+    """Only the running phase's parts on `device`; the rest, and everything between calls, on `offload_device`.
+
+    Args:
+        model: the TWGTM network.
+        device: the compute device.
+        offload_device: where parts wait.
+        before_load: called with (bytes, device) before a part moves there, so the host can free memory.
+    """
 
     def __init__(self, model: TWGTM, device, offload_device, before_load: Callable[[int, torch.device], None] | None = None):
         super().__init__(model)

@@ -12,7 +12,7 @@ import torch
 from ..errors import InputError
 from ..model.network import TWGTM, ReferenceFeatures
 from .encoder_cache import EncoderCache, tensor_digest
-from .letterbox import Letterbox, resize, unletterbox
+from .letterbox import Letterbox, resize_bilinear, unletterbox
 from .placement import Placement
 
 __all__ = ["ReferenceEncoder", "EncodedReference", "garment_probability_on_canvas", "features_to", "select_features",
@@ -21,7 +21,7 @@ __all__ = ["ReferenceEncoder", "EncodedReference", "garment_probability_on_canva
 
 def garment_probability_on_canvas(logits: torch.Tensor, plan: Letterbox) -> torch.Tensor:
     """TFQ_0 logits (B,1,h/4,w/4) -> the garment probability on the working canvas (B,1,Hc,Wc), on the CPU."""
-    return resize(torch.sigmoid(logits.float()).cpu(), plan.canvas)
+    return resize_bilinear(torch.sigmoid(logits.float()).cpu(), plan.canvas)
 
 
 def _moved(x, device, dtype=None):
@@ -110,7 +110,7 @@ class ReferenceEncoder:
         self.model = model
         self.cache = cache
         self.placement = placement or Placement(model)
-        self.enabled = bool(model.config.extra.get("reference_encoders", True))
+        self.enabled = model.config.inference.reference_encoders
 
     def __call__(self, image: torch.Tensor, prompts: list[str], mode: str = "", use_cache: bool = True) -> ReferenceFeatures:
         """Features of `image` (B,3,H,W) with `prompts`; with `use_cache`, a repeat of (image, prompts, mode) on

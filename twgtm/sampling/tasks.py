@@ -21,68 +21,17 @@ from ..model.network import ReferenceFeatures
 from ..model.prompts import CATEGORY_PROMPTS
 from ..vocab import TRYOFF_MASK_MODES, parse_mask_mode
 from .inputs import broadcast, check_person, per_item
-from .letterbox import Letterbox, fit_into, letterbox, plan_letterbox, unletterbox
+from ..results import RoundTripResult, TryOffResult, TryOnResult
+from .letterbox import Letterbox, fit_into, letterbox, unletterbox
 from .reference import garment_probability_on_canvas
+from .working_size import letterbox_plan
 
 log = logging.getLogger("twgtm")
 
-__all__ = ["DEFAULT_WORKING_SIZE", "MASK_MODES", "TryOnResult", "TryOffResult", "RoundTripResult", "working_size",
-           "plan_canvas", "TryOnJob", "prepare_tryon", "finish_tryon", "TryOffJob", "prepare_tryoff",
-           "tryoff_canvas", "finish_tryoff", "concat_tryon", "concat_tryoff", "category_masks"]
+__all__ = ["MASK_MODES", "TryOnResult", "TryOffResult", "RoundTripResult", "TryOnJob", "prepare_tryon", "finish_tryon",
+           "TryOffJob", "prepare_tryoff", "tryoff_canvas", "finish_tryoff", "concat_tryon", "concat_tryoff", "category_masks"]
 
-# Default working box (height, width) of each size preset: big inputs are processed at the size
-# the model was trained at. A config may set `extra["working_size"]`; None = the input's own size.
-DEFAULT_WORKING_SIZE = {"demo": (128, 96), "sd15": (512, 384)}
 MASK_MODES = TRYOFF_MASK_MODES
-
-
-@dataclass
-class TryOnResult:
-    """Dressed persons and the try-on masks used."""
-
-    images: torch.Tensor  # (B,3,H,W) in [-1,1], the person's size
-    masks: torch.Tensor  # (B,1,H,W) 1 = generated region
-
-
-@dataclass
-class TryOffResult:
-    """Flat garments, the target-half masks used and the SRM-predicted garment mask."""
-
-    images: torch.Tensor  # (B,3,H,W) in [-1,1], the person's size
-    masks: torch.Tensor  # (B,1,H,W) the mask the garment was generated in (full, bbox or given)
-    garment_masks: torch.Tensor | None  # (B,1,H,W) sigmoid(TFQ_0), None for profiles without an SRM
-
-
-@dataclass
-class RoundTripResult:
-    """A's garment taken off (`garments`) and B dressed in it (`dressed`)."""
-
-    garments: TryOffResult
-    dressed: TryOnResult
-
-    @property
-    def images(self) -> torch.Tensor:
-        """The dressed persons (B,3,H,W)."""
-        return self.dressed.images
-
-
-# ----- sizes ---------------------------------------------------------------------------------------
-def working_size(config: TWGTMConfig, size=None) -> tuple[int, int] | None:
-    """The working box (H,W) of the person half: `size`, else the model's default, else None (input size)."""
-    if size is None:
-        size = config.extra.get("working_size", DEFAULT_WORKING_SIZE.get(config.name))
-    if size is None:
-        return None
-    if isinstance(size, int):
-        size = (size, size)
-    if len(size) != 2 or min(int(s) for s in size) < 1:
-        raise InputError(f"size must be (height, width) with positive sides, got {size!r}")
-    return int(size[0]), int(size[1])
-
-
-def plan_canvas(image: torch.Tensor, config: TWGTMConfig, size=None) -> Letterbox:
-    """Where `image` (B,C,H,W) sits in the working canvas of `config` (a multiple of its pixel stride)."""
-    return plan_letterbox(tuple(image.shape[-2:]), working_size(config, size), config.pixel_multiple)
 
 
 def check_redraw_region(mask_w: torch.Tensor, config: TWGTMConfig, what: str) -> None:
@@ -139,7 +88,7 @@ def prepare_tryon(person: torch.Tensor, garment: torch.Tensor, mask: torch.Tenso
         raise InputError(f"the try-on mask of item(s) {empty} is empty (all 0): nothing would change; "
                          "paint the garment region white (1) or give an automatic mask")
     prompts = per_item(prompt, b, "prompt")
-    plan = plan_canvas(person, config, size)
+    plan = letterbox_plan(person, config, size)
     person_w = letterbox(person.float(), plan, fill=1.0)  # (B,3,Hc,Wc), white padding
     mask_w = letterbox(mask, plan, fill=0.0, mask=True)  # padding is kept, never generated
     check_redraw_region(mask_w, config, "try-on mask")
@@ -197,7 +146,7 @@ def prepare_tryoff(person: torch.Tensor, prompt, mask_mode: str, mask: torch.Ten
         raise ConfigError(f"mask_mode 'bbox' needs the SRM garment mask, which profile {config.profile!r} lacks; "
                           "use mask_mode='full' or give a mask")
     prompts = per_item(prompt, b, "prompt")
-    plan = plan_canvas(person, config, size)
+    plan = letterbox_plan(person, config, size)
     person_w = letterbox(person.float(), plan, fill=1.0)  # (B,3,Hc,Wc)
     given = None
     if mask is not None:
@@ -230,14 +179,14 @@ def tryoff_canvas(job: TryOffJob, feats: ReferenceFeatures, config: TWGTMConfig)
     """The try-off canvas [garment page | person], its target mask (B,1,Hc,Wc) and the garment probability.
 
     The target half starts as a white page, or as the person itself for profiles trained that way
-    (TryOffAnyone: `extra["tryoff_target"] = "erased_person"`). The probability (B,1,Hc,Wc) is None
+    (TryOffAnyone: `config.inference.tryoff_target == "erased_person"`). The probability (B,1,Hc,Wc) is None
     for profiles without an SRM.
     """
     probs = None
     if feats.garment_mask_logits is not None:
         probs = garment_probability_on_canvas(feats.garment_mask_logits, job.plan)  # (B,1,Hc,Wc)
     target_mask = _target_mask(job, probs)
-    target = job.person if config.extra.get("tryoff_target", "blank") == "erased_person" else None
+    target = job.person if config.inference.tryoff_target == "erased_person" else None
     canvas = cv.tryoff_canvas(job.person, target_mask, config.concat_axis, garment=target)  # (B,3,Hc,2Wc) or (B,3,2Hc,Wc)
     return canvas, target_mask, probs
 

@@ -5,28 +5,35 @@ from pathlib import Path
 
 from ..errors import InputError
 from .paths import check_existing_path, check_image_path, check_writable
-from .values import RULES, Choice, Number, Size, check_choice, check_device, check_prompt
+from .values import RULES, Choice, Number, Size, a2a_rules, check_choice, check_device, check_prompt, check_text
 
 
 # ----- the command line ---------------------------------------------------------------------------
 # Input paths by flag dest: (what the file is, 'file' / 'folder' / 'any'); masks also take 'auto'.
 CLI_PATHS = {
-    "person": ("person", "file"), "garment": ("garment", "file"), "target": ("target", "file"),
-    "model": ("model image", "file"), "mask": ("mask", "file"), "target_mask": ("target mask", "file"),
-    "person_mask": ("person mask", "file"), "checkpoint": ("TWGTM checkpoint", "file"),
+    "person": ("person", "file"), "garment": ("garment", "file"), "person_a": ("person A", "file"),
+    "person_b": ("person B", "file"), "mask": ("mask", "file"), "mask_a": ("mask of person A", "file"),
+    "mask_b": ("mask of person B", "file"), "checkpoint": ("TWGTM checkpoint", "file"),
     "weights": ("weights", "file"), "tryoff_weights": ("try-off weights", "file"),
     "tryon_weights": ("try-on weights", "file"), "base": ("SD1.5-inpainting model", "any"),
     "clip": ("CLIP image encoder", "any"), "swin": ("Swin backbone", "any"), "vae": ("VAE", "any"),
     "parser": ("clothes parser", "folder"), "flux": ("FLUX.1-dev", "folder"), "transformer": ("transformer", "any"),
     "text_encoder": ("text encoder", "folder"), "tokenizer": ("tokenizer", "folder"),
     "text_encoder_2": ("text encoder 2", "folder"), "tokenizer_2": ("tokenizer 2", "folder"),
-    "lora": ("LoRA", "file"),
+    "lora": ("LoRA", "file"), "comfyui": ("ComfyUI", "folder"),
 }
-MASK_PATHS = ("mask", "target_mask", "person_mask")  # these also take 'auto' (the clothes parser's mask)
-# Flags whose value needs no check (switches), and the command / sub-command names argparse stores.
-CLI_UNCHECKED = ("raw", "repaint", "json", "verbose", "t5_fp8", "transformer_fp8", "vae_tiling", "command", "a2a_task")
-FOLDER_OUTPUT_COMMANDS = ("demo",)  # their --out is a folder; every other --out is an image file
+MASK_PATHS = ("mask", "mask_a", "mask_b")  # these also take 'auto' (the clothes parser's mask)
+# Model files the sampling commands and the demo look up themselves (twgtm.cli._check_files): a missing one is
+# listed with every other missing file and the `models fetch` command that gets them, so here only a path that
+# exists is checked (a file where a file belongs). Any2AnyTryon's files are checked here in full.
+MODEL_FILES = ("checkpoint", "weights", "tryoff_weights", "tryon_weights", "base", "vae", "clip", "swin", "parser")
+# Flags whose value needs no check (switches), and the command / sub-command names argparse stores
+# (`models fetch` NAMEs are the registry's to check).
+CLI_UNCHECKED = ("raw", "repaint", "json", "verbose", "t5_fp8", "transformer_fp8", "vae_tiling", "quick", "markdown",
+                 "accept_licence", "convert", "command", "a2a_task", "models_command", "names")
+FOLDER_OUTPUT_COMMANDS = ("demo", "models")  # their --out / --dest is a folder; every other --out is an image file
 PNG_OUTPUT_COMMANDS = ("tryon", "tryoff", "roundtrip")  # --out is written as PNG whatever its suffix
+TEXT_FLAGS = ("revision",)  # free text (a branch, tag or commit)
 
 
 def _preset(name: str) -> str:
@@ -42,21 +49,26 @@ def _profile(name: str) -> str:
 
 
 def _a2a_rules() -> dict:
-    """Any2AnyTryon's own ranges (FLUX's distilled guidance, its target sides, T5's tokens)."""
+    """Any2AnyTryon's flags: its pipeline's rules (twgtm.validate.a2a_rules), the target sides it was trained for,
+    the LoRA strength, T5's tokens, the offload modes."""
     from ..families.a2a.layout import MAX_SIDE, MIN_SIDE
 
-    return {"guidance": Number(0.0, 30.0, hint="FLUX.1-dev's distilled guidance, 3.5 as published"),
-            "steps": Number(1, 1000, integer=True), "lora_scale": Number(-4.0, 4.0),
-            "max_sequence_length": Number(1, 512, integer=True), "size": Size(MIN_SIDE, MAX_SIDE),
-            "offload": Choice(("none", "model", "group"))}
+    return {**a2a_rules(), "lora_scale": Number(-4.0, 4.0), "max_sequence_length": Number(1, 512, integer=True),
+            "size": Size(MIN_SIDE, MAX_SIDE), "offload": Choice(("none", "model", "group"))}
 
 
 def cli_rule(dest: str, a2a: bool = False) -> str | None:
     """How `check_cli_arguments` checks the flag with this dest ('path', 'rule', 'out', ...); None: not at all."""
     if dest in CLI_UNCHECKED:
         return "switch"
-    if dest in ("out", "device", "prompt", "preset") or dest.endswith("profile"):
+    if dest in ("out", "dest"):
+        return "out"
+    if dest in ("device", "prompt", "preset") or dest.endswith("profile"):
         return dest if not dest.endswith("profile") else "profile"
+    if dest in TEXT_FLAGS:
+        return "text"
+    if dest in MODEL_FILES and not a2a:
+        return "model file"
     if dest in CLI_PATHS:
         return "path"
     return "rule" if dest in RULES or (a2a and dest in _a2a_rules()) else None
@@ -66,8 +78,8 @@ def check_cli_arguments(args) -> None:
     """Check a parsed `python -m twgtm` command line before anything loads (one call from the CLI's main).
 
     Every flag's value: numbers finite and in range, names in their vocabulary, the device present,
-    input paths present, the output writable (the error names the flag). Flags with no rule
-    (`cli_rule` is None) pass; the CLI sweep test fails on them.
+    input paths present (model files: see MODEL_FILES), the output writable (the error names the flag).
+    Flags with no rule (`cli_rule` is None) pass; the CLI sweep test fails on them.
     """
     command = getattr(args, "command", None)
     a2a = getattr(args, "a2a_task", None) is not None
@@ -78,7 +90,8 @@ def check_cli_arguments(args) -> None:
             continue
         if kind == "out":
             if not str(value).strip():
-                raise InputError(f"{flag} is empty; give the output {'folder' if command == 'demo' else 'file'}")
+                raise InputError(f"{flag} is empty; give the output "
+                                 f"{'folder' if command in FOLDER_OUTPUT_COMMANDS else 'file'}")
             if command in FOLDER_OUTPUT_COMMANDS:
                 check_writable(value, flag, folder=True)
             elif command in PNG_OUTPUT_COMMANDS:  # written as PNG: the suffix is replaced
@@ -87,10 +100,16 @@ def check_cli_arguments(args) -> None:
                 check_image_path(value, flag)
         elif kind == "path" and not (dest in MASK_PATHS and str(value).strip().lower() == "auto"):
             check_existing_path(value, flag, *CLI_PATHS[dest])
+        elif kind == "model file":
+            check_existing_path(value, flag, *CLI_PATHS[dest], missing_ok=True)
         elif kind == "device":
             check_device(value, flag)
         elif kind == "prompt":
             check_prompt(value, flag)
+        elif kind == "text":
+            if not str(value).strip():
+                raise InputError(f"{flag} is empty; give its value or leave the flag out")
+            check_text(value, flag)
         elif kind == "profile":
             check_choice(value, (), flag, _profile)
         elif kind == "preset":

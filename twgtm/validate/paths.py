@@ -27,8 +27,11 @@ def check_model_name(name, label: str) -> str:
     return name
 
 
-def check_existing_path(path, label: str, what: str, kind: str = "any") -> Path:
-    """An input path that exists: a file (`kind` 'file'), a folder ('folder') or either ('any')."""
+def check_existing_path(path, label: str, what: str, kind: str = "any", *, missing_ok: bool = False) -> Path | None:
+    """An input path that exists: a file (`kind` 'file'), a folder ('folder') or either ('any').
+
+    `missing_ok`: a path that does not exist is None (the caller lists it with the other missing files).
+    """
     if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
         raise InputError(f"{label}: give the path of the {what}, got {path!r}")
     path = Path(path).expanduser()
@@ -37,6 +40,8 @@ def check_existing_path(path, label: str, what: str, kind: str = "any") -> Path:
     except OSError as err:  # e.g. a name too long for the file system
         raise InputError(f"{label} {path}: {what} cannot be looked up ({err.strerror or err}); "
                          "check the path") from None
+    if not exists and missing_ok:
+        return None
     if not exists:
         noun = {"file": f"{what} file", "folder": f"{what} folder"}.get(kind, what)
         raise InputError(f"{label} {path}: {noun} not found (in {path.parent.absolute()}); check the path")

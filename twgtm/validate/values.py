@@ -129,6 +129,16 @@ RULES = {
 }
 
 
+
+def a2a_rules() -> dict:
+    """RULES with Any2AnyTryon's own ranges: FLUX's distilled guidance, its step limit, target sides up to its
+    largest (the smallest, and multiples of 16, are its canvas planner's to say)."""
+    from ..families.a2a.layout import MAX_SIDE
+    from ..families.a2a.schedule import MAX_STEPS as A2A_MAX_STEPS
+
+    return {**RULES, "guidance": Number(0.0, 30.0, hint="FLUX.1-dev's distilled guidance, 3.5 as published"),
+            "steps": Number(1, A2A_MAX_STEPS, integer=True, hint="30 as published"), "size": Size(1, MAX_SIDE)}
+
 def check_text(text, label: str, max_bytes: int = MAX_TEXT_BYTES) -> str:
     """Text typed into a node or flag: a string on one line, of at most `max_bytes` UTF-8 bytes."""
     if not isinstance(text, str):
@@ -195,3 +205,12 @@ def check_device_memory(device, weight_bytes: int, label: str = "device") -> Non
         raise ConfigError(f"{label} {device}: the model's weights take {weight_bytes / 2**30:.1f} GiB but the device "
                           f"has {total / 2**30:.1f} GiB in all; use a device with more memory or a smaller dtype "
                           "(bf16 / fp16 halve it)")
+
+
+def check_model_fits(model, device, dtype=None, label: str = "device") -> None:
+    """Refuse to move `model` (its parameters and buffers, floating ones cast to `dtype` when given) to a device
+    with less memory in all than they take."""
+    tensors = [*model.parameters(), *model.buffers()]
+    size = sum(t.numel() * (dtype.itemsize if dtype is not None and t.is_floating_point() else t.element_size())
+               for t in tensors)
+    check_device_memory(device, size, label)

@@ -1,5 +1,5 @@
-"""Weights: `load_model` (every entry point's loader), TWGTM checkpoints, base parts in their public formats,
-and their shipped configs."""
-from .loader import load_model
+"""Weights: `load_network` (a TWGTM network from a checkpoint or a preset), TWGTM checkpoints, base parts in their
+public formats, and their shipped configs. `twgtm.load_model` builds every family's pipeline on these readers."""
+from .loader import load_network
 
-__all__ = ["load_model"]
+__all__ = ["load_network"]

@@ -6,6 +6,8 @@ Nothing here ever unpickles a file.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import logging
 import os
@@ -178,7 +180,8 @@ def load_checkpoint(path: str | os.PathLike, *, device=None, dtype: torch.dtype 
 
     Into a given `model` (training's `model.init`), the file's VAE latent scale comes with the VAE
     weights: it belongs to them (training calibrates it for that encoder) but lives in the config;
-    likewise the UNet's prediction type and noise schedule come with the UNet weights.
+    likewise the UNet's prediction type, noise schedule and working size (the canvas size it was
+    trained at) come with the UNet weights.
     """
     path = Path(path)
     meta = read_metadata(path)
@@ -199,6 +202,8 @@ def load_checkpoint(path: str | os.PathLike, *, device=None, dtype: torch.dtype 
     if "unet" in parts:
         model.config.prediction_type = config.prediction_type
         model.config.zero_terminal_snr = config.zero_terminal_snr
+        model.config.inference = dataclasses.replace(model.config.inference,
+                                                     working_size=config.inference.working_size)
     missing_parts = [p for p in PARTS if p not in parts]
     if missing_parts:
         log.info("%s holds parts %s; %s keep their current weights", path.name, parts, missing_parts)

@@ -1,4 +1,5 @@
-"""What a weights file that safetensors cannot read really is, from its first bytes (nothing is unpickled).
+"""What a weights file really is, from its first bytes (nothing is unpickled): for the error of a file safetensors
+cannot read, and for the check of a download before it is renamed into place.
 
 A .safetensors file starts with an 8-byte little-endian header length N and then N bytes of JSON
 (`{"tensor": {"dtype", "shape", "data_offsets"}, "__metadata__": {...}}`), followed by the tensor
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from ..errors import CheckpointError
 
-__all__ = ["safetensors_problem", "unreadable_safetensors"]
+__all__ = ["file_kind", "safetensors_problem", "unreadable_safetensors"]
 
 HEADER_LIMIT = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
 # first bytes -> (what the file is, what to do)
@@ -30,6 +31,7 @@ SIGNATURES = (
     (b"\x89PNG", "a PNG image", "check that the option names the weights file, not an image"),
     (b"\xff\xd8\xff", "a JPEG image", "check that the option names the weights file, not an image"),
 )
+WHOLE = "a whole safetensors file"
 WEB_PAGE = ("a web page (HTML): the download saved a login, error or 'file not found' page instead of the file",
             "download the file again (log in first where the site asks, and check the link)")
 
@@ -39,8 +41,9 @@ def _looks_like_html(head: bytes) -> bool:
     return text.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml", b"<!--"))
 
 
-def safetensors_problem(path: str | os.PathLike) -> tuple[str, str, bool]:
-    """(what the file is, what to do, whether it is a safetensors file at all), from its first bytes."""
+def file_kind(path: str | os.PathLike) -> tuple[str, str, bool]:
+    """(what the file is, what to do, whether it is a safetensors file at all), from its first bytes; WHOLE (and
+    no remedy) for a safetensors file whose header parses and whose file holds every byte it describes."""
     path = Path(path)
     size = path.stat().st_size
     with open(path, "rb") as handle:
@@ -65,8 +68,7 @@ def safetensors_problem(path: str | os.PathLike) -> tuple[str, str, bool]:
         if size < needed:
             return (f"a safetensors file cut short: its header describes {needed:,} bytes but the file has {size:,}",
                     "download or copy it again (the copy stopped part-way)", True)
-        return ("a safetensors file that this safetensors version cannot read", "download or copy it again, or "
-                "update the safetensors package", True)
+        return WHOLE, "", True
     for signature, kind, remedy in SIGNATURES:
         if head.startswith(signature):
             return kind, remedy, False
@@ -82,14 +84,23 @@ def safetensors_problem(path: str | os.PathLike) -> tuple[str, str, bool]:
     return "not in any format TWGTM knows", "give a .safetensors weights file", False
 
 
+def safetensors_problem(path: str | os.PathLike) -> str | None:
+    """None for a whole safetensors file; else what the file is (a pickle, a web page, a file cut short...)."""
+    kind, _remedy, _is_safetensors = file_kind(path)
+    return None if kind == WHOLE else kind
+
+
 def unreadable_safetensors(path: str | os.PathLike, err: Exception, what: str = "weights file") -> CheckpointError:
     """The error for a file safetensors could not read: cut short / damaged, or not a safetensors file at all."""
     path = Path(path)
     try:
-        kind, remedy, is_safetensors = safetensors_problem(path)
+        kind, remedy, is_safetensors = file_kind(path)
     except OSError as read_error:
         return CheckpointError(f"{what} {path} (folder {path.parent}) cannot be read ({read_error}); check its "
                                "permissions and the disk")
+    if kind == WHOLE:  # its layout holds, yet safetensors refused it
+        kind = "a safetensors file that this safetensors version cannot read"
+        remedy = "download or copy it again, or update the safetensors package"
     if is_safetensors:
         return CheckpointError(f"{what} {path.name} (folder {path.parent}) is {kind} ({err}); {remedy}")
     return CheckpointError(f"{what} {path.name} (folder {path.parent}) is not a safetensors file at all: it is "

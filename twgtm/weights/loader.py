@@ -1,21 +1,19 @@
-"""`load_model`: the one way every entry point (CLI, eval, ComfyUI nodes, Python) builds a model from files.
+"""`load_network`: a TWGTM network from files (what `twgtm.load_model` builds its TWGTM pipeline on).
 
-Three kinds of request:
+Two kinds of request:
 
-- a TWGTM checkpoint (`load_model("model.safetensors")`, or no path for the shipped demo model).
+- a TWGTM checkpoint (`load_network("model.safetensors")`, or no path for the shipped demo model).
   A small checkpoint may leave out frozen base parts (its metadata lists the `parts` it holds);
   those come from `base` (UNet, VAE: an SD1.5-inpainting diffusers folder or one original-format
   .safetensors), `clip` (a CLIPVisionModelWithProjection folder or its HF-format .safetensors) and
   `swin` (timm Swin weights). A part that is still missing is one CheckpointError naming the file,
   its folder, the parts and the option that supplies each.
-- a backbone profile (`load_model(profile="catvton", weights="attention.safetensors", base=SD15, vae=VAE)`):
-  CatVTON's or TryOffAnyone's weights on the SD1.5-inpainting UNet/VAE (`twgtm.families.profiles`), the
-  UNet/VAE configs read from the base files and checked, an optional separate VAE (sd-vae-ft-mse, as
-  both projects use); its pipeline samples as the project does (`twgtm.families.profile_sampler`).
-- a size preset with random weights (`load_model(preset="demo")`, for training from scratch),
+- a size preset with random weights (`load_network(preset="demo")`, for training from scratch),
   optionally starting from a checkpoint's weights and with the base parts filled in.
 
-`device` and `dtype` take torch objects or their names ('cuda', 'bf16', ...; see `twgtm.vocab`).
+The option names and formats here (`BASE_SOURCES`, `SOURCE_FORMATS`, `option_label`) are shared with
+the profile loader (`twgtm.families.profiles`), which builds on these readers; this package never
+imports a family. `device` and `dtype` take torch objects or their names ('cuda', 'bf16', ...).
 """
 from __future__ import annotations
 
@@ -25,9 +23,10 @@ from pathlib import Path
 from typing import Mapping
 
 from .. import paths
-from ..errors import CheckpointError, ConfigError
-from ..validate import check_device_memory
+from ..errors import CheckpointError
+from ..validate import check_model_fits
 from ..vocab import parse_device, parse_dtype
+from .registry import fetch_command
 
 log = logging.getLogger("twgtm")
 
@@ -53,7 +52,7 @@ def demo_checkpoint() -> Path:
     return path
 
 
-def _option(name: str, option_names: Mapping[str, str | None]) -> str | None:
+def option_label(name: str, option_names: Mapping[str, str | None]) -> str | None:
     """The caller's label of option `name` (None: the caller offers no such option)."""
     return option_names.get(name, PYTHON_OPTIONS[name])
 
@@ -67,13 +66,14 @@ def _lacking_error(path: Path, held: list[str], lacking: list[str], given: dict,
         lines.append(f"  it needs the base parts {base} from other files:")
         for part in base:
             source = BASE_SOURCES[part]
-            label = _option(source, option_names)
+            label = option_label(source, option_names)
             if label is None:
                 lines.append(f"  - {part}: no option here supplies it; use a checkpoint that includes {part}")
             elif given.get(source) is not None:
                 lines.append(f"  - {part}: {label} {given[source]} did not provide it")
             else:
-                lines.append(f"  - {part}: give {label} ({SOURCE_FORMATS[source]})")
+                lines.append(f"  - {part}: give {label} ({SOURCE_FORMATS[source]})" + (
+                    f"; {fetch_command(['sd15-inpainting'], dest='models')} gets one" if source == "base" else ""))
     if trained:
         lines.append(f"  it lacks the trained parts {trained}, which no other file supplies: export the model "
                      "again with all its parts (save_checkpoint without parts=)")
@@ -110,6 +110,11 @@ def _checkpoint_model(path: Path, base, clip, swin, option_names):
     from ..model.network import PARTS
     from .checkpoint import checkpoint_parts, load_checkpoint, read_metadata
 
+    absent = _given_but_absent(option_names, base=base, clip=clip, swin=swin)
+    if absent:
+        from .missing import cli_error
+
+        raise cli_error(absent)
     held = checkpoint_parts(read_metadata(path), path)
     model = load_checkpoint(path)
     _ignored(held, base, clip, swin)
@@ -136,67 +141,35 @@ def _preset_model(preset: str, checkpoint, base, clip, swin):
     return model
 
 
-def _profile_model(profile: str, weights, base, preset: str | None, clip, swin, vae, option_names):
-    """A CatVTON / TryOffAnyone profile on the SD1.5-inpainting UNet/VAE from `base` (and `vae`)."""
-    from ..families.profiles import get_profile, load_profile
+def _given_but_absent(option_names, **paths) -> list:
+    """A MissingFile for each option given a path that does not exist (no registry entry: a caller's own file)."""
+    from .missing import MissingFile
 
-    spec = get_profile(profile)
-    if weights is None:
-        label = _option("weights", option_names) or "its weights file"
-        raise CheckpointError(f"profile {spec.name} needs its weights file ({spec.weights_file} of its release "
-                              f"{spec.repository}); give {label}")
-    if base is None:
-        label = _option("base", option_names) or "the base model"
-        raise CheckpointError(f"profile {spec.name}: {Path(weights).name} (folder {Path(weights).parent}) holds only "
-                              f"the fine-tuned attention weights; the rest of the UNet and the VAE come from the "
-                              f"SD1.5-inpainting base: give {label} ({SOURCE_FORMATS['base']})")
-    for source, value in (("clip", clip), ("swin", swin)):
-        if value is not None:
-            log.warning("profile %s has no SAM/SRM: %s %s is not used", spec.name, _option(source, option_names), value)
-    return load_profile(spec.name, weights, base, base=preset, vae=vae)
+    return [MissingFile(option_label(name, option_names) or name, None, str(path), what=SOURCE_FORMATS.get(name, ""))
+            for name, path in paths.items() if path is not None and not Path(path).exists()]
 
 
-def load_model(checkpoint: str | os.PathLike | None = None, *, profile: str | None = None, preset: str | None = None,
-               weights: str | os.PathLike | None = None, base: str | os.PathLike | None = None,
-               vae: str | os.PathLike | None = None, clip: str | os.PathLike | None = None,
-               swin: str | os.PathLike | None = None, device=None, dtype=None,
-               option_names: Mapping[str, str | None] | None = None):
-    """Build a TWGTM model from files: a checkpoint (default: the demo model), a profile, or a preset.
+def load_network(checkpoint: str | os.PathLike | None = None, *, preset: str | None = None,
+                 base: str | os.PathLike | None = None, clip: str | os.PathLike | None = None,
+                 swin: str | os.PathLike | None = None, device=None, dtype=None,
+                 option_names: Mapping[str, str | None] | None = None):
+    """Build a TWGTM network from files: a checkpoint (default: the demo model) or a preset.
 
-    `base` / `clip` / `swin` fill the frozen base parts a checkpoint lacks (see the module docstring);
-    with a `profile`, `weights` (or the positional `checkpoint`) is the project's file, `base` the
-    SD1.5-inpainting model and `vae` an optional separate VAE. `preset` is the size preset of a
-    profile's base (None: read from the base files; 'tiny' in tests) or, without a profile, the preset
-    built with random weights. `option_names` maps 'base' / 'clip' / 'swin' / 'vae' / 'weights' to the
-    caller's names for them in error messages (the CLI's flags, a node's inputs; None = not offered).
+    `base` / `clip` / `swin` fill the frozen base parts a checkpoint lacks (see the module docstring).
+    `preset` builds that size preset with random weights (then the checkpoint's weights, when given).
+    `option_names` maps 'base' / 'clip' / 'swin' to the caller's names for them in error messages
+    (the CLI's flags, a node's inputs; None = not offered).
     """
     option_names = dict(option_names or {})
     target_device = None if device is None else parse_device(device)
     target_dtype = None if dtype is None else parse_dtype(dtype)
-    if weights is not None and checkpoint is not None and Path(weights) != Path(checkpoint):
-        raise ConfigError(f"two weights files given ({checkpoint} and weights={weights}); give one")
-    if profile is None and vae is not None:
-        raise ConfigError(f"{_option('vae', option_names) or 'vae'} {vae} applies to the CatVTON / TryOffAnyone profiles; "
-                          "a TWGTM checkpoint brings its own VAE (or takes it from the base)")
-    if profile is not None:
-        model = _profile_model(profile, weights if weights is not None else checkpoint, base, preset, clip, swin, vae,
-                               option_names)
-    elif preset is not None:
-        model = _preset_model(preset, checkpoint if weights is None else weights, base, clip, swin)
+    if preset is not None:
+        model = _preset_model(preset, checkpoint, base, clip, swin)
     else:
-        checkpoint = checkpoint if weights is None else weights
         path = demo_checkpoint() if checkpoint is None else Path(checkpoint)
         model = _checkpoint_model(path, base, clip, swin, option_names)
     if target_device is None and target_dtype is None:
         return model
     if target_device is not None:
-        check_device_memory(target_device, weight_bytes(model, target_dtype))
+        check_model_fits(model, target_device, target_dtype)
     return model.to(device=target_device, dtype=target_dtype)
-
-
-def weight_bytes(model, dtype=None) -> int:
-    """Bytes of the model's parameters and buffers, floating ones in `dtype` when given."""
-    tensors = [*model.parameters(), *model.buffers()]
-    return sum(t.numel() * (dtype.itemsize if dtype is not None and t.is_floating_point() else t.element_size())
-               for t in tensors)
-

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from ..masks import VITONHD_LABELS, dilate
+from ..masks import VITONHD_LABELS, dilate_by_radius
 from .geometry import DESIGN_H, DESIGN_W, apply_homography, fit_homography
 from .garments import GarmentShape
 from .parse import GARMENT_LABEL, SIDE_LABEL, ParseCanvas
@@ -213,6 +213,6 @@ def agnostic_mask(category: str, garment_cover: np.ndarray, body: dict, size: tu
             band[int(rows[0] + 0.8 * (rows[-1] - rows[0])):] = True
             region |= torso & band
     hi_h = garment_cover.shape[0]
-    region = dilate(region, max(1, int(round(dilation * hi_h))))
+    region = dilate_by_radius(region, max(1, int(round(dilation * hi_h))))
     region &= ~((body["head"] > 0.5) | (body["hair"] > 0.5))
     return _reduce(region.astype(np.float64), hi_h // size[0]) >= 0.5

@@ -6,11 +6,11 @@ packing (`packing`), prompt templates (`prompts`), the flow-matching schedule (`
 diffusers path adds the clean-reset loop (`sampler`), the pipeline (`pipeline`), loading and LoRA
 files (`loading`, `lora`) and the cost model (`memory`).
 """
-from .layout import MAX_SIDE, MIN_SIDE, Canvas, plan_canvas
+from .layout import MAX_SIDE, MIN_SIDE, PanelCanvas, plan_panels
 from .position_ids import canvas_ids, rewrite_index_ids
 from .prompts import build_prompt, resolve_prompt
 from .schedule import GUIDANCE, STEPS, shift_mu, shifted_sigmas
 from .tasks import TASKS, Task, get_task
 
-__all__ = ["TASKS", "Task", "get_task", "Canvas", "plan_canvas", "MIN_SIDE", "MAX_SIDE", "canvas_ids",
+__all__ = ["TASKS", "Task", "get_task", "PanelCanvas", "plan_panels", "MIN_SIDE", "MAX_SIDE", "canvas_ids",
            "rewrite_index_ids", "build_prompt", "resolve_prompt", "GUIDANCE", "STEPS", "shift_mu", "shifted_sigmas"]

@@ -3,15 +3,21 @@ from __future__ import annotations
 
 import argparse
 
+from ...cli_args import add_size_argument
 from ...vocab import DTYPE_CHOICES
 from .tasks import TASKS
 
-INPUTS = {"model": "model image (the person)", "garment": "garment image (any size; resized to the target height)"}
+# The CLI's (and the API's) name of each condition panel: the method's "model image" is the person.
+FLAGS = {"model": "person", "garment": "garment"}
+INPUTS = {"model": "person image (the method's model image)",
+          "garment": "garment image (any size; resized to the target height)"}
 
 
 def _task_parser(parser: argparse.ArgumentParser, task) -> None:
     for part in task.conditions:
-        parser.add_argument(f"--{part}", required=True, help=INPUTS[part])
+        flag = FLAGS[part]
+        aliases = [f"--{flag}"] + ([f"--{part}"] if part != flag else [])  # --model: the former name
+        parser.add_argument(*aliases, dest=flag, required=True, help=INPUTS[part])
     parser.add_argument("--out", required=True, help="output PNG")
     parser.add_argument("--prompt", help="full prompt with <MODEL>/<GARMENT>/<TARGET> tags, or a target description "
                         "(default: the task's template)")
@@ -25,15 +31,15 @@ def _task_parser(parser: argparse.ArgumentParser, task) -> None:
     src.add_argument("--lora", help="Any2AnyTryon LoRA .safetensors (e.g. dev_lora_any2any_alltasks.safetensors)")
     src.add_argument("--lora-scale", type=float, default=1.0, help="LoRA strength (default 1)")
     run = parser.add_argument_group("sampling")
-    run.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="target size, multiples of 16, 256..2048 "
-                     "(default: from the first input image, long side at most 1024)")
+    add_size_argument(run, "target size HxW, multiples of 16, 256..2048 (default: from the first input image, long "
+                      "side at most 1024)")
     run.add_argument("--steps", type=int, default=30, help="denoising steps (default 30)")
     run.add_argument("--guidance", type=float, default=3.5, help="FLUX distilled guidance (default 3.5)")
     run.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     run.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
     run.add_argument("--dtype", default="bf16", choices=DTYPE_CHOICES, help="compute dtype (default bf16)")
     run.add_argument("--max-sequence-length", type=int, default=512, help="T5 tokens (default 512, as published)")
-    mem = parser.add_argument_group("memory (24 GB and smaller GPUs: see README, 'Any2AnyTryon (FLUX)')")
+    mem = parser.add_argument_group("memory (24 GB and smaller GPUs: see docs/any2anytryon.md)")
     mem.add_argument("--offload", choices=["none", "model", "group"], default="none",
                      help="model: each part on the GPU only while used; group: the transformer streamed block by block")
     mem.add_argument("--t5-fp8", action="store_true", help="store T5 weights in fp8 (upcast per layer)")
@@ -50,20 +56,21 @@ def build_parser(parser: argparse.ArgumentParser):
     def run(args) -> int:
         from tqdm import tqdm
 
-        from ...pixels import load_image, save_image
-        from .loading import A2ASources, load_pipeline
+        from ... import load_image, load_model, save_image
 
-        sources = A2ASources(args.flux, args.transformer, args.vae, args.text_encoder, args.tokenizer,
-                             args.text_encoder_2, args.tokenizer_2)
         task = TASKS[args.a2a_task]
-        images = {part: load_image(getattr(args, part), INPUTS[part].split(" (")[0]) for part in task.conditions}
-        pipe = load_pipeline(sources, lora=args.lora, lora_scale=args.lora_scale, device=args.device, dtype=args.dtype,
-                             offload=args.offload, t5_fp8=args.t5_fp8, transformer_fp8=args.transformer_fp8,
-                             vae_tiling=args.vae_tiling, max_sequence_length=args.max_sequence_length)
+        images = {FLAGS[part]: load_image(getattr(args, FLAGS[part]), INPUTS[part].split(" (")[0])
+                  for part in task.conditions}
+        pipe = load_model(family="a2a", flux=args.flux, lora=args.lora, vae=args.vae, device=args.device,
+                          dtype=args.dtype, transformer=args.transformer, text_encoder=args.text_encoder,
+                          tokenizer=args.tokenizer, text_encoder_2=args.text_encoder_2, tokenizer_2=args.tokenizer_2,
+                          lora_scale=args.lora_scale, offload=args.offload, t5_fp8=args.t5_fp8,
+                          transformer_fp8=args.transformer_fp8, vae_tiling=args.vae_tiling,
+                          max_sequence_length=args.max_sequence_length)
         with tqdm(total=args.steps, unit="step", desc=task.name) as bar:
-            result = pipe(task.name, prompt=args.prompt, size=tuple(args.size) if args.size else None,
-                          steps=args.steps, guidance=args.guidance, seed=args.seed,
-                          callback=lambda i, n, latents: bar.update(1), **images)
+            result = getattr(pipe, task.name)(prompt=args.prompt, size=args.size, steps=args.steps,
+                                              guidance=args.guidance, seed=args.seed,
+                                              callback=lambda i, n, latents: bar.update(1), **images)
         print(f"wrote {save_image(result.images[0], args.out)}")
         return 0
 

@@ -1,4 +1,4 @@
-"""Canvas layout and size rules of Any2AnyTryon: panels side by side, all of the target's height.
+"""Layout and size rules of Any2AnyTryon's panel canvas: panels side by side, all of the target's height.
 
 - Sizes are multiples of 16 px (one FLUX token = a 2x2 patch of the 8x VAE latent); there is no
   fixed canvas: the target size is given, or taken from the first input image.
@@ -53,7 +53,7 @@ def check_size(height: int, width: int, min_side: int = MIN_SIDE, max_side: int 
     return h, w
 
 
-def resize(pixels: torch.Tensor, height: int, width: int) -> torch.Tensor:
+def resize_bicubic(pixels: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Bicubic, antialiased resize of (B,3,H,W) pixels, clamped to [-1, 1]."""
     if tuple(pixels.shape[-2:]) == (height, width):
         return pixels
@@ -79,7 +79,7 @@ def letterbox(pixels: torch.Tensor, height: int, width: int) -> tuple[torch.Tens
     else:
         new_h, new_w = height, int(height * (src_w / src_h))
     new_h, new_w = max(1, new_h), max(1, new_w)
-    inner = resize(pixels, new_h, new_w)  # (B,3,new_h,new_w)
+    inner = resize_bicubic(pixels, new_h, new_w)  # (B,3,new_h,new_w)
     out = torch.full((pixels.shape[0], 3, height, width), WHITE, dtype=pixels.dtype, device=pixels.device)
     left, top = (width - new_w) // 2, (height - new_h) // 2
     out[..., top:top + new_h, left:left + new_w] = inner
@@ -94,7 +94,7 @@ def fit_height(pixels: torch.Tensor, height: int, what: str) -> torch.Tensor:
     if cropped_w < TOKEN_PX:
         raise InputError(f"{what} is {src_w}x{src_h} px (width x height): at the target height {height} it would be "
                          f"{new_w} px wide, under one 16 px token; give a wider {what} image")
-    resized = resize(pixels, height, new_w)  # (B,3,height,new_w)
+    resized = resize_bicubic(pixels, height, new_w)  # (B,3,height,new_w)
     left = (new_w - cropped_w) // 2
     return resized[..., left:left + cropped_w]  # (B,3,height,cropped_w)
 
@@ -116,7 +116,7 @@ class CropBack:
         if self.box is None or self.source_size is None:
             return pixels
         b = self.box
-        return resize(pixels[..., b.top:b.top + b.height, b.left:b.left + b.width], *self.source_size)
+        return resize_bicubic(pixels[..., b.top:b.top + b.height, b.left:b.left + b.width], *self.source_size)
 
 
 def split_strip(latent: torch.Tensor, widths: list[int]) -> list[torch.Tensor]:
@@ -125,7 +125,7 @@ def split_strip(latent: torch.Tensor, widths: list[int]) -> list[torch.Tensor]:
 
 
 @dataclass
-class Canvas:
+class PanelCanvas:
     """The panels of one task, left to right after the (blank) target, and how to crop the result back."""
 
     task: Task
@@ -178,8 +178,8 @@ def _batched(pixels: torch.Tensor, what: str) -> torch.Tensor:
     return pixels
 
 
-def plan_canvas(task: Task, model: torch.Tensor | None = None, garment: torch.Tensor | None = None,
-                size: tuple[int, int] | None = None, min_side: int = MIN_SIDE, max_side: int = MAX_SIDE) -> Canvas:
+def plan_panels(task: Task, model: torch.Tensor | None = None, garment: torch.Tensor | None = None,
+                size: tuple[int, int] | None = None, min_side: int = MIN_SIDE, max_side: int = MAX_SIDE) -> PanelCanvas:
     """Lay out the condition panels of `task` for a target of `size` (H, W) (default: from the first input)."""
     given = {"model": model, "garment": garment}
     for part in task.conditions:
@@ -210,4 +210,4 @@ def plan_canvas(task: Task, model: torch.Tensor | None = None, garment: torch.Te
         else:
             panel = fit_height(pixels, height, "model image" if part == "model" else "garment image")
         panels.append(panel)
-    return Canvas(task, (height, width), panels, box, source)
+    return PanelCanvas(task, (height, width), panels, box, source)

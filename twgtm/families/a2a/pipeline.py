@@ -17,13 +17,16 @@ from typing import Callable
 import torch
 
 from ...errors import InputError
-from .layout import Canvas, plan_canvas, split_strip
+from ...results import ImageResult, RoundTripResult
+from ...validate import CallRules, a2a_rules
+from ...verbs import VERBS, Pipeline
+from .layout import PanelCanvas, plan_panels, split_strip
 from .memory import MemoryOptions, check_budget, dims_of, dtype_bytes, peak_bytes
 from .packing import pack, unpack
 from .position_ids import canvas_ids, text_ids
 from .prompts import resolve_prompt
 from .sampler import SamplerInputs, denoise
-from .schedule import GUIDANCE, MAX_STEPS, STEPS, shift_mu, shifted_sigmas
+from .schedule import GUIDANCE, STEPS, shift_mu, shifted_sigmas
 from .tasks import get_task
 from .text import T5_LENGTH, encode_prompts
 
@@ -44,18 +47,34 @@ class A2AParts:
 
 
 @dataclass
-class A2AResult:
+class A2AResult(ImageResult):
     """Output images (cropped back) and what produced them."""
 
     images: torch.Tensor  # (B,3,h,w) in [-1,1]: the model image's size for try-on, else the target size
     target: torch.Tensor  # (B,3,H,W) decoded target panel before cropping
     tokens: torch.Tensor  # (B,Nt,64) final target tokens
-    canvas: Canvas
+    canvas: PanelCanvas
     prompt: list[str]
 
 
-class A2APipeline:
-    """Runs the four tasks on one set of parts, with the chosen memory options."""
+class A2APipeline(Pipeline):
+    """Runs the four tasks on one set of parts, with the chosen memory options.
+
+    `twgtm.load_model(family="a2a", flux=..., lora=...)` builds it. Its verbs: `tryon`, `modelfree`,
+    `reconstruct`, `layered`, and `tryoff` (= `reconstruct`: the garment the person wears, laid flat)
+    and `roundtrip` (A's garment reconstructed, then tried on B); each takes the person image as
+    `person` (the method's "model image"). `run(task, ...)` runs a task by name.
+
+    Args:
+        parts: the FLUX.1 modules (`A2AParts`).
+        device: where it computes.
+        dtype: the compute dtype.
+        memory: the memory options (offload, fp8 storage, VAE tiling).
+        max_sequence_length: T5 tokens (512, as published).
+    """
+
+    family = "a2a"
+    default_steps = STEPS
 
     def __init__(self, parts: A2AParts, device="cpu", dtype: torch.dtype = torch.float32,
                  memory: MemoryOptions | None = None, max_sequence_length: int = T5_LENGTH):
@@ -103,7 +122,7 @@ class A2APipeline:
         return (raw - vae.config.shift_factor) * vae.config.scaling_factor
 
     @torch.no_grad()
-    def encode_conditions(self, canvas: Canvas, generator=None, vae_sample: bool = True,
+    def encode_conditions(self, canvas: PanelCanvas, generator=None, vae_sample: bool = True,
                           joint: bool = True) -> list[torch.Tensor]:
         """Clean latents of each condition panel, (B,16,H/8,w_i/8) each.
 
@@ -125,7 +144,7 @@ class A2APipeline:
             return vae.decode(raw, return_dict=False)[0].float().clamp(-1.0, 1.0)
 
     # ----- one run --------------------------------------------------------------------------------
-    def _initial_noise(self, canvas: Canvas, generator, noise: str, vae_sample: bool, joint: bool, seed: int):
+    def _initial_noise(self, canvas: PanelCanvas, generator, noise: str, vae_sample: bool, joint: bool, seed: int):
         """(target noise (B,16,h,wt), condition latents) drawn in the order of `noise`."""
         batch, (height, width) = canvas.batch, canvas.target_size
         h = height // 8
@@ -140,22 +159,150 @@ class A2APipeline:
         return torch.randn((batch, 16, h, width // 8), generator=target_gen, dtype=torch.float32).to(self.dtype), \
             conditions
 
-    def __call__(self, task: str, model: torch.Tensor | None = None, garment: torch.Tensor | None = None,
-                 prompt: str | list[str] | None = None, size: tuple[int, int] | None = None, steps: int = STEPS,
-                 guidance: float = GUIDANCE, seed: int = 0, noise: str = "published", vae_sample: bool = True,
-                 joint_encoding: bool = True, min_side: int | None = None, memory_budget: int | None = None,
-                 callback: Callable[[int, int, torch.Tensor], None] | None = None) -> A2AResult:
-        """Run one task; `model` / `garment` are (B,3,H,W) pixels in [-1,1] (either may be a batch of one)."""
+    def call_rules(self) -> CallRules:
+        """The checks of every verb's arguments: FLUX's guidance, the method's steps and sizes; mask-free."""
+        return CallRules(values=a2a_rules(), masks=False)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """Every verb: the four tasks, try-off (reconstruct) and the round trip."""
+        return VERBS
+
+    # ----- the verbs ------------------------------------------------------------------------------
+    def tryon(self, person: torch.Tensor, garment: torch.Tensor, mask=None, **options) -> A2AResult:
+        """Dress `person` in `garment`, mask-free, at any size.
+
+        Args:
+            person: (B,3,H,W) the model image in [-1, 1].
+            garment: (1|B,3,h,w) the garment.
+            mask: must be None (Any2AnyTryon finds the garment region itself).
+            **options: prompt, size, steps, guidance, seed, callback and the rest of `run`.
+
+        Returns:
+            A2AResult: `images` (B,3,H,W) at the person's size.
+        """
+        self._mask_free(mask)
+        return self.run("tryon", person=person, garment=garment, **options)
+
+    def tryoff(self, person: torch.Tensor, *, mask=None, **options) -> A2AResult:
+        """The garment `person` wears, laid flat: Any2AnyTryon's garment reconstruction.
+
+        Args:
+            person: (B,3,H,W) the dressed model image.
+            mask: must be None (mask-free).
+            **options: as `run`.
+
+        Returns:
+            A2AResult: `images` (B,3,H,W) at the target size.
+        """
+        self._mask_free(mask)
+        return self.run("reconstruct", person=person, **options)
+
+    def roundtrip(self, person_a: torch.Tensor, person_b: torch.Tensor | None = None, *, mask_a=None, mask_b=None,
+                  **options) -> RoundTripResult:
+        """Reconstruct A's garment, then dress B (default A) in it.
+
+        Args:
+            person_a: (B,3,H,W) persons whose garment is taken.
+            person_b: (1|B,3,H',W') persons to dress (default: A).
+            mask_a, mask_b: must be None (mask-free).
+            **options: as `run` (size, steps, guidance, seed, callback), for both passes; the prompts
+                are each task's template.
+
+        Returns:
+            RoundTripResult: `garments` (the reconstruction), `dressed` (the try-on).
+        """
+        self._mask_free(mask_a)
+        self._mask_free(mask_b)
+        if "prompt" in options:
+            raise InputError("the round trip runs two tasks with their own prompt templates; call reconstruct and "
+                             "tryon yourself to give each its prompt")
+        off = self.run("reconstruct", person=person_a, **options)
+        on = self.run("tryon", person=person_a if person_b is None else person_b, garment=off.images, **options)
+        return RoundTripResult(garments=off, dressed=on)
+
+    def modelfree(self, garment: torch.Tensor, **options) -> A2AResult:
+        """A new person wearing `garment` (no model image).
+
+        Args:
+            garment: (B,3,h,w) the garment.
+            **options: as `run`.
+
+        Returns:
+            A2AResult: `images` (B,3,H,W) at the target size.
+        """
+        return self.run("modelfree", garment=garment, **options)
+
+    def reconstruct(self, person: torch.Tensor, **options) -> A2AResult:
+        """The garment `person` wears, laid flat.
+
+        Args:
+            person: (B,3,H,W) the model image.
+            **options: as `run`.
+
+        Returns:
+            A2AResult: `images` (B,3,H,W) at the target size.
+        """
+        return self.run("reconstruct", person=person, **options)
+
+    def layered(self, person: torch.Tensor, garment: torch.Tensor, **options) -> A2AResult:
+        """`garment` worn over what `person` already wears, in one pass (try-on geometry, a layering prompt).
+
+        Args:
+            person: (B,3,H,W) the dressed model image.
+            garment: (1|B,3,h,w) the extra garment.
+            **options: as `run`.
+
+        Returns:
+            A2AResult: `images` (B,3,H,W) at the person's size.
+        """
+        return self.run("layered", person=person, garment=garment, **options)
+
+    @staticmethod
+    def _mask_free(mask) -> None:
+        """Any2AnyTryon takes no mask: a given one is an error that says so."""
+        if mask is not None:
+            raise InputError("Any2AnyTryon is mask-free: it finds the garment region itself; leave the mask out "
+                             "(mask=None)")
+
+    def run(self, task: str, person: torch.Tensor | None = None, garment: torch.Tensor | None = None,
+            prompt: str | list[str] | None = None, size: tuple[int, int] | None = None, steps: int | None = None,
+            guidance: float | None = None, seed: int = 0, noise: str = "published", vae_sample: bool = True,
+            joint_encoding: bool = True, min_side: int | None = None, memory_budget: int | None = None,
+            callback: Callable[[int, int, torch.Tensor], None] | None = None) -> A2AResult:
+        """Run one task by name.
+
+        Args:
+            task: 'tryon', 'modelfree', 'reconstruct' or 'layered'.
+            person: (B,3,H,W) the model image in [-1, 1] (tryon, reconstruct, layered).
+            garment: (B,3,h,w) the garment (tryon, modelfree, layered); either may be a batch of one.
+            prompt: a full prompt with <MODEL>/<GARMENT>/<TARGET> tags or a target description, one or one
+                per item (default: the task's template).
+            size: the target size (H, W), multiples of 16 in 256..2048 (default: from the first input, long side
+                at most 1024).
+            steps: flow-matching Euler steps (default 30).
+            guidance: FLUX distilled guidance (default 3.5).
+            seed: the noise seed.
+            noise: 'published' (their random stream) or 'target' (only the target's noise, as ComfyUI's KSampler).
+            vae_sample: sample the VAE posterior (True, as published) or take its mean.
+            joint_encoding: encode the condition strip in one VAE call (as published).
+            min_side: the smallest target side allowed (tests).
+            memory_budget: bytes the run may use (default: a CUDA device's memory; no check on the CPU).
+            callback: called after each step with (step, steps, latents).
+
+        Returns:
+            A2AResult: `images` cropped back, the decoded `target`, the final target `tokens`, the `canvas`.
+        """
+        steps = STEPS if steps is None else steps
+        guidance = GUIDANCE if guidance is None else guidance
         the_task = get_task(task)
-        if not 1 <= int(steps) <= MAX_STEPS:
-            raise InputError(f"steps={steps}: expected 1..{MAX_STEPS} (30 is the published default)")
         if noise not in NOISE_MODES:
             raise InputError(f"noise={noise!r}: expected one of {', '.join(NOISE_MODES)}")
         if not self.guidance_embeds:
             raise InputError("this FLUX transformer has no guidance embedding (FLUX.1-schnell?); Any2AnyTryon's LoRAs "
                              "are trained on FLUX.1-dev: load a FLUX.1-dev transformer")
         limits = {} if min_side is None else {"min_side": min_side}
-        canvas = plan_canvas(the_task, model, garment, size, **limits)
+        canvas = plan_panels(the_task, person, garment, size, **limits)
         grids = canvas.grids()
         budget = memory_budget if memory_budget is not None else _device_budget(self.device)
         estimate = peak_bytes(dims_of(self.parts.transformer, self.parts.t5, self.parts.clip, self.parts.vae,
