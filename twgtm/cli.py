@@ -341,10 +341,12 @@ def _demo(parser: argparse.ArgumentParser):
     return run
 
 
+from .batch.cli import build_parser as _batch  # noqa: E402
 from .families.a2a.cli import build_parser as _a2a  # noqa: E402
 from .weights.models_cli import build_parser as _models  # noqa: E402
 command("a2a", "Any2AnyTryon on FLUX.1-dev: tryon, modelfree, reconstruct, layered")(_a2a)
 command("models", "the model files the pack knows: list them (where they go, present or not), fetch them")(_models)
+command("batch", "a catalogue job: many items from a manifest or folders, resumable, on one or many processes")(_batch)
 
 
 def main(argv: list[str] | None = None) -> int:
