@@ -1,5 +1,6 @@
 """The demo command: grid of try-on, try-off and round trip on toy examples."""
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,7 @@ def test_demo_cli(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "demo" / "demo_grid.png").is_file()
+    assert re.search(r"demo grid: .*demo_grid\.png \(\d+ s in all", out.stdout), out.stdout  # the time it took
     env["TWGTM_DEMO_CHECKPOINT"] = str(tmp_path / "absent.safetensors")
     out = subprocess.run([sys.executable, "-m", "twgtm", "demo", "--out", str(tmp_path / "d2")], cwd=ROOT,
                          env=env, capture_output=True, text=True, timeout=300)

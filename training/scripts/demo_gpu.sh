@@ -11,10 +11,11 @@
 #   MINUTES64 [4]   MINUTES128 [6]          time limit of each phase (its cosine LR then spans that time)
 #   BATCH [256]     LR [5.0e-4]             per-GPU batch and learning rate
 #   N [8000]  HELDOUT_N [400]               sizes of the training and the held-out wardrobe (10 % is test)
-#   DEVICE [cuda]   PRECISION [bf16]  COMPILE [inductor; null: eager]  EVAL_PAIRS [40]
+#   DEVICE [cuda]   PRECISION [bf16]  COMPILE [inductor; null: eager]
+#   EVAL_PAIRS [40]  EVAL_STEPS [20]  PROBE_PERSONS [8]   the held-out eval (pairs, steps, sensitivity persons)
 # The script's own check runs it on the CPU at the tiny preset:
 #   INIT=none PRESET=tiny DEVICE=cpu PRECISION=bf16 COMPILE=aot_eager BATCH=4 STEPS64=2 STEPS128=1 N=24 \
-#     HELDOUT_N=20 EVAL_PAIRS=2 bash training/scripts/demo_gpu.sh /tmp/x
+#     HELDOUT_N=20 EVAL_PAIRS=1 EVAL_STEPS=2 PROBE_PERSONS=1 bash training/scripts/demo_gpu.sh /tmp/x
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-runs/demo-gpu}
@@ -25,6 +26,7 @@ STEPS64=${STEPS64:-4000}; STEPS128=${STEPS128:-3000}
 MINUTES64=${MINUTES64:-4}; MINUTES128=${MINUTES128:-6}
 BATCH=${BATCH:-256}; LR=${LR:-5.0e-4}; N=${N:-8000}; HELDOUT_N=${HELDOUT_N:-400}
 DEVICE=${DEVICE:-cuda}; PRECISION=${PRECISION:-bf16}; COMPILE=${COMPILE:-inductor}; EVAL_PAIRS=${EVAL_PAIRS:-40}
+EVAL_STEPS=${EVAL_STEPS:-20}; PROBE_PERSONS=${PROBE_PERSONS:-8}
 WORKERS=$(nproc)
 mkdir -p "$OUT"
 started=$(date +%s)
@@ -43,6 +45,6 @@ $PY -m training.run --config training/configs/demo_continue.yaml "$init_arg" out
 $PY -m training.run --config training/configs/demo_continue.yaml model.init="$OUT/p64/model.safetensors" \
     output_dir="$OUT/p128" data.size=[128,96] stages.stage2.steps="$STEPS128" stages.stage2.max_minutes="$MINUTES128" \
     "${common[@]}"
-$PY -m twgtm.eval.toy --checkpoint "$OUT/p128/model.safetensors" --data "$OUT/heldout" --n "$EVAL_PAIRS" --steps 20 \
-    --device "$DEVICE" --no-progress --json "$OUT/scores.json" > "$OUT/scores.txt"
+$PY -m twgtm.eval.toy --checkpoint "$OUT/p128/model.safetensors" --data "$OUT/heldout" --n "$EVAL_PAIRS" --steps "$EVAL_STEPS" \
+    --sensitivity-persons "$PROBE_PERSONS" --device "$DEVICE" --no-progress --json "$OUT/scores.json" > "$OUT/scores.txt"
 echo "demo_gpu: done in $(( $(date +%s) - started )) s; model $OUT/p128/model.safetensors, scores $OUT/scores.txt"

@@ -1,4 +1,7 @@
-"""`python -m twgtm.bench [--preset sd15|demo|tiny] [--latent HxW ...] [--batch N ...] ...`: table + JSON."""
+"""`python -m twgtm.bench [--preset sd15|demo|tiny] [--latent HxW ...] [--batch N ...] ...`: table + JSON.
+
+`--family a2a`: Any2AnyTryon's costs (bench/a2a.py); `--batch-job`: the batch command's throughput (bench/batch_job.py).
+"""
 from __future__ import annotations
 
 import argparse
@@ -70,6 +73,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    if "--batch-job" in (sys.argv[1:] if argv is None else argv):  # the batch command's throughput: batch_job.py
+        from .batch_job import main as batch_job_main
+        return batch_job_main(argv)
     family = argparse.ArgumentParser(add_help=False)
     family.add_argument("--family", default="twgtm", choices=["twgtm", "a2a"])
     chosen, argv = family.parse_known_args(argv)
