@@ -91,5 +91,5 @@ def test_every_rule_the_cli_uses_exists():
     assert cli_rule("steps") == "rule" and cli_rule("person") == "path" and cli_rule("raw") == "switch"
     assert cli_rule("checkpoint") == "model file" and cli_rule("vae", a2a=True) == "path"  # see MODEL_FILES
     assert cli_rule("tryoff_profile") == "profile" and cli_rule("lora_scale", a2a=True) == "rule"
-    assert cli_rule("no_such_flag") is None and cli_rule("lora_scale") is None
+    assert cli_rule("no_such_flag") is None and cli_rule("lora_scale") == "rule" and cli_rule("task") == "task"
     assert not set(CLI_PATHS) & set(RULES) and not set(CLI_UNCHECKED) & set(RULES)

@@ -17,12 +17,13 @@ A2A_FOLDERS = {"transformer": "transformer folder, or a BFL single file such as 
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
-    from ..cli import PARSER_HINT, add_part_arguments
+    from ..cli import PARSER_HINT
+    from ..cli_args import add_part_arguments, add_size_argument
 
     parser.add_argument("job", nargs="?", help="manifest: a .csv with a header row or a .jsonl file, columns id, task, "
                         "person, garment, mask, category, prompt, seed (and target, person_mask, target_mask, steps, "
                         "guidance, scheduler, size, repaint, mask_mode, raw); paths relative to the manifest")
-    parser.add_argument("--out", required=True, type=Path, help="output folder: <id>.png and <id>.json per item, "
+    parser.add_argument("--out", required=True, help="output folder: <id>.png and <id>.json per item, "
                         "failures.csv, summary.json")
     folders = parser.add_argument_group("folders instead of a manifest")
     folders.add_argument("--persons", help="folder of person images")
@@ -45,7 +46,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     rows.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
     rows.add_argument("--guidance", type=float, help="guidance scale (default: the model's)")
     rows.add_argument("--scheduler", help="ddim, dpmpp_2m, euler, unipc (default ddim)")
-    rows.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="working size (default: the model's)")
+    add_size_argument(rows, "working size HxW (default: the model's)")
     rows.add_argument("--repaint", action="store_true", help="keep the person's pixels outside the mask exactly")
     rows.add_argument("--raw", action="store_true", help="profiles: the project's own output at the working size")
     rows.add_argument("--seed", type=int, default=0, help="a row without a seed gets this plus a hash of its id "
@@ -82,7 +83,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 def model_spec(args):
     """The ModelSpec of the parsed model flags."""
-    from ..cli import MODEL_FLAGS
+    from ..cli_args import MODEL_FLAGS
     from .runner import A2A_SOURCES, ModelSpec
 
     pair = {k: getattr(args, k) for k in ("tryoff_profile", "tryoff_weights", "tryon_profile", "tryon_weights")}
@@ -123,8 +124,6 @@ def build_parser(parser: argparse.ArgumentParser):
         folders = args.persons or args.garments or args.targets
         if bool(args.job) == bool(folders):
             raise ConfigError("give a manifest (JOB) or folders (--persons, --garments), not both or neither")
-        if args.batch_size < 1:
-            raise ConfigError(f"--batch-size {args.batch_size}: must be at least 1")
         if folders and not args.task:
             raise ConfigError("a job from folders needs --task (tryon, tryoff, roundtrip; a2a: tryon, modelfree, "
                               "reconstruct, layered)")
@@ -143,7 +142,7 @@ def build_parser(parser: argparse.ArgumentParser):
                 return pair_folders(args.task, args.family, args.persons, second, args.pairs, args.pairs_file,
                                     args.masks), []
             base = Path.cwd()
-        options = JobOptions(args.out, args.batch_size, args.device, args.dry_run, not args.no_progress)
+        options = JobOptions(Path(args.out), args.batch_size, args.device, args.dry_run, not args.no_progress)
         summary, text = run_job(read_rows, row_defaults(args), base, spec, options)
         if text:
             print(text)

@@ -2,9 +2,9 @@
 
 Everything here reads the model options of the job (`ModelSpec`) or calls a pipeline; the rest of
 `twgtm.batch` knows items, files and processes only. TWGTM checkpoints and the CatVTON / TryOffAnyone
-profiles run on `TWGTMPipeline` (a two-model round trip on `roundtrip_pair`), Any2AnyTryon on its
-`A2APipeline`, which draws one noise stream per call: its items run one at a time, so that each item's
-seed alone decides its noise.
+profiles run on the pipelines `twgtm.load_model` builds (a two-model round trip on `roundtrip_pair`),
+Any2AnyTryon on its `A2APipeline`, which draws one noise stream per call: its items run one at a time,
+so that each item's seed alone decides its noise.
 """
 from __future__ import annotations
 
@@ -140,23 +140,19 @@ def model_identity(spec: ModelSpec, file_hash) -> dict:
 # ----- loading ------------------------------------------------------------------------------------
 def load_for_job(spec: ModelSpec, device) -> JobModel:
     """Load the job's model(s) once, on `device`; the pipelines each task runs on."""
+    from ..loading import load_model
+
     device = torch.device(device)
     if spec.family == "a2a":
-        from ..families.a2a.loading import A2ASources, load_pipeline
-
         options = dict(spec.a2a)
-        sources = A2ASources(**{role: options.pop(role, None) for role in A2A_SOURCES})
-        pipe = load_pipeline(sources, device=str(device), dtype=spec.dtype or "bf16", **options)
+        pipe = load_model(family="a2a", flux=options.pop("flux", None), lora=options.pop("lora", None),
+                          vae=options.pop("vae", None), device=device, dtype=spec.dtype or "bf16", **options)
         return JobModel("a2a", model_tasks(spec), {task: pipe for task in TASKS["a2a"]}, None, device)
 
-    from ..sampling.pipeline import TWGTMPipeline
-    from ..weights.loader import load_model
-
     def pipeline(profile, weights, checkpoint=None):
-        model = load_model(checkpoint, profile=profile, weights=weights, preset=spec.preset, base=spec.base,
-                           clip=spec.clip, swin=spec.swin, vae=spec.vae if profile else None, device=device,
-                           dtype=spec.dtype or "fp32", option_names=spec.option_names)
-        return TWGTMPipeline(model)
+        return load_model(checkpoint, profile=profile, weights=weights, preset=spec.preset, base=spec.base,
+                          clip=spec.clip, swin=spec.swin, vae=spec.vae if profile else None, device=device,
+                          dtype=spec.dtype or "fp32", option_names=spec.option_names)
 
     if spec.paired:
         from ..families.roundtrip import check_pair
@@ -194,7 +190,7 @@ def resolve_masks(model: JobModel, one: Loaded) -> Loaded:
         if model.parser is None:
             raise RowError(f"{role} auto needs a clothes parser: give the job --parser DIR")
         task = "tryoff" if role == "person_mask" or item.task == "tryoff" else "tryon"
-        if item.task == "tryoff" and model.pipes["tryoff"].profile is None:
+        if item.task == "tryoff" and model.pipes["tryoff"].family == "twgtm":
             raise RowError(f"{role} auto in try-off is for the TryOffAnyone profile (the garment region it redraws); a "
                            "TWGTM model finds the garment itself: leave the mask empty (mask_mode bbox)")
         from ..parsing import AutoMask
@@ -257,6 +253,7 @@ def run_items(model: JobModel, task: str, settings: Settings, batch: list[Loaded
 def _run_a2a(model: JobModel, task: str, settings: Settings, one: Loaded, callback) -> dict:
     """One Any2AnyTryon item (its pipeline takes one seed per call)."""
     chosen = {k: v for k, v in (("steps", settings.steps), ("guidance", settings.guidance)) if v is not None}
-    result = model.pipes[task](task, model=one.images.get("person"), garment=one.images.get("garment"),
-                               prompt=one.item.prompt, size=settings.size, seed=one.item.seed, callback=callback, **chosen)
+    result = model.pipes[task].run(task, person=one.images.get("person"), garment=one.images.get("garment"),
+                                   prompt=one.item.prompt, size=settings.size, seed=one.item.seed, callback=callback,
+                                   **chosen)
     return {"image": result.images[0]}

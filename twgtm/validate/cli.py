@@ -20,7 +20,9 @@ CLI_PATHS = {
     "parser": ("clothes parser", "folder"), "flux": ("FLUX.1-dev", "folder"), "transformer": ("transformer", "any"),
     "text_encoder": ("text encoder", "folder"), "tokenizer": ("tokenizer", "folder"),
     "text_encoder_2": ("text encoder 2", "folder"), "tokenizer_2": ("tokenizer 2", "folder"),
-    "lora": ("LoRA", "file"), "comfyui": ("ComfyUI", "folder"),
+    "lora": ("LoRA", "file"), "comfyui": ("ComfyUI", "folder"), "job": ("manifest", "file"),
+    "persons": ("persons", "folder"), "garments": ("garments", "folder"), "targets": ("persons to dress", "folder"),
+    "masks": ("masks", "folder"), "pairs_file": ("pairs file", "file"),
 }
 MASK_PATHS = ("mask", "mask_a", "mask_b")  # these also take 'auto' (the clothes parser's mask)
 # Model files the sampling commands and the demo look up themselves (twgtm.cli._check_files): a missing one is
@@ -30,10 +32,12 @@ MODEL_FILES = ("checkpoint", "weights", "tryoff_weights", "tryon_weights", "base
 # Flags whose value needs no check (switches), and the command / sub-command names argparse stores
 # (`models fetch` NAMEs are the registry's to check).
 CLI_UNCHECKED = ("raw", "repaint", "json", "verbose", "t5_fp8", "transformer_fp8", "vae_tiling", "quick", "markdown",
-                 "accept_licence", "convert", "command", "a2a_task", "models_command", "names")
-FOLDER_OUTPUT_COMMANDS = ("demo", "models")  # their --out / --dest is a folder; every other --out is an image file
+                 "accept_licence", "convert", "dry_run", "no_progress", "command", "a2a_task", "models_command",
+                 "names")
+FOLDER_OUTPUT_COMMANDS = ("demo", "models", "batch")  # their --out / --dest is a folder; every other --out an image
 PNG_OUTPUT_COMMANDS = ("tryon", "tryoff", "roundtrip")  # --out is written as PNG whatever its suffix
 TEXT_FLAGS = ("revision",)  # free text (a branch, tag or commit)
+POSITIONALS = ("job",)  # named as the usage line names them (JOB), not as a flag
 
 
 def _preset(name: str) -> str:
@@ -48,13 +52,24 @@ def _profile(name: str) -> str:
     return get_profile(name).name
 
 
+# Flags of the command lines alone: Any2AnyTryon's loading options, the batch job's.
+CLI_RULES = {"lora_scale": Number(-4.0, 4.0), "max_sequence_length": Number(1, 512, integer=True),
+             "offload": Choice(("none", "model", "group")), "batch_size": Number(1, 4096, integer=True)}
+
+
 def _a2a_rules() -> dict:
-    """Any2AnyTryon's flags: its pipeline's rules (twgtm.validate.a2a_rules), the target sides it was trained for,
-    the LoRA strength, T5's tokens, the offload modes."""
+    """Any2AnyTryon's ranges: its pipeline's rules (twgtm.validate.a2a_rules) and the target sides it was trained for."""
     from ..families.a2a.layout import MAX_SIDE, MIN_SIDE
 
-    return {**a2a_rules(), "lora_scale": Number(-4.0, 4.0), "max_sequence_length": Number(1, 512, integer=True),
-            "size": Size(MIN_SIDE, MAX_SIDE), "offload": Choice(("none", "model", "group"))}
+    return {**a2a_rules(), "size": Size(MIN_SIDE, MAX_SIDE)}
+
+
+def _task(args, flag: str) -> None:
+    """A batch job's --task: one of its family's tasks."""
+    from ..batch.manifest import TASKS
+
+    family = getattr(args, "family", None) or "twgtm"
+    check_choice(args.task, tuple(TASKS.get(family, ())), f"{flag} (family {family})")
 
 
 def cli_rule(dest: str, a2a: bool = False) -> str | None:
@@ -67,11 +82,13 @@ def cli_rule(dest: str, a2a: bool = False) -> str | None:
         return dest if not dest.endswith("profile") else "profile"
     if dest in TEXT_FLAGS:
         return "text"
+    if dest == "task":
+        return "task"
     if dest in MODEL_FILES and not a2a:
         return "model file"
     if dest in CLI_PATHS:
         return "path"
-    return "rule" if dest in RULES or (a2a and dest in _a2a_rules()) else None
+    return "rule" if dest in RULES or dest in CLI_RULES else None
 
 
 def check_cli_arguments(args) -> None:
@@ -82,10 +99,11 @@ def check_cli_arguments(args) -> None:
     Flags with no rule (`cli_rule` is None) pass; the CLI sweep test fails on them.
     """
     command = getattr(args, "command", None)
-    a2a = getattr(args, "a2a_task", None) is not None
-    rules = {**RULES, **(_a2a_rules() if a2a else {})}
+    a2a = getattr(args, "a2a_task", None) is not None or getattr(args, "family", None) == "a2a"
+    rules = {**RULES, **CLI_RULES, **(_a2a_rules() if a2a else {})}
     for dest, value in vars(args).items():
-        flag, kind = "--" + dest.replace("_", "-"), cli_rule(dest, a2a)
+        flag = dest.upper() if dest in POSITIONALS else "--" + dest.replace("_", "-")
+        kind = cli_rule(dest, a2a)
         if value is None or kind in (None, "switch"):
             continue
         if kind == "out":
@@ -110,6 +128,8 @@ def check_cli_arguments(args) -> None:
             if not str(value).strip():
                 raise InputError(f"{flag} is empty; give its value or leave the flag out")
             check_text(value, flag)
+        elif kind == "task":
+            _task(args, flag)
         elif kind == "profile":
             check_choice(value, (), flag, _profile)
         elif kind == "preset":
