@@ -74,6 +74,7 @@ class A2APipeline(Pipeline):
 
     family = "a2a"
     default_steps = STEPS
+    tasks = VERBS  # every verb: the four tasks, try-off (reconstruct) and the round trip
 
     def __init__(self, parts: A2AParts, device="cpu", dtype: torch.dtype = torch.float32,
                  memory: MemoryOptions | None = None, max_sequence_length: int = T5_LENGTH):
@@ -157,11 +158,6 @@ class A2APipeline(Pipeline):
         target_gen = torch.Generator("cpu").manual_seed(seed)
         return torch.randn((batch, 16, h, width // 8), generator=target_gen, dtype=torch.float32).to(self.dtype), \
             conditions
-
-    @property
-    def tasks(self) -> tuple[str, ...]:
-        """Every verb: the four tasks, try-off (reconstruct) and the round trip."""
-        return VERBS
 
     # ----- the verbs ------------------------------------------------------------------------------
     def tryon(self, person: torch.Tensor, garment: torch.Tensor, mask=None, **options) -> A2AResult:
