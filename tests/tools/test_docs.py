@@ -23,7 +23,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 OWN_PACKAGES = ("twgtm", "training", "tests")  # run in this process; other modules (pytest) in a subprocess
-SELECTORS = ("--family",)  # options that choose which parser a command builds: passed on to its --help
+# Options that choose which parser a command builds, with how many values they take: passed on to its --help.
+SELECTORS = {"--family": 1, "--batch-job": 0}
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 MODULE_COMMAND = re.compile(r"python -m [A-Za-z_][\w.]*(?![\w.]).*")  # to the end of the line
 SHELLS = ("bash", "sh", "shell", "console", "bat")
@@ -119,8 +120,8 @@ def _parse(command: str) -> tuple[str, list[str], list[str]]:
         sub.append(token)
     selectors = []
     for i, token in enumerate(rest):
-        if token in SELECTORS and i + 1 < len(rest):
-            selectors += [token, rest[i + 1]]
+        if token in SELECTORS and i + SELECTORS[token] < len(rest):
+            selectors += rest[i:i + 1 + SELECTORS[token]]
     return module, sub + selectors, sorted(set(FLAG.findall(" ".join(rest))))
 
 
