@@ -75,6 +75,7 @@ class A2APipeline(Pipeline):
 
     family = "a2a"
     default_steps = STEPS
+    tasks = VERBS  # every verb: the four tasks, try-off (reconstruct) and the round trip
 
     def __init__(self, parts: A2AParts, device="cpu", dtype: torch.dtype = torch.float32,
                  memory: MemoryOptions | None = None, max_sequence_length: int = T5_LENGTH):
@@ -162,11 +163,6 @@ class A2APipeline(Pipeline):
     def call_rules(self) -> CallRules:
         """The checks of every verb's arguments: FLUX's guidance, the method's steps and sizes; mask-free."""
         return CallRules(values=a2a_rules(), masks=False)
-
-    @property
-    def tasks(self) -> tuple[str, ...]:
-        """Every verb: the four tasks, try-off (reconstruct) and the round trip."""
-        return VERBS
 
     # ----- the verbs ------------------------------------------------------------------------------
     def tryon(self, person: torch.Tensor, garment: torch.Tensor, mask=None, **options) -> A2AResult:
