@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export HF_HUB_OFFLINE := 1
 
-.PHONY: venv test demo info clean-venv
+.PHONY: venv test test-fast demo info clean-venv
 
 venv: .venv/.complete
 
@@ -11,6 +11,10 @@ venv: .venv/.complete
 
 test: venv
 	$(PY) -m pytest -q tests
+
+# The suite without the ComfyUI server, the browser and the tests that start Python processes (marked slow).
+test-fast: venv
+	$(PY) -m pytest -q -m "not slow" --durations=5 tests
 
 demo: venv
 	$(PY) -m twgtm demo --out outputs/demo

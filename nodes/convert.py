@@ -39,21 +39,21 @@ def broadcast_batch(tensor: torch.Tensor, batch_size: int, name: str = "tensor")
 def image_to_pixels(image: torch.Tensor, batch_size: int | None = None, name: str = "image") -> torch.Tensor:
     """ComfyUI IMAGE (B, H, W, C) in [0, 1] -> pixels (B, 3, H, W) in [-1, 1]; errors name the input `name`.
 
-    RGBA drops its alpha (ComfyUI gives alpha as a separate MASK), grey is repeated to RGB,
-    a single (H, W, C) image gains a batch axis.
+    RGBA and grey + alpha drop their alpha (ComfyUI gives alpha as a separate MASK), grey is
+    repeated to RGB, a single (H, W, C) image gains a batch axis.
     """
     _check_tensor(image, f"input '{name}'")
     if image.ndim == 3:
         image = image[None]  # (1, H, W, C)
-    if image.ndim != 4 or image.shape[-1] not in (1, 3, 4):
+    if image.ndim != 4 or image.shape[-1] not in (1, 2, 3, 4):
         raise InputError(
-            f"input '{name}': expected a ComfyUI IMAGE of shape (B, H, W, 3) (or 1 or 4 channels), got "
+            f"input '{name}': expected a ComfyUI IMAGE of shape (B, H, W, 3) (or 1, 2 or 4 channels), got "
             f"{tuple(image.shape)}; convert it to RGB first."
         )
     if image.shape[-1] == 4:
         image = image[..., :3]  # RGBA -> RGB
-    elif image.shape[-1] == 1:
-        image = image.expand(*image.shape[:-1], 3)  # grey -> RGB
+    elif image.shape[-1] in (1, 2):
+        image = image[..., :1].expand(*image.shape[:-1], 3)  # grey (+ alpha) -> RGB
     if batch_size is not None:
         image = broadcast_batch(image, batch_size, f"input '{name}'")
     return from_unit(image.movedim(-1, 1).float()).contiguous()  # (B, 3, H, W)

@@ -13,6 +13,7 @@ from .model_loader import LOADER_NODES
 from .profile_nodes import PROFILE_NODES
 from .reference_nodes import REFERENCE_NODES
 from .sampler_nodes import SAMPLER_NODES
+from .validation import validated
 
 
 class TWGTMExtension(ComfyExtension):
@@ -24,8 +25,9 @@ class TWGTMExtension(ComfyExtension):
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         """Every node class of the pack; feature modules add their lists here."""
-        return [*LOADER_NODES, *PROFILE_NODES, *SAMPLER_NODES, *REFERENCE_NODES, *CONDITIONING_NODES, *MASK_NODES,
-                *AUTO_MASK_NODES, *A2A_NODES]
+        nodes = [*LOADER_NODES, *PROFILE_NODES, *SAMPLER_NODES, *REFERENCE_NODES, *CONDITIONING_NODES, *MASK_NODES,
+                 *AUTO_MASK_NODES, *A2A_NODES]
+        return [validated(node) for node in nodes]  # every input checked by twgtm.validate before a node runs
 
 
 def create_extension() -> TWGTMExtension:

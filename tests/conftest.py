@@ -55,10 +55,15 @@ def no_network(monkeypatch):
 # and playwright-core themselves on first use. Browser tests skip only with TWGTM_SKIP_BROWSER=1.
 from .comfy.comfy_env import REPO, EnvSetupError, ComfyServer, ensure_browser, ensure_comfyui  # noqa: E402
 
+from .support import slow_tests  # noqa: E402
+
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "comfy: needs a real ComfyUI (installed on first use, ~1 min)")
     config.addinivalue_line("markers", "browser: needs headless Chromium + playwright-core (TWGTM_SKIP_BROWSER=1 skips)")
+    # Slow tests (ComfyUI, the browser, Python processes of their own) are marked so that none escapes
+    # `make test-fast`.
+    config.pluginmanager.register(slow_tests, "twgtm-slow-tests")
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from twgtm.errors import TWGTMError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: --config, overrides, --no-progress."""
+    """The command line: --config, overrides, --no-progress (flags anywhere among the overrides)."""
     parser = argparse.ArgumentParser(prog="python -m training.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="YAML config (training/configs/demo.yaml, vitonhd.yaml, dresscode.yaml)")
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Load the config, train, print the exported model's path; 2 on a TWGTM error."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)  # `a=1 --no-progress b=2` as well as flags first
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("accelerate").setLevel(logging.WARNING)  # its per-file save / load lines
     from .config import load_config

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 
 import logging
+import os
 from pathlib import Path
 
 import torch
@@ -84,14 +85,21 @@ def make_output_dir(path: Path, is_main: bool) -> None:
 
 
 def make_accelerator(config: TrainingConfig) -> Accelerator:
-    """accelerate's Accelerator for the config's mixed precision and gradient accumulation."""
+    """accelerate's Accelerator for the config's mixed precision and gradient accumulation; says how it runs."""
     try:
-        return Accelerator(mixed_precision=config.train.mixed_precision,
-                           gradient_accumulation_steps=config.train.grad_accum,
-                           kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+        accelerator = Accelerator(mixed_precision=config.train.mixed_precision,
+                                  gradient_accumulation_steps=config.train.grad_accum,
+                                  kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
     except ValueError as err:  # e.g. fp16 without a GPU
         raise ConfigError(f"accelerate cannot run train.mixed_precision={config.train.mixed_precision} here "
                           f"({err}); use train.mixed_precision=no on a CPU") from err
+    kind = accelerator.distributed_type.value
+    if accelerator.is_main_process:
+        log.info("accelerate: %s, %d process(es) on %s", kind, accelerator.num_processes, accelerator.device.type)
+        if os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true") and kind != "FSDP":
+            log.warning("FSDP was asked for (ACCELERATE_USE_FSDP) but accelerate runs %s: it shards only on GPUs "
+                        "and other accelerators, so every process holds the whole model here", kind)
+    return accelerator
 
 
 class Trainer:

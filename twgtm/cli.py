@@ -7,8 +7,9 @@ import logging
 import sys
 import time
 
-from .cli_args import add_model_arguments, add_size_argument, part_options
+from .cli_args import PARSER_HINT, add_model_arguments, add_size_argument, check_model_files, part_options
 from .errors import TWGTMError
+from .validate import check_cli_arguments
 from .vocab import GARMENT_CATEGORIES, TRYOFF_MASK_MODES
 
 STARTED = time.perf_counter()  # when the command line was read in: before torch and the model are imported
@@ -47,10 +48,6 @@ def _info(parser: argparse.ArgumentParser):
 
 
 # ----- model files, shared by the sampling commands and the demo (twgtm.cli_args) ---------------------
-PARSER_HINT = ("a transformers SegFormer clothes parser folder (config.json, model.safetensors, "
-               "preprocessor_config.json), e.g. sayeed99/segformer_b3_clothes")
-
-
 def _load_pipeline(args, profile=None, weights=None):
     """`twgtm.load_model` on the model-file options (the demo model by default); `profile`/`weights` override."""
     from . import load_model
@@ -88,45 +85,6 @@ def _sampling_args(parser: argparse.ArgumentParser, repaint: bool) -> None:
         parser.add_argument("--repaint", action="store_true", help="keep the person's pixels outside the mask exactly "
                             "(--profile catvton: CatVTON's own repaint)")
     add_model_arguments(parser)
-
-
-def _check_files(args, *masks) -> None:
-    """Before anything loads: one error for every model file the options name but lack, or need and miss.
-
-    Each missing file is listed with the `python -m twgtm models fetch` command that gets it; `masks` are the
-    command's mask options ('auto' needs --parser).
-    """
-    from pathlib import Path
-
-    from .weights.missing import MissingFile, cli_error
-    from .weights.registry import REGISTRY
-
-    missing = []
-
-    def need(flag: str, value, entry=None, required: bool = False) -> None:
-        if (value is None and required) or (value is not None and not Path(value).exists()):
-            missing.append(MissingFile(flag, entry, None if value is None else str(value)))
-
-    pairs = [("--profile", "--weights")] if hasattr(args, "profile") else []
-    pairs += [(f"--{t}-profile", f"--{t}-weights") for t in ("tryoff", "tryon") if hasattr(args, f"{t}_profile")]
-    profiled, checkpoint = False, ("--checkpoint", args.checkpoint)
-    for profile_flag, weights_flag in pairs:
-        profile = getattr(args, profile_flag[2:].replace("-", "_"))
-        weights = (weights_flag, getattr(args, weights_flag[2:].replace("-", "_")))
-        if weights_flag == "--weights" and weights[1] is None and profile:
-            weights, checkpoint = checkpoint, ("--checkpoint", None)  # load_model takes --checkpoint as the weights
-        entry = REGISTRY.get(str(profile).lower().replace("-", "").replace("_", "")) if profile else None
-        profiled |= entry is not None
-        need(*weights, entry, required=entry is not None)
-    need(*checkpoint)
-    need("--base", args.base, REGISTRY["sd15-inpainting"], required=profiled)
-    need("--vae", args.vae, REGISTRY["sd-vae-ft-mse"])
-    need("--clip", args.clip)
-    need("--swin", args.swin)
-    if any(str(m).strip().lower() == "auto" for m in masks if m is not None):
-        need("--parser", args.parser, REGISTRY["segformer-b3-clothes"], required=True)
-    if missing:
-        raise cli_error(missing)
 
 
 def _mask_for(path, person, what: str):
@@ -210,7 +168,7 @@ def _tryon(parser: argparse.ArgumentParser):
     def run(args):
         from . import category_box, load_image, save_image
 
-        _check_files(args, args.mask)
+        check_model_files(args, args.mask)
         person, garment = load_image(args.person, "person"), load_image(args.garment, "garment")
         mask = _mask_option(args, args.mask, person, "tryon", "--mask", "mask")
         if mask is None:
@@ -239,7 +197,7 @@ def _tryoff(parser: argparse.ArgumentParser):
     def run(args):
         from . import ConfigError, load_image, save_image
 
-        _check_files(args, args.mask)
+        check_model_files(args, args.mask)
         person = load_image(args.person, "person")
         pipe = _load_pipeline(args)
         mask = _mask_option(args, args.mask, person, "tryoff", "--mask", "mask")
@@ -280,7 +238,7 @@ def _roundtrip(parser: argparse.ArgumentParser):
     def run(args):
         from . import load_image, roundtrip_pair, save_image
 
-        _check_files(args, args.mask_a, args.mask_b)
+        check_model_files(args, args.mask_a, args.mask_b)
         person_a, person_b = load_image(args.person_a, "person A"), load_image(args.person_b, "person B")
         mask_a = _mask_option(args, args.mask_a, person_a, "tryoff", "--mask-a", "mask of person A")
         mask_b = _mask_option(args, args.mask_b, person_b, "tryon", "--mask-b", "mask of person B")
@@ -329,7 +287,7 @@ def _demo(parser: argparse.ArgumentParser):
     def run(args):
         from .demo import run_demo
 
-        _check_files(args)
+        check_model_files(args)
         pipeline = _load_pipeline(args)
         bar, callback = _progress(4, args.steps)
         with bar:
@@ -360,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
+        check_cli_arguments(args)
         return runners[args.command](args) or 0
     except TWGTMError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""The command-line options every `python -m twgtm...` command shares: model files, device and dtype, sizes.
+"""The command-line options every `python -m twgtm...` command shares: model files (and the check that they
+exist before anything loads), device and dtype, sizes.
 
 One spelling per thing, as the Python API names it: `--checkpoint`, `--profile`, `--weights`, `--base`,
 `--vae`, `--clip`, `--swin` (the keywords of `twgtm.load_model`), `--size` (a working or target size,
@@ -10,11 +11,14 @@ import argparse
 
 from .vocab import DTYPE_CHOICES
 
-__all__ = ["MODEL_FLAGS", "add_part_arguments", "add_model_arguments", "part_options", "parse_hxw", "SizeAction",
-           "add_size_argument"]
+__all__ = ["MODEL_FLAGS", "PARSER_HINT", "add_part_arguments", "add_model_arguments", "part_options",
+           "check_model_files", "parse_hxw", "SizeAction", "add_size_argument"]
 
 # How errors name the load_model options: the flags below.
 MODEL_FLAGS = {"base": "--base", "clip": "--clip", "swin": "--swin", "vae": "--vae", "weights": "--weights"}
+# What --parser takes.
+PARSER_HINT = ("a transformers SegFormer clothes parser folder (config.json, model.safetensors, "
+               "preprocessor_config.json), e.g. sayeed99/segformer_b3_clothes")
 
 
 def add_part_arguments(group) -> None:
@@ -47,6 +51,47 @@ def part_options(args) -> dict:
     """The `twgtm.load_model` keywords of parsed `add_part_arguments` options."""
     return dict(profile=args.profile, preset=args.preset, base=args.base, clip=args.clip, swin=args.swin,
                 vae=getattr(args, "vae", None), weights=getattr(args, "weights", None), option_names=MODEL_FLAGS)
+
+
+def check_model_files(args, *masks) -> None:
+    """Before anything loads: one error for every model file the options name but lack, or need and miss.
+
+    Each missing file is listed with the `python -m twgtm models fetch` command that gets it; `masks` are the
+    command's mask options ('auto' needs --parser). (twgtm.validate.check_cli_arguments checked the kind of each
+    path that exists.)
+    """
+    from pathlib import Path
+
+    from .weights.missing import MissingFile, cli_error
+    from .weights.registry import REGISTRY
+
+    missing = []
+
+    def need(flag: str, value, entry=None, required: bool = False) -> None:
+        if (value is None and required) or (value is not None and not Path(value).exists()):
+            missing.append(MissingFile(flag, entry, None if value is None else str(value)))
+
+    pairs = [("--profile", "--weights")] if hasattr(args, "profile") else []
+    pairs += [(f"--{t}-profile", f"--{t}-weights") for t in ("tryoff", "tryon") if hasattr(args, f"{t}_profile")]
+    profiled, checkpoint = False, ("--checkpoint", args.checkpoint)
+    for profile_flag, weights_flag in pairs:
+        profile = getattr(args, profile_flag[2:].replace("-", "_"))
+        weights = (weights_flag, getattr(args, weights_flag[2:].replace("-", "_")))
+        if weights_flag == "--weights" and weights[1] is None and profile:
+            weights, checkpoint = checkpoint, ("--checkpoint", None)  # load_model takes --checkpoint as the weights
+        entry = REGISTRY.get(str(profile).lower().replace("-", "").replace("_", "")) if profile else None
+        profiled |= entry is not None
+        need(*weights, entry, required=entry is not None)
+    need(*checkpoint)
+    need("--base", args.base, REGISTRY["sd15-inpainting"], required=profiled)
+    need("--vae", args.vae, REGISTRY["sd-vae-ft-mse"])
+    need("--clip", args.clip)
+    need("--swin", args.swin)
+    auto = any(str(m).strip().lower() == "auto" for m in masks if m is not None)
+    need("--parser", getattr(args, "parser", None), REGISTRY["segformer-b3-clothes"], required=auto)
+    if missing:
+        raise cli_error(missing)
+
 
 
 def parse_hxw(text: str) -> tuple[int, int]:

@@ -20,7 +20,7 @@ from typing import Mapping
 
 from .errors import ConfigError
 
-__all__ = ["load_model", "FAMILIES"]
+__all__ = ["load_model", "pipeline_tasks", "FAMILIES"]
 
 FAMILIES = ("twgtm", "catvton", "tryoffanyone", "a2a")
 # Any2AnyTryon's part folders (besides flux=), as twgtm.families.a2a.loading.A2ASources names them.
@@ -121,6 +121,29 @@ def load_model(checkpoint: PathLike | None = None, *, family: str | None = None,
 
     network = load_network(weights, preset=preset, base=base, clip=clip, swin=swin, option_names=option_names)
     return TWGTMPipeline(network, **placement, **options)
+
+
+def pipeline_tasks(family: str | None = None, profile: str | None = None) -> tuple[str, ...]:
+    """The verbs (`tasks`) of the pipeline `load_model(family=..., profile=...)` builds, known without loading it.
+
+    Args:
+        family, profile: as `load_model`.
+
+    Returns:
+        tuple[str, ...]: the verbs the pipeline does, e.g. ('tryon',) for profile='catvton'.
+    """
+    kind = _family(family, profile)
+    if kind == "a2a":
+        from .families.a2a.pipeline import A2APipeline
+
+        return A2APipeline.tasks
+    if kind == "profile":
+        from .families.profiles import get_profile
+
+        return (get_profile(profile or family).task,)  # what ProfilePipeline.tasks reports
+    from .sampling.pipeline import TWGTMPipeline
+
+    return TWGTMPipeline.tasks
 
 
 def _placement(device, dtype) -> dict:

@@ -3,13 +3,16 @@
 Pixels are B×3×H×W in [-1, 1]; masks B×1×H×W in {0, 1} (1 = generate). Every conversion between
 [-1, 1], [0, 1] and uint8 is written here once (`to_unit`, `from_unit`, `to_uint8`, `from_uint8`,
 `mask_to_uint8`, `mask_from_uint8`). Files are read with Pillow (torchvision's image codecs do not
-work on CPU-only installs): `open_image` is the one reader, so grey images are expanded, RGBA is
-composited on white, and a missing, empty or corrupt file gets one clear error everywhere.
+work on CPU-only installs): `open_image` is the one reader, so a phone photo's EXIF orientation is
+applied (as ComfyUI's image loader does), grey images are expanded, RGBA is composited on white,
+CMYK and 16-bit files are converted, an image above Pillow's pixel limit (a decompression bomb) is
+refused before it is decoded, and a missing, empty or corrupt file gets one clear error everywhere.
 """
 from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +114,39 @@ def mask_to_pil(mask: torch.Tensor):
 
 
 # ----- files -------------------------------------------------------------------------------------
+PIXEL_LIMIT_HINT = ("scale the image down (an image this large is far beyond any working size), or raise the limit "
+                    "with PIL.Image.MAX_IMAGE_PIXELS if you trust the file")
+EXIF_ORIENTATION = 0x0112  # the EXIF tag a camera sets instead of rotating the pixels
+
+
+def pixel_limit() -> int | None:
+    """The most pixels an image may have: Pillow's decompression-bomb limit (None: no limit)."""
+    from PIL import Image
+
+    return Image.MAX_IMAGE_PIXELS
+
+
+def check_pixel_count(height: int, width: int, what: str, error: type[TWGTMError] = InputError) -> None:
+    """Refuse an image of more pixels than Pillow's limit, naming `what`, its size and the limit."""
+    limit = pixel_limit()
+    if limit is not None and int(height) * int(width) > limit:
+        raise error(f"{what} is {int(width)}×{int(height)} = {int(height) * int(width):,} pixels, more than the "
+                    f"{limit:,} that Pillow allows (its guard against decompression bombs); {PIXEL_LIMIT_HINT}")
+
+
+def _upright(img, what: str, path: Path, level: int):
+    """`img` turned as its EXIF orientation says (phone photos store portraits sideways with this tag)."""
+    from PIL import ImageOps
+
+    orientation = img.getexif().get(EXIF_ORIENTATION, 1)
+    if orientation not in range(2, 9):  # 1 = upright; other values are not orientations
+        return img
+    turned = ImageOps.exif_transpose(img)
+    log.log(level, "%s %s has EXIF orientation %s: turned upright to %dx%d", what, path, orientation,
+            turned.width, turned.height)
+    return turned
+
+
 def _grey_to_8bit(img):
     """A 16-bit, 32-bit integer or float grey image as 8-bit 'L' (Pillow's own conversion clips instead)."""
     from PIL import Image
@@ -127,8 +163,10 @@ def open_image(path: str | os.PathLike, what: str = "image", *, mode: str | None
                error: type[TWGTMError] = InputError, hint: str = "check the path", quiet: bool = False):
     """Read an image file with Pillow, as `mode` ('RGB', 'L', or None = as stored); `error` names the file.
 
-    RGB: grey is expanded and transparency composited on white (a product photo's background).
-    Each conversion is logged (at debug level with `quiet`, as data sets read thousands of files).
+    The EXIF orientation is applied first, so a portrait phone photo comes out upright; then for RGB
+    grey is expanded, transparency composited on white (a product photo's background), CMYK and
+    other modes converted; 16-bit and float grey are scaled to 8 bits. Each conversion is logged
+    (at debug level with `quiet`, as data sets read thousands of files).
     """
     from PIL import Image
 
@@ -137,14 +175,31 @@ def open_image(path: str | os.PathLike, what: str = "image", *, mode: str | None
         where = "is a folder, not an image file" if path.is_dir() else "not found"
         raise error(f"{what} file {where}: {path} (folder {path.parent.resolve()}); {hint}")
     try:
-        img = Image.open(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below, with our message
+            img = Image.open(path)
+        check_pixel_count(img.height, img.width, f"{what} file {path}", error)
         img.load()
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as err:
+    except Image.DecompressionBombError as err:  # a frame past the header's size, or a raised limit
+        raise error(f"{what} file {path} is refused as a decompression bomb ({err}); {PIXEL_LIMIT_HINT}") from err
+    except (OSError, ValueError, SyntaxError, EOFError) as err:
         raise error(f"{what} file {path} is not a readable image ({err}); give a PNG or JPEG, "
                     "or copy the file again if it was cut short") from err
     if img.width < 1 or img.height < 1:
         raise error(f"{what} file {path} holds an empty {img.width}×{img.height} image; give a real image")
     level = logging.DEBUG if quiet else logging.INFO
+    img = _upright(img, what, path, level)
+    try:
+        return _converted(img, mode, what, path, level)
+    except (OSError, ValueError) as err:
+        raise error(f"{what} file {path} has colour mode {img.mode}, which cannot be converted to {mode} ({err}); "
+                    "save it as an RGB PNG or JPEG") from err
+
+
+def _converted(img, mode: str | None, what: str, path: Path, level: int):
+    """`img` as `mode` (see open_image), each conversion logged at `level`."""
+    from PIL import Image
+
     if mode is not None and img.mode in WIDE_GREY_MODES:
         img = _grey_to_8bit(img)
         log.log(level, "%s %s has more than 8 bits per pixel: scaled to 8 bits", what, path)

@@ -5,16 +5,22 @@ Any2AnyTryon's `modelfree`, `reconstruct`, `layered`.
 the demo model, a preset), `ProfilePipeline` (CatVTON: try-on only; TryOffAnyone: try-off only) or
 `A2APipeline` (Any2AnyTryon on FLUX.1-dev: all six). A verb the family cannot do raises
 `UnsupportedTask` (a `ConfigError`) naming the family and the model that does it; `tasks` lists
-the verbs a pipeline does.
+the verbs a pipeline does. Every verb a family defines checks its arguments before it runs
+(`twgtm.validate.check_call` with the family's `call_rules()`), however the pipeline is called:
+the Python API, the CLI, the nodes, the evaluation and the demo.
 """
 from __future__ import annotations
 
 from .errors import UnsupportedTask
+from .validate import CallRules, checked
 
-__all__ = ["Pipeline", "VERBS", "A2A_ONLY"]
+__all__ = ["Pipeline", "VERBS", "A2A_ONLY", "CHECKED_CALLS"]
 
 VERBS = ("tryon", "tryoff", "roundtrip", "modelfree", "reconstruct", "layered")
 A2A_ONLY = ("modelfree", "reconstruct", "layered")
+# The calls whose arguments are checked before they run (twgtm.validate.check_call): the verbs, a TWGTM model's
+# reference encoding, Any2AnyTryon's task-by-name `run`.
+CHECKED_CALLS = (*VERBS, "encode_image", "run")
 # Which model does each verb, for the error of a pipeline that does not.
 DOERS = {
     "tryon": "a TWGTM checkpoint, CatVTON (profile='catvton') or Any2AnyTryon (family='a2a')",
@@ -32,6 +38,19 @@ class Pipeline:
 
     family = "unknown"  # "twgtm", "catvton", "tryoffanyone" or "a2a"
     default_steps = 30  # denoising steps when a call leaves them out
+
+    def __init_subclass__(cls, **kwargs):
+        """Each family's verbs check their arguments first (images, masks, prompts, steps, guidance, seeds,
+        sizes...) by the family's `call_rules()`: one wrapper for every pipeline class, its own and future ones."""
+        super().__init_subclass__(**kwargs)
+        for name in CHECKED_CALLS:
+            method = cls.__dict__.get(name)
+            if callable(method) and not getattr(method, "checks_inputs", False):
+                setattr(cls, name, checked(method, name))
+
+    def call_rules(self) -> CallRules:
+        """What this family's verbs accept (twgtm.validate.CallRules): by default the sampling rules."""
+        return CallRules()
 
     @property
     def tasks(self) -> tuple[str, ...]:

@@ -5,7 +5,8 @@
 - garment categories `upper`, `lower`, `dress`, the Q-Former prompt of each, and the spellings
   public data sets use for them;
 - tasks `tryon`, `tryoff`, `roundtrip`;
-- try-off mask modes `bbox` (the box of the predicted garment mask) and `full` (the whole half).
+- try-off mask modes `bbox` (the box of the predicted garment mask) and `full` (the whole half);
+- samplers (`ddim`, `dpmpp_2m`, `euler`, `unipc` and their aliases) and the most steps they take.
 
 Every parser returns the canonical name (or the torch object) and raises a ConfigError that lists
 the choices. Importing this module does not import torch (the CLI builds its argument lists from
@@ -119,4 +120,23 @@ def parse_mask_mode(name: str) -> str:
     if key not in TRYOFF_MASK_MODES:
         raise ConfigError(f"unknown try-off mask_mode {name!r}; choose one of {', '.join(TRYOFF_MASK_MODES)} "
                           "(or give a mask)")
+    return key
+
+
+# ----- samplers -----------------------------------------------------------------------------------
+# The diffusers schedulers twgtm.sampling.schedulers builds, and other spellings users type.
+SCHEDULERS = ("ddim", "dpmpp_2m", "euler", "unipc")
+SCHEDULER_ALIASES = {"dpm++": "dpmpp_2m", "dpm-solver++": "dpmpp_2m", "dpmsolver++": "dpmpp_2m", "dpmpp": "dpmpp_2m"}
+# SD1.5's 1000 training timesteps with "leading" spacing and steps_offset 1: 1000 steps would ask for
+# timestep 1000, past the schedule.
+MAX_STEPS = 999
+
+
+def parse_scheduler(name: str) -> str:
+    """A sampler name ('ddim', 'dpmpp_2m', 'euler', 'unipc') from any accepted spelling ('DPM++', 'dpmpp', ...)."""
+    key = str(name).strip().lower().replace(" ", "")
+    key = SCHEDULER_ALIASES.get(key, key)
+    if key not in SCHEDULERS:
+        raise ConfigError(f"unknown scheduler {name!r}; choose one of {list(SCHEDULERS)} "
+                          f"(aliases {sorted(SCHEDULER_ALIASES)})")
     return key

@@ -240,7 +240,7 @@ def test_bad_weight_files_end_as_our_errors(server, pack_dir):
     save_file({"conv.weight": torch.zeros(2, 2)}, str(server.checkpoints_dir / "foreign.safetensors"))
     save_checkpoint(build_model("tiny"), server.models_dir / "no_vae.safetensors",
                     parts=["unet", "clip", "qformer", "swin", "taskformer", "srm_decoder", "extended_attention"])
-    for name, fragment in [("junk.safetensors", "truncated or corrupt"), ("model.ckpt", "pickle"),
+    for name, fragment in [("junk.safetensors", "not a safetensors file at all"), ("model.ckpt", "pickle"),
                            ("foreign.safetensors", "not a TWGTM checkpoint")]:
         message = _loader_error(server, good, loader, ckpt_name=name)
         assert "CheckpointError" in message and name in message and fragment in message, message

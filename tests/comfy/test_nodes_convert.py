@@ -23,6 +23,8 @@ def test_image_rgba_grey_and_single_image():
     grey = torch.rand(1, 4, 4, 1)
     pixels = convert.image_to_pixels(grey)
     assert pixels.shape == (1, 3, 4, 4) and torch.equal(pixels[:, 0], pixels[:, 2])
+    grey_alpha = torch.cat([grey, torch.rand(1, 4, 4, 1)], -1)  # 'LA': the alpha is dropped, as RGBA's
+    assert torch.equal(convert.image_to_pixels(grey_alpha), pixels)
     assert convert.image_to_pixels(torch.rand(4, 6, 3)).shape == (1, 3, 4, 6)
 
 
@@ -37,7 +39,7 @@ def test_image_batch_broadcast():
         convert.image_to_pixels(torch.rand(2, 4, 4, 3), batch_size=3)
 
 
-@pytest.mark.parametrize("bad", [torch.rand(1, 4, 4, 2), torch.rand(4, 4), torch.zeros(1, 4, 4, 3, dtype=torch.uint8)])
+@pytest.mark.parametrize("bad", [torch.rand(1, 4, 4, 5), torch.rand(4, 4), torch.zeros(1, 4, 4, 3, dtype=torch.uint8)])
 def test_bad_images_raise_input_error(bad):
     with pytest.raises(InputError, match="image"):
         convert.image_to_pixels(bad)

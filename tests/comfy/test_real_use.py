@@ -8,12 +8,13 @@ import re
 import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from .graphs import SIZE, add_node, node_id, ok, sizes, workflow
+from .graphs import DEMO, SIZE, add_node, node_id, ok, sizes, workflow
 from .workflow_api import convert
 
 pytestmark = pytest.mark.comfy
@@ -271,3 +272,223 @@ def test_memory_modes_vae_dtype_and_cache_device_in_process(comfyui_dir, pack_di
     assert report["vae_dtype_cpu"] == "torch.float32" and report["vae_dtype_bf16_flag"] == "torch.bfloat16"
     assert report["bf16_model_vae"] == "torch.float32" and report["bf16_model_unet"] == "torch.bfloat16"
     assert report["bf16_model_runs"]
+
+
+# ---------------------------------------------------------------------------------------------- every input, bad values
+TEST_PACK = Path(__file__).resolve().parents[1] / "support" / "comfy_channels_node"
+SWEEP_PARSER = "tiny_parser"
+FAULTS = ("nan", "inf", "negative", "huge", "channels", "tiny", "bomb")  # TestBadTensor's
+# What ComfyUI itself makes of a value before any node sees it (docs/inputs.md): a BOOLEAN input takes the
+# truth of any value, a STRING input the text of any value.
+COERCED = {("BOOLEAN", "abc"), ("STRING", 12)}
+# Nodes whose good graph needs weights this server has not (their runs are tested where they are): swept
+# for refusals only.
+NO_GOOD_GRAPH = {"TWGTMA2APatchFlux": "FLUX.1-dev (test_a2a_workflows)", "TWGTMA2AConditioning": "FLUX.1-dev",
+                 "TWGTMA2ACropBack": "FLUX.1-dev", "TWGTMProfileLoader": "CatVTON files (test_profile_nodes)"}
+
+
+@pytest.fixture(scope="module")
+def sweep_server(comfyui_dir, tmp_path_factory):
+    """A server of its own with the test pack (bad tensors, placeholder values), a tiny checkpoint and parser."""
+    from twgtm.model.network import build_model
+    from twgtm.weights.checkpoint import save_checkpoint
+
+    from ..support.profile_files import write_tiny_parser
+    from .comfy_env import ComfyServer
+
+    server = ComfyServer(comfyui_dir, tmp_path_factory.mktemp("comfyui-sweep"))
+    (server.dirs["custom_nodes"] / "twgtm_test_nodes").symlink_to(TEST_PACK, target_is_directory=True)
+    client = server.start()
+    save_checkpoint(build_model("tiny"), client.models_dir / DEMO)
+    write_tiny_parser(client.models_dir / "parsers" / SWEEP_PARSER, "Upper-clothes")
+    try:
+        yield client
+    finally:
+        server.stop()
+
+
+def _inputs(info: dict, node_type: str) -> dict:
+    """name -> (io type, options) of every input of a node, required first."""
+    spec = info[node_type]["input"]
+    return {name: (declared[0], declared[1] if len(declared) > 1 else {})
+            for section in ("required", "optional") for name, declared in spec.get(section, {}).items()}
+
+
+def _widget_default(io_type, options: dict):
+    if io_type in ("INT", "FLOAT", "BOOLEAN", "STRING"):
+        return options.get("default", {"INT": 0, "FLOAT": 0.0, "BOOLEAN": False, "STRING": ""}[io_type])
+    choices = io_type if isinstance(io_type, list) else options.get("options", [])
+    return options.get("default") if options.get("default") is not None else (choices[0] if choices else "missing")
+
+
+class SweepGraph:
+    """API graphs in which one node of the pack gets all its inputs (good ones) and feeds an output node."""
+
+    GOOD = {"steps": 1, "ckpt_name": DEMO, "device": "cpu", "dtype": "fp32", "parser_name": SWEEP_PARSER,
+            "width": 256, "height": 256, "joint_encoding": False}  # pixel_space VAE: one panel at a time
+
+    def __init__(self, info: dict):
+        self.info = info
+
+    @staticmethod
+    def add(graph: dict, class_type: str, **inputs) -> str:
+        """Add a node (to an empty graph too); its id."""
+        node = str(max(map(int, graph), default=0) + 1)
+        graph[node] = {"class_type": class_type, "inputs": inputs}
+        return node
+
+    def node(self, graph: dict, node_type: str, **links) -> str:
+        """Add `node_type` with every widget at its good value (a link input from `links` or a source of its type)."""
+        inputs = {}
+        for name, (io_type, options) in _inputs(self.info, node_type).items():
+            if name in links:
+                inputs[name] = links[name]
+            elif isinstance(io_type, list) or io_type in ("COMBO", "INT", "FLOAT", "BOOLEAN", "STRING"):
+                inputs[name] = self.GOOD.get(name, _widget_default(io_type, options))
+            elif name in self.info[node_type]["input"].get("required", {}) or io_type in ("IMAGE", "MASK"):
+                inputs[name] = self.source(graph, io_type, name)
+        return self.add(graph, node_type, **inputs)
+
+    def source(self, graph: dict, io_type: str, name: str = "") -> list:
+        """A link producing a good value of `io_type` (the garment image for inputs named so)."""
+        if io_type == "IMAGE":
+            return [self.add(graph, "LoadImage", image="garment_upper.png" if "garment" in name else "person_a.png"), 0]
+        if io_type == "MASK":
+            image = self.add(graph, "LoadImage", image="person_a_mask.png")
+            return [self.add(graph, "ImageToMask", image=[image, 0], channel="red"), 0]
+        if io_type == "TWGTM_MODEL":
+            return [self.node(graph, "TWGTMModelLoader"), 0]
+        if io_type == "TWGTM_REFERENCE":
+            return [self.node(graph, "TWGTMSAMEncode", image=self.source(graph, "IMAGE", "garment")), 0]
+        if io_type == "TWGTM_CONDITIONING":
+            return [self.node(graph, "TWGTMConditioner"), 0]
+        if io_type == "TWGTM_PARSER":
+            return [self.node(graph, "TWGTMParserLoader"), 0]
+        if io_type in ("MODEL", "CONDITIONING"):  # FLUX weights are not here: the test pack's placeholders
+            return [self.add(graph, "TestPlaceholder"), 0 if io_type == "MODEL" else 1]
+        if io_type == "VAE":
+            return [self.add(graph, "VAELoader", vae_name="pixel_space"), 0]
+        if io_type == "A2A_LAYOUT":
+            return [self.node(graph, "TWGTMA2AConditioning"), 2]
+        raise AssertionError(f"no source for input type {io_type}: teach the sweep one")
+
+    def output(self, graph: dict, node: str, node_type: str) -> None:
+        """Connect one output of `node` to an output node, through nodes that use it."""
+        outputs = self.info[node_type]["output"]
+        for wanted in ("IMAGE", "MASK", "TWGTM_REFERENCE", "TWGTM_MODEL", "TWGTM_CONDITIONING", "TWGTM_PARSER",
+                       "A2A_LAYOUT", "MODEL"):
+            if wanted in outputs:
+                link = [node, outputs.index(wanted)]
+                break
+        else:
+            raise AssertionError(f"{node_type} has no output the sweep can use: {outputs}")
+        if wanted == "TWGTM_MODEL":
+            link = [self.node(graph, "TWGTMSAMEncode", model=link), 0]
+        if wanted in ("TWGTM_MODEL", "TWGTM_REFERENCE"):
+            link = [self.node(graph, "TWGTMGarmentMask", reference=link), 0]
+        elif wanted == "TWGTM_CONDITIONING":
+            link = [self.node(graph, "TWGTMSampler", conditioning=link), 0]
+        elif wanted == "TWGTM_PARSER":
+            link = [self.node(graph, "TWGTMAutoMask", parser=link), 0]
+        elif wanted == "A2A_LAYOUT":
+            link = [self.node(graph, "TWGTMA2ACropBack", layout=link), 0]
+        elif wanted == "MODEL":
+            latent = self.add(graph, "EmptyLatentImage", width=64, height=64, batch_size=1)
+            cond = self.source(graph, "CONDITIONING")
+            sampled = self.add(graph, "KSampler", model=link, seed=0, steps=1, cfg=1.0, sampler_name="euler",
+                               scheduler="simple", positive=cond, negative=cond, latent_image=[latent, 0], denoise=1.0)
+            link = [self.add(graph, "VAEDecode", samples=[sampled, 0], vae=self.source(graph, "VAE")), 0]
+        if wanted in ("MASK", "TWGTM_MODEL", "TWGTM_REFERENCE", "TWGTM_PARSER"):
+            link = [self.add(graph, "MaskToImage", mask=link), 0]
+        self.add(graph, "PreviewImage", images=link)
+
+    def build(self, node_type: str) -> tuple[dict, str]:
+        """A good graph around one `node_type` node; (graph, its id)."""
+        graph = {}
+        node = self.node(graph, node_type)
+        self.output(graph, node, node_type)
+        return graph, node
+
+
+def _bad_values(io_type, options: dict) -> list:
+    """Values no input of this declaration may take silently: out of vocabulary, NaN / inf, out of range, wrong type."""
+    if isinstance(io_type, list) or io_type == "COMBO":
+        return ["no-such-value", "", 12, "../../etc/passwd", "/etc/passwd"]
+    if io_type in ("INT", "FLOAT"):
+        low, high = options.get("min"), options.get("max")
+        values = [float("nan"), float("inf"), "abc", -2 ** 70 if low is None else low - 1,
+                  2 ** 70 if high is None else high + 1]
+        return values + ([float("-inf")] if io_type == "FLOAT" else [])
+    if io_type == "BOOLEAN":
+        return ["abc"]
+    if io_type == "STRING":
+        return ["x" * 5000, "a\x00b", 12]
+    return []  # IMAGE / MASK: TestBadTensor's faults; other types: a link of another type
+
+
+def _prompts(sweep: SweepGraph, info: dict):
+    """(graph, node id, node type, input, value) for every bad value of every input of every node of the pack."""
+    ours = sorted(name for name, spec in info.items() if spec.get("python_module") == f"custom_nodes.{PACK}")
+    coerced_once = set()  # ComfyUI's coercions make a picture: one of each is enough
+    for node_type in ours:
+        base, node = sweep.build(node_type)
+        yield base, node, node_type, None, "good"
+        for name, (io_type, options) in _inputs(info, node_type).items():
+            coerced = {value for kind, value in COERCED if kind == io_type and (node_type in NO_GOOD_GRAPH or
+                                                                               (kind, value) in coerced_once)}
+            if node_type not in NO_GOOD_GRAPH:
+                coerced_once |= {(kind, value) for kind, value in COERCED if kind == io_type}
+            if io_type in ("IMAGE", "MASK"):
+                for fault in FAULTS:
+                    graph = copy.deepcopy(base)
+                    bad = add_node(graph, "TestBadTensor", image=sweep.source(graph, "IMAGE"), fault=fault)
+                    graph[node]["inputs"][name] = [bad, 0 if io_type == "IMAGE" else 1]
+                    yield graph, node, node_type, name, fault
+            elif not (isinstance(io_type, list) or io_type in ("COMBO", "INT", "FLOAT", "BOOLEAN", "STRING")):
+                graph = copy.deepcopy(base)  # a link of another type
+                graph[node]["inputs"][name] = sweep.source(graph, "MASK" if io_type != "MASK" else "IMAGE")
+                yield graph, node, node_type, name, "wrong link type"
+            for value in (v for v in _bad_values(io_type, options) if v not in coerced):
+                graph = copy.deepcopy(base)
+                graph[node]["inputs"][name] = value
+                yield graph, node, node_type, name, value
+
+
+def test_every_input_of_every_node_refuses_bad_values_or_coerces_them_as_documented(sweep_server):
+    """Each node's inputs, read from the server's /object_info (a new input is swept without a change here), get
+    out-of-vocabulary, NaN / inf, out-of-range, wrong-type values, broken tensors and wrongly typed links: each
+    prompt ends in ComfyUI's rejection naming the input, or our error naming the node's input, or (only for a
+    documented coercion) in a picture. The good graph of every node (checked first) runs."""
+    from .comfy_env import PromptRejected
+
+    client = sweep_server
+    info = client.object_info()
+    queued, rejected, failures = [], 0, []
+    for graph, node, node_type, name, value in _prompts(SweepGraph(info), info):
+        try:
+            queued.append((client.queue(graph), node, node_type, name, value, graph))
+        except PromptRejected as refusal:  # ComfyUI's own validation (types, min / max of INT and FLOAT)
+            rejected += 1
+            errors = refusal.body.get("node_errors", {}).get(node, {}).get("errors", [])
+            named = [e for e in errors if e.get("extra_info", {}).get("input_name") == name or name in e.get("details", "")]
+            if name is None or not named:
+                failures.append((node_type, name, repr(value), "rejected without naming the input", refusal.body))
+    swept = {entry[2] for entry in queued}
+    assert {"TWGTMTryOn", "TWGTMModelLoader", "TWGTMA2AConditioning", "TWGTMAutoMask"} <= swept
+    assert len(queued) + rejected > 500, (len(queued), rejected)
+    for prompt_id, node, node_type, name, value, graph in queued:
+        entry = client.wait(prompt_id, timeout=300)
+        status = entry["status"]["status_str"]
+        if name is None:  # the good graph
+            if status != "success" and node_type not in NO_GOOD_GRAPH:
+                failures.append((node_type, "good graph failed", client.error_message(entry)))
+            continue
+        if status == "success":
+            io_type = _inputs(info, node_type)[name][0]
+            if (io_type, value) not in COERCED:
+                failures.append((node_type, name, repr(value)[:40], "a picture, not an error"))
+            continue
+        error = next(data for kind, data in entry["status"]["messages"] if kind == "execution_error")
+        if error["node_type"] != node_type or name not in error["exception_message"]:
+            failures.append((node_type, name, repr(value)[:40], error["node_type"], error["exception_message"][:300]))
+    assert not failures, "\n".join(map(str, failures[:40])) + f"\n({len(failures)} in all)"

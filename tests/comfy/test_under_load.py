@@ -76,10 +76,10 @@ def _bad(graphs):
         g = copy.deepcopy(graphs["tryoff"])
         g[node_id(g, "TWGTMModelLoader")]["inputs"]["ckpt_name"] = name
         bad.append((g, "TWGTMModelLoader", "input 'ckpt_name'" if name.startswith("no_such") else name))
-    for target, field in (("TWGTMTryOn", "garment"), ("TWGTMTryOff", "person")):  # 2-channel images
+    for target, field in (("TWGTMTryOn", "garment"), ("TWGTMTryOff", "person")):  # 5-channel images
         g = copy.deepcopy(graphs["tryon" if target == "TWGTMTryOn" else "tryoff"])
         node = node_id(g, target)
-        g[node]["inputs"][field] = [add_node(g, "TestImageChannels", image=g[node]["inputs"][field], channels=2), 0]
+        g[node]["inputs"][field] = [add_node(g, "TestImageChannels", image=g[node]["inputs"][field], channels=5), 0]
         bad.append((g, target, f"input '{field}': expected a ComfyUI IMAGE"))
     g = copy.deepcopy(graphs["conditioner_sampler"])  # SAM Encode of the person where the garment belongs
     g[node_id(g, "TWGTMSAMEncode")]["inputs"]["image"] = [node_id(g, "LoadImage", 0), 0]

@@ -24,6 +24,8 @@ from twgtm.batch.manifest import id_seed
 from twgtm.model.network import build_model
 from twgtm.weights.checkpoint import save_checkpoint
 
+pytestmark = pytest.mark.slow  # every test runs the command line in processes of its own
+
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = "12"  # enough for the kill test to find the job between its first and last batch
 COLUMNS = ["task", "id", "garment", "person", "mask", "target", "seed", "steps", "category"]  # any order

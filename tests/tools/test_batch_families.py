@@ -157,9 +157,9 @@ def test_a_job_that_cannot_start_exits_2_with_one_message(d, capsys):
     job = _manifest(d / "one.csv", [dict(id="a", task="tryoff", person="persons/p0.png")])
     cases = [
         (["--out", d / "e"], "give a manifest (JOB) or folders"),
-        ([d / "nothing.csv", "--out", d / "e", *tiny], "manifest not found"),
+        ([d / "nothing.csv", "--out", d / "e", *tiny], "JOB " + str(d / "nothing.csv") + ": manifest file not found"),
         ([job, "--persons", d / "persons", "--out", d / "e", *tiny], "not both or neither"),
-        ([job, "--out", d / "e", "--batch-size", 0, *tiny], "--batch-size 0"),
+        ([job, "--out", d / "e", "--batch-size", 0, *tiny], "--batch-size must be between 1"),
         (["--persons", d / "persons", "--garments", d / "garments", "--out", d / "e", *tiny], "needs --task"),
         ([job, "--out", d / "e", "--checkpoint", d / "gone.safetensors"], "gone.safetensors' not found"),
         ([job, "--out", d / "e", "--preset", "tiny"], "random weights, different in every process"),

@@ -54,6 +54,7 @@ def _tryon(pipe, b=2, h=48, w=32, **kw):
 
 
 # ------------------------------------------------------------------------------------------- the CLI
+@pytest.mark.slow  # a Python process of its own
 def test_cli_tiny_emits_table_and_json(tmp_path):
     out = tmp_path / "bench.json"
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
@@ -93,6 +94,7 @@ def test_cli_tiny_emits_table_and_json(tmp_path):
                                  "estimated_peak_lt_8GB"}
 
 
+@pytest.mark.slow  # a Python process of its own
 def test_cli_checks_the_activation_formula_against_measured_cpu_peaks(tmp_path):
     """--check-formula: whole demo-size try-ons (batch 1 and 2, CFG batched and sequential) measured on the CPU
     (process RSS with freed blocks returned) against twgtm.sampling.memory_plan's estimate: within 25 %."""
@@ -120,6 +122,7 @@ def test_cli_checks_the_activation_formula_against_measured_cpu_peaks(tmp_path):
     assert r["targets"]["activation_formula_within_25pct"]["ok"] is True
 
 
+@pytest.mark.slow  # a Python process of its own
 def test_cli_rejects_bad_sizes():
     proc = subprocess.run([sys.executable, "-m", "twgtm.bench", "--preset", "tiny", "--latent", "64by96"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -424,6 +427,7 @@ def test_a_failing_part_is_recorded_and_the_rest_still_runs(monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------- public profiles
+@pytest.mark.slow  # a Python process of its own
 def test_profile_bench_cli_tiny(tmp_path):
     out = tmp_path / "profile.json"
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")

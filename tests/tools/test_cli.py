@@ -44,6 +44,7 @@ def _run(*argv):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow  # a Python process of its own
 def test_tryon_end_to_end_with_conversions(files):
     d = files
     out = _run("tryon", "--person", d / "grey.png", "--garment", d / "garment.png", "--mask", d / "mask_big.png",
@@ -57,6 +58,7 @@ def test_tryon_end_to_end_with_conversions(files):
     assert Image.open(d / "on.png").size == (W, H)
 
 
+@pytest.mark.slow  # a Python process of its own
 def test_roundtrip_end_to_end(files):
     d = files
     out = _run("roundtrip", "--person", d / "person.png", "--target", d / "grey.png", "--target-mask", d / "mask.png",

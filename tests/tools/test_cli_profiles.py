@@ -123,6 +123,7 @@ def test_public_roundtrip_and_a_pair_in_the_wrong_order(d, capsys):
     assert "wrong order" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a Python process of its own
 def test_published_defaults_in_a_real_process(d):
     """Without --steps a profile runs its project's 50 steps (the bar counts them); one message on a bad base."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))

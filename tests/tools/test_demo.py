@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -39,6 +40,7 @@ def test_run_demo_writes_grid(tmp_path):
     assert np.abs(tryon[outside] - a["person"][outside].astype(int)).max() <= 1
 
 
+@pytest.mark.slow  # a Python process of its own
 def test_demo_cli(tmp_path):
     ckpt = save_checkpoint(build_model("tiny"), tmp_path / "tiny.safetensors")
     env = dict(os.environ, HF_HUB_OFFLINE="1")

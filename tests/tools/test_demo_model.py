@@ -28,6 +28,7 @@ def shipped():
     return load_checkpoint(SHIPPED).eval()
 
 
+@pytest.mark.slow  # the shipped model on 48 colours: about 40 s
 def test_shipped_model_wears_the_garment_it_is_given(held_out, shipped, one_thread):
     """Two held-out persons in four solid colours, 10 steps: the output follows the reference."""
     pipe = TWGTMPipeline(shipped)

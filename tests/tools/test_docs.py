@@ -23,7 +23,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 OWN_PACKAGES = ("twgtm", "training", "tests")  # run in this process; other modules (pytest) in a subprocess
-SELECTORS = ("--family",)  # options that choose which parser a command builds: passed on to its --help
+SELECTORS = {"--family": 1, "--batch-job": 0}  # options that choose which parser a command builds (and how many
+# values they take): passed on to its --help
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 MODULE_COMMAND = re.compile(r"python -m [A-Za-z_][\w.]*(?![\w.]).*")  # to the end of the line
 SHELLS = ("bash", "sh", "shell", "console", "bat")
@@ -119,8 +120,8 @@ def _parse(command: str) -> tuple[str, list[str], list[str]]:
         sub.append(token)
     selectors = []
     for i, token in enumerate(rest):
-        if token in SELECTORS and i + 1 < len(rest):
-            selectors += [token, rest[i + 1]]
+        if token in SELECTORS and i + SELECTORS[token] < len(rest):
+            selectors += rest[i:i + 1 + SELECTORS[token]]
     return module, sub + selectors, sorted(set(FLAG.findall(" ".join(rest))))
 
 
@@ -153,11 +154,14 @@ def test_the_pages_show_commands():
     assert len(found) > 30 and {"twgtm", "twgtm.bench", "twgtm.eval", "training.run"} <= modules, modules
 
 
-def test_every_python_m_line_names_a_module_and_flags_that_exist():
+def _check_commands(own: bool) -> None:
+    """Every `python -m` line of the pages whose module is (`own`) or is not one of this repository's packages."""
     helps: dict[tuple[str, tuple[str, ...]], str] = {}
     problems = []
     for where, command in _all_commands():
         module, args, flags = _parse(command)
+        if (module.split(".")[0] in OWN_PACKAGES) != own:
+            continue
         spec = importlib.util.find_spec(module)
         if spec is None:
             problems.append(f"{where}: no module {module} ({command})")
@@ -176,6 +180,16 @@ def test_every_python_m_line_names_a_module_and_flags_that_exist():
         if missing:
             problems.append(f"{where}: {missing} not options of `python -m {module} {' '.join(args)}` ({command})")
     assert not problems, "\n".join(problems)
+
+
+def test_every_python_m_line_names_a_module_and_flags_that_exist():
+    """This repository's programs, in this process."""
+    _check_commands(own=True)
+
+
+@pytest.mark.slow  # a Python process of its own for each other program (pytest)
+def test_every_python_m_line_of_other_programs_names_flags_that_exist():
+    _check_commands(own=False)
 
 
 def test_the_link_checker_sees_a_broken_link_and_a_wrong_flag(tmp_path):

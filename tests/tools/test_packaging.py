@@ -69,13 +69,14 @@ def test_readme_opens_with_comfyui_use():
     text = (ROOT / "README.md").read_text()
     assert len(text.splitlines()) <= 250, "the README is the five-minute front page: details go to docs/"
     headings = [line for line in text.splitlines() if line.startswith("## ")]
-    assert headings == ["## Use it in ComfyUI", "## A fresh machine: two commands", "## Python", "## More"], headings
+    assert headings == ["## Use it in ComfyUI", "## A fresh machine: two commands", "## Python", "## Catalogue jobs",
+                        "## More"], headings
     assert re.search(r"!\[[^\]]*\]\(docs/demo_grid\.png\)", text.split("## ")[0])  # one picture: the demo grid
     assert (ROOT / "docs" / "demo_grid.png").is_file()
     comfy = text[text.index("## Use it in ComfyUI"):text.index(headings[1])]
     subheadings = [line for line in comfy.splitlines() if line.startswith("### ")]
-    assert subheadings == ["### Install", "### Which model file goes in which folder", "### Templates",
-                           "### The nodes"], subheadings
+    assert subheadings == ["### Install", "### Which model file goes in which folder", "### Getting the model files",
+                           "### Templates", "### The nodes"], subheadings
     for needed in ("ComfyUI Manager", "comfy node install comfyui-twgtm", "git clone", "pip install -r",
                    r"python_embeded\python.exe -m pip install -r", "models/twgtm/", "models/checkpoints/",
                    "workflows/examples/", "/api/workflow_templates"):

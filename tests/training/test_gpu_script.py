@@ -9,11 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from twgtm.weights.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # a shell script that starts Python processes
 def test_gpu_script_runs_its_recipe_at_tiny_size_on_the_cpu(tmp_path):
     out = tmp_path / "run"
     env = dict(os.environ, PY=sys.executable, INIT="none", PRESET="tiny", DEVICE="cpu", PRECISION="bf16",

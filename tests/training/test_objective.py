@@ -204,6 +204,7 @@ def test_pixels_kept_on_the_device_give_the_batches_read_from_files(toy_root):
         assert torch.allclose(a[key], b[key], atol=1e-5), key  # uint8 storage: the files are 8-bit already
 
 
+@pytest.mark.slow  # torch.compile: about two minutes
 def test_compiled_training_forward_trains_like_the_eager_one(toy_root, tmp_path):
     """train.compile runs the UNet through torch.compile (aot_eager here: the same graph capture and
     autograd as inductor without its code generation); the weights match an eager run's."""

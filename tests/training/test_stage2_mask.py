@@ -59,6 +59,7 @@ def stage2_run(train: Path, out: Path, mask_loss_weight: float, freeze: str = "[
     return trainer.model
 
 
+@pytest.mark.slow  # trains two stages: about 40 s
 def test_stage2_keeps_the_tryoff_mask_head_with_the_mask_loss(wardrobes, tmp_path, one_thread):
     train, held_out = wardrobes
     start = tryoff_mask_iou(load_checkpoint(SHIPPED), held_out)

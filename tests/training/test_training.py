@@ -123,6 +123,20 @@ def test_run_errors_are_twgtm_errors_that_say_what_to_do(toy_root, tmp_path, cap
         assert message in capsys.readouterr().err, override
 
 
+def test_flags_work_in_any_position_among_the_overrides(toy_root, tmp_path, capsys):
+    """`--no-progress` and `--config` before, between or after the key=value overrides."""
+    overrides = [f"data.root={toy_root}", "train.threads=1", f"output_dir={tmp_path / 'run'}", "data.size=[60,44]"]
+    config = ["--config", str(CONFIGS / "tiny.yaml")]
+    for argv in ([*config, "--no-progress", *overrides], [*overrides[:2], "--no-progress", *config, *overrides[2:]],
+                 [*overrides, *config, "--no-progress"], [overrides[0], f"--config={CONFIGS / 'tiny.yaml'}",
+                                                         *overrides[1:], "--no-progress"]):
+        assert run_main(argv) == 2, argv  # parsed: the config loads and its data.size is refused
+        assert "data.size [60, 44] does not fit" in capsys.readouterr().err, argv
+    with pytest.raises(SystemExit):
+        run_main([*config, *overrides, "--no-progess"])  # a mistyped flag is an argparse error, not an override
+    assert "unrecognized arguments: --no-progess" in capsys.readouterr().err
+
+
 # ----- pieces ------------------------------------------------------------------------------------------
 def test_one_step_seed_drives_both_the_generator_and_the_global_rng():
     assert step_seed(3, 7, 1) == (3 * 1_000_003 + 7) * 131 + 1

@@ -13,6 +13,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 import twgtm
+from twgtm.loading import pipeline_tasks
 from twgtm.model.network import build_model
 from twgtm.verbs import VERBS
 from twgtm.weights.checkpoint import save_checkpoint
@@ -61,6 +62,7 @@ def test_a_twgtm_checkpoint_does_tryon_tryoff_roundtrip(twgtm_pipe):
     pipe = twgtm_pipe
     assert isinstance(pipe, twgtm.TWGTMPipeline) and isinstance(pipe, twgtm.Pipeline)
     assert pipe.family == "twgtm" and pipe.tasks == ("tryon", "tryoff", "roundtrip") and pipe.default_steps == 30
+    assert pipeline_tasks() == pipeline_tasks("twgtm") == pipe.tasks  # known before a model loads
     person, mask = _person(batch=2)
     on = pipe.tryon(person, person.flip(-1), mask, **FAST)
     assert isinstance(on, twgtm.TryOnResult)
@@ -101,6 +103,7 @@ def test_profiles_do_their_one_task_and_refuse_the_others(profile_files):
     toa = twgtm.load_model(family="tryoffanyone", weights=d / "toa.safetensors", base=d / "base")
     assert isinstance(catvton, twgtm.ProfilePipeline) and (catvton.family, catvton.tasks) == ("catvton", ("tryon",))
     assert (toa.family, toa.tasks, toa.default_steps) == ("tryoffanyone", ("tryoff",), 50)
+    assert pipeline_tasks(profile="catvton") == catvton.tasks and pipeline_tasks("tryoffanyone") == toa.tasks
     person, mask = _person(size=(128, 64))
     on = catvton.tryon(person, person.flip(-1), mask, **FAST)
     assert isinstance(on, twgtm.ProfileTryOnResult) and on.working.dtype == torch.uint8
@@ -140,6 +143,7 @@ def a2a_pipe(tmp_path_factory):
 def test_any2anytryon_does_every_verb(a2a_pipe):
     pipe = a2a_pipe
     assert isinstance(pipe, twgtm.A2APipeline) and pipe.family == "a2a" and pipe.tasks == VERBS
+    assert pipeline_tasks("a2a") == pipe.tasks  # known before loading
     person, garment = random_pixels(256, 256, seed=1), random_pixels(256, 192, seed=2)
     options = dict(size=(256, 256), **FAST)
     for verb, args in (("tryon", (person, garment)), ("layered", (person, garment)), ("modelfree", (garment,)),

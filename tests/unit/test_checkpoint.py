@@ -92,12 +92,34 @@ def test_truncated_and_corrupt_files(saved, tmp_path):
     data = path.read_bytes()
     cut = tmp_path / "cut.safetensors"
     cut.write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+    with pytest.raises(CheckpointError, match="cut short"):
         load_checkpoint(cut)
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"\x00" * 64)
-    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+    with pytest.raises(CheckpointError, match="not a safetensors file at all: it is zero bytes only"):
         load_checkpoint(junk)
+
+
+NOT_SAFETENSORS = [  # what a wrongly downloaded or mis-named file holds, and the words that name it
+    (lambda tmp: torch.save({"w": torch.zeros(2)}, tmp), "zip archive: PyTorch's torch.save format"),
+    (lambda tmp: tmp.write_bytes(b"<!DOCTYPE html>\n<html><body>Sign in</body></html>"), "a web page (HTML)"),
+    (lambda tmp: tmp.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 9\n"), "git lfs pull"),
+    (lambda tmp: tmp.write_bytes(b""), "an empty file"),
+    (lambda tmp: tmp.write_text('{"_class_name": "UNet2DConditionModel"}\n' * 4), "a text file"),
+    (lambda tmp: tmp.write_bytes(b"GGUF\x03\x00\x00\x00" + bytes(64)), "a GGUF file"),
+]
+
+
+@pytest.mark.parametrize("write, kind", NOT_SAFETENSORS)
+def test_a_file_that_is_not_safetensors_is_called_that(tmp_path, write, kind):
+    path = tmp_path / "model.safetensors"
+    write(path)
+    for read in (load_checkpoint, read_metadata):
+        with pytest.raises(CheckpointError) as caught:
+            read(path)
+        message = str(caught.value)
+        assert "not a safetensors file at all" in message and kind in message, message
+        assert "cut short" not in message
 
 
 def test_foreign_safetensors(tmp_path):

@@ -92,7 +92,7 @@ def _expect(error, fragment, call):
 # ----- weights: load_model and the loaders under it ----------------------------------------------
 CHECKPOINT_FILES = [
     ("missing.safetensors", "not found"), ("empty_dir", "is a folder"), ("model.pt", "pickle"),
-    ("junk.safetensors", "truncated or corrupt"), ("cut.safetensors", "truncated or corrupt"),
+    ("junk.safetensors", "not a safetensors file at all"), ("cut.safetensors", "cut short"),
     ("foreign.safetensors", "not a TWGTM checkpoint"), ("future.safetensors", "format version 99"),
     ("bad_version.safetensors", "format_version 'one'"), ("bad_config.safetensors", "model config is damaged"),
     ("odd_config.safetensors", "model config is damaged"), ("bad_parts.safetensors", "'parts' list is damaged"),
@@ -129,7 +129,7 @@ def test_bad_base_files(files):
     _expect(CheckpointError, "config.json", lambda: load_model(partial, clip=d / "empty_dir"))
     _expect(CheckpointError, "unexpected keys: conv.weight", lambda: load_model(partial, clip=d / "foreign.safetensors"))
     _expect(CheckpointError, "no model.safetensors", lambda: load_model(partial, swin=d / "empty_dir"))
-    _expect(CheckpointError, "truncated or corrupt", lambda: load_swin(files["model"], d / "junk.safetensors"))
+    _expect(CheckpointError, "not a safetensors file at all", lambda: load_swin(files["model"], d / "junk.safetensors"))
     _expect(CheckpointError, "missing keys", lambda: load_clip(files["model"], d / "foreign.safetensors"))
     _expect(CheckpointError, "no unet/ folder", lambda: load_unet_vae(files["model"], d / "empty_dir"))
 
@@ -204,7 +204,7 @@ def test_pipeline_tryon_bad_inputs(pipe):
         (InputError, "prompt has 2 entries", lambda: pipe.tryon(person, garment, mask, prompt=["upper", "dress"], **run)),
         (ConfigError, "steps must be between", lambda: pipe.tryon(person, garment, mask, steps=0)),
         (ConfigError, "unknown scheduler", lambda: pipe.tryon(person, garment, mask, scheduler="plms", **run)),
-        (InputError, "positive", lambda: pipe.tryon(person, garment, mask, size=(0, 8), **run)),
+        (ConfigError, "size height must be between 1 and", lambda: pipe.tryon(person, garment, mask, size=(0, 8), **run)),
         (InputError, "seed has 3 entries", lambda: pipe.tryon(person, garment, mask, seed=[1, 2, 3], **run)),
     ]
     for error, fragment, call in cases:
@@ -221,6 +221,139 @@ def test_pipeline_tryoff_and_roundtrip_bad_inputs(pipe):
     _expect(InputError, "person_b", lambda: pipe.roundtrip(two, torch.cat([person] * 3), steps=1))
     _expect(InputError, "is empty", lambda: pipe.roundtrip(person, mask_b=torch.zeros_like(mask), steps=1))
     _expect(ConfigError, "mask_mode", lambda: pipe.roundtrip(person, mask_mode="none", steps=1))
+
+
+# Values no sampling argument may take silently: NaN, inf, negative, huge, wrong type, out of vocabulary.
+BAD_ARGUMENTS = {
+    "steps": [float("nan"), float("inf"), -1, 0, 10 ** 6, 2.5, "30", True],
+    "guidance": [float("nan"), float("inf"), -1.0, 0.5, 1e9, "2.5"],
+    "seed": [float("nan"), -1, 2 ** 64, 1.5, "7", [1, float("nan")]],
+    "scheduler": ["plms", "", 3],
+    "size": [(float("nan"), 64), (-8, 64), (10 ** 6, 64), "64x48", (64,), (64, 48, 3)],
+    "repaint_blur": [float("nan"), -5, 10 ** 9, "3"],
+    "prompt": ["", "   ", "a\x00b", "x" * 200, 5, ["upper", ""]],
+}
+
+
+@pytest.mark.parametrize("argument", sorted(BAD_ARGUMENTS))
+def test_every_sampling_argument_refuses_bad_values_naming_it(pipe, argument):
+    """The Python API (and the batch path through it): each bad value is an error naming the argument."""
+    person, garment, mask = _inputs()
+    for value in BAD_ARGUMENTS[argument]:
+        with pytest.raises(TWGTMError) as caught:
+            pipe.tryon(person, garment, mask, **{"steps": 1, argument: value})
+        assert argument in str(caught.value), (value, str(caught.value))
+
+
+@pytest.fixture(scope="module")
+def family_pipes(tmp_path_factory):
+    """A pipeline of every family on tiny random weights: CatVTON, TryOffAnyone, Any2AnyTryon."""
+    from tests.support.a2a_tiny import write_flux_folder
+    from twgtm.families.profile_pipeline import ProfilePipeline
+    from twgtm.model.config import get_preset
+
+    torch.manual_seed(0)
+    profile = {name: ProfilePipeline(build_model(get_preset("tiny").replace(profile=name)))
+               for name in ("catvton", "tryoffanyone")}
+    a2a = load_model(family="a2a", flux=str(write_flux_folder(tmp_path_factory.mktemp("flux"))), dtype="fp32")
+    return {**profile, "a2a": a2a}
+
+
+# Bad values every family refuses, by argument (a family's own range: Any2AnyTryon's guidance is FLUX's, 0-30).
+FAMILY_BAD = {"steps": [0, float("nan"), 2.5], "guidance": [float("nan"), -1.0, 1e9], "seed": [-1, float("nan")],
+              "size": [(float("nan"), 64), (10 ** 6, 64)], "prompt": ["a\x00b", 5]}
+
+
+def _family_calls(pipes):
+    """(pipeline, verb, its images and masks) for every verb each family does."""
+    person, garment, mask = _inputs()
+    big = torch.rand(1, 3, 64, 48) * 2 - 1
+    a2a = pipes["a2a"]
+    return [(pipes["catvton"], "tryon", dict(person=person, garment=garment, mask=mask)),
+            (pipes["tryoffanyone"], "tryoff", dict(person=person, mask=mask)),
+            (a2a, "tryon", dict(person=big, garment=big)), (a2a, "tryoff", dict(person=big)),
+            (a2a, "roundtrip", dict(person_a=big)), (a2a, "modelfree", dict(garment=big)),
+            (a2a, "reconstruct", dict(person=big)), (a2a, "layered", dict(person=big, garment=big))]
+
+
+def test_every_family_checks_every_verb_before_any_work(family_pipes):
+    """Profiles and Any2AnyTryon: each verb refuses bad images, masks, steps, guidance, seeds, sizes and prompts
+    with an error naming the argument, before anything runs (a check that ran the model would take minutes)."""
+    nan = torch.full((1, 3, H, W), float("nan"))
+    for pipe, verb, images in _family_calls(family_pipes):
+        call = getattr(pipe, verb)
+        for name in images:
+            _expect(InputError, f"{name} holds NaN", lambda: call(**{**images, name: nan[:, :1] if "mask" in name
+                                                                     else nan}))
+        for name, values in FAMILY_BAD.items():
+            if name == "prompt" and verb == "roundtrip":
+                continue  # Any2AnyTryon's round trip takes each task's own prompt
+            for value in values:
+                with pytest.raises(TWGTMError) as caught:
+                    call(**images, **{name: value})
+                assert name in str(caught.value), (pipe.family, verb, name, value, str(caught.value))
+    person, garment, mask = _inputs()
+    _expect(InputError, "mask is empty", lambda: family_pipes["catvton"].tryon(person, garment, torch.zeros_like(mask)))
+    _expect(InputError, "reads no text prompt", lambda: family_pipes["tryoffanyone"].tryoff(person, mask=mask,
+                                                                                           prompt="red shirt"))
+    _expect(ConfigError, "guidance must be between 0.0 and 30.0", lambda: family_pipes["a2a"].run(
+        "tryon", person=person, garment=garment, guidance=31))
+
+
+def test_a_new_family_s_verbs_are_checked_without_a_line_of_checking_code():
+    """Any Pipeline subclass gets the checks on each verb it defines (its own rules: `call_rules`)."""
+    from twgtm.verbs import Pipeline
+
+    class Echo(Pipeline):
+        family = "echo"
+
+        def modelfree(self, garment, **options):
+            return garment
+
+    person, garment, _ = _inputs()
+    assert Echo().modelfree(garment, steps=3, seed=[1]) is garment
+    _expect(InputError, "garment must be a B×3×H×W", lambda: Echo().modelfree(garment[0]))
+    _expect(ConfigError, "steps must be between", lambda: Echo().modelfree(garment, steps=0))
+    _expect(ConfigError, "seed[1] must be between 0", lambda: Echo().modelfree(garment, seed=[1, -2]))
+
+
+def test_bad_tensors_are_refused_before_any_work(pipe):
+    """NaN / inf pixels, pixels of another scale, a decompression-bomb size (a view: no memory), a tiny image,
+    an empty try-off mask, a mask too small for one latent cell, masks of another scale."""
+    person, garment, mask = _inputs()
+    nan = person.clone()
+    nan[0, 0, 0, 0] = float("nan")
+    cases = [
+        ("person holds NaN or infinite values", lambda: pipe.tryon(nan, garment, mask, steps=1)),
+        ("garment holds NaN", lambda: pipe.tryon(person, nan, mask, steps=1)),
+        ("expected -1 to 1; pixels are in [-1, 1]: from [0, 1]", lambda: pipe.tryon(person * 127.5 + 127.5, garment,
+                                                                                    mask, steps=1)),
+        ("more than the 89,478,485 that Pillow allows", lambda: pipe.tryon(
+            torch.zeros(1, 3, 1, 1).expand(1, 3, 12000, 8000), garment, mask, steps=1)),
+        ("person is too small: 4x4", lambda: pipe.tryoff(person[..., :4, :4], steps=1)),
+        ("mask is empty for item(s) [0]", lambda: pipe.tryoff(person, mask=torch.zeros_like(mask), steps=1)),
+        ("mask_b is empty", lambda: pipe.roundtrip(person, mask_b=torch.zeros_like(mask), steps=1)),
+        ("from 0..255 divide by 255", lambda: pipe.tryon(person, garment, mask * 255, steps=1)),
+        ("mask holds NaN", lambda: pipe.tryon(person, garment, mask * float("nan"), steps=1)),
+        ("image holds NaN", lambda: pipe.encode_image(nan)),
+    ]
+    dot = torch.zeros_like(mask)
+    dot[..., 20, 12] = 1  # one pixel: under one 8x8 latent cell, nothing would be redrawn
+    cases += [("covers less than one", lambda: pipe.tryon(person, garment, dot, steps=1)),
+              ("covers less than one", lambda: pipe.tryoff(person, mask=dot, steps=1))]
+    for fragment, call in cases:
+        _expect(InputError, fragment, call)
+
+
+def test_a_device_without_the_memory_for_the_weights_is_refused(files, monkeypatch):
+    """Where a device's memory is known (a GPU's, the machine's RAM) weights that cannot fit are refused at load."""
+    from twgtm.validate import values
+
+    ram = values.device_memory(torch.device("cpu"))
+    assert ram is not None and ram > 2 ** 30  # known on Linux
+    _expect(ConfigError, "GiB in all", lambda: values.check_device_memory(torch.device("cpu"), 2 * ram))
+    monkeypatch.setattr(values, "device_memory", lambda device: 1024)  # a device of 1 kB
+    _expect(ConfigError, "the model's weights take", lambda: load_model(files["ckpt"], device="cpu"))
 
 
 # ----- data sets -----------------------------------------------------------------------------------

@@ -126,6 +126,7 @@ def test_device_and_dtype_by_name(source):
     assert load_model(d / "full.safetensors", dtype=torch.float16).model.unet.conv_in.weight.dtype == torch.float16
 
 
+@pytest.mark.slow  # a Python process of its own
 def test_package_import_stays_light():
     code = ("import sys, twgtm; assert 'torch' not in sys.modules; "
             "import twgtm.vocab; assert 'torch' not in sys.modules; "

@@ -253,6 +253,7 @@ def test_sd15_unet_size_on_meta():
     assert len(model.srm.backbone.channels) == 3 and model.sam.qformer.config.num_hidden_layers == 12
 
 
+@pytest.mark.slow  # a Python process of its own
 def test_info_cli_prints_counts():
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     out = subprocess.run([sys.executable, "-m", "twgtm", "info", "--preset", "sd15", "--json"],

@@ -273,6 +273,7 @@ def _cli(args, hub, home, **env):
                           text=True, timeout=180)
 
 
+@pytest.mark.slow  # a Python process of its own
 def test_cli_in_a_fresh_process_reads_the_hub_settings_from_the_environment(hub, tmp_path):
     hub.add("black-forest-labs/FLUX.1-dev", {"ae.safetensors": _weights(6)}, gated_token="hf_ok")
     home, dest = tmp_path / "hf", tmp_path / "models"

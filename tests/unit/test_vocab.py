@@ -57,3 +57,14 @@ def test_cli_choices_come_from_the_vocabulary():
     assert tuple(actions["category"].choices) == GARMENT_CATEGORIES
     assert tuple(actions["mask_mode"].choices) == TRYOFF_MASK_MODES
     assert tuple(actions["dtype"].choices) == DTYPE_CHOICES
+
+
+def test_the_scheduler_vocabulary_is_what_the_sampler_builds():
+    from twgtm.sampling import schedulers
+    from twgtm.vocab import MAX_STEPS, SCHEDULERS, parse_scheduler
+
+    assert tuple(schedulers._BUILDERS) == SCHEDULERS
+    assert MAX_STEPS == schedulers.SD15_NOISE["num_train_timesteps"] - 1
+    assert parse_scheduler(" DPM++ ") == "dpmpp_2m" and parse_scheduler("euler") == "euler"
+    with pytest.raises(ConfigError, match="unknown scheduler 'plms'"):
+        parse_scheduler("plms")

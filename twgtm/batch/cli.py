@@ -8,17 +8,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..cli_args import MODEL_FLAGS, PARSER_HINT, add_part_arguments, add_size_argument, check_model_files
+from ..families.a2a.cli import add_weights_arguments, load_options
 from ..vocab import DTYPE_CHOICES, GARMENT_CATEGORIES, TRYOFF_MASK_MODES
 from .manifest import PAIRINGS, TASKS
 
-A2A_FOLDERS = {"transformer": "transformer folder, or a BFL single file such as flux1-dev.safetensors",
-               "text-encoder": "CLIP-L text encoder folder", "tokenizer": "CLIP tokenizer folder",
-               "text-encoder-2": "T5-XXL encoder folder", "tokenizer-2": "T5 tokenizer folder"}
-
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
-    from ..cli import PARSER_HINT, add_part_arguments
-
     parser.add_argument("job", nargs="?", help="manifest: a .csv with a header row or a .jsonl file, columns id, task, "
                         "person, garment, mask, category, prompt, seed (and target, person_mask, target_mask, steps, "
                         "guidance, scheduler, size, repaint, mask_mode, raw); paths relative to the manifest")
@@ -45,7 +41,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     rows.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
     rows.add_argument("--guidance", type=float, help="guidance scale (default: the model's)")
     rows.add_argument("--scheduler", help="ddim, dpmpp_2m, euler, unipc (default ddim)")
-    rows.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="working size (default: the model's)")
+    add_size_argument(rows, "working size HxW (default: the model's; a2a: the target size)")
     rows.add_argument("--repaint", action="store_true", help="keep the person's pixels outside the mask exactly")
     rows.add_argument("--raw", action="store_true", help="profiles: the project's own output at the working size")
     rows.add_argument("--seed", type=int, default=0, help="a row without a seed gets this plus a hash of its id "
@@ -62,17 +58,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--device", help="torch device (default: the one accelerate gives this process: its GPU, or "
                        "the CPU)")
     model.add_argument("--dtype", choices=DTYPE_CHOICES, help="weights precision (default fp32; a2a: bf16)")
-    a2a = parser.add_argument_group("Any2AnyTryon (--family a2a; --vae names the FLUX VAE folder)")
-    a2a.add_argument("--flux", help="FLUX.1-dev diffusers folder")
-    for flag, text in A2A_FOLDERS.items():
-        a2a.add_argument(f"--{flag}", help=f"{text} (overrides --flux)")
-    a2a.add_argument("--lora", help="Any2AnyTryon LoRA .safetensors")
-    a2a.add_argument("--lora-scale", type=float, default=1.0, help="LoRA strength (default 1)")
-    a2a.add_argument("--offload", choices=["none", "model", "group"], default="none", help="memory offloading")
-    a2a.add_argument("--t5-fp8", action="store_true", help="store T5 weights in fp8")
-    a2a.add_argument("--transformer-fp8", action="store_true", help="store the transformer's weights in fp8")
-    a2a.add_argument("--vae-tiling", action="store_true", help="VAE in tiles")
-    a2a.add_argument("--max-sequence-length", type=int, default=512, help="T5 tokens (default 512)")
+    add_weights_arguments(parser, "Any2AnyTryon (--family a2a; --vae names the FLUX VAE folder)", vae=False)
     job = parser.add_argument_group("job")
     job.add_argument("--batch-size", type=int, default=1, help="items per call (same task, settings and image "
                      "sizes; default 1)")
@@ -82,20 +68,13 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 def model_spec(args):
     """The ModelSpec of the parsed model flags."""
-    from ..cli import MODEL_FLAGS
-    from .runner import A2A_SOURCES, ModelSpec
+    from .runner import ModelSpec
 
     pair = {k: getattr(args, k) for k in ("tryoff_profile", "tryoff_weights", "tryon_profile", "tryon_weights")}
-    a2a = {}
-    if args.family == "a2a":
-        a2a = {role: getattr(args, role) for role in A2A_SOURCES}
-        a2a.update(lora=args.lora, lora_scale=args.lora_scale, offload=args.offload, t5_fp8=args.t5_fp8,
-                   transformer_fp8=args.transformer_fp8, vae_tiling=args.vae_tiling,
-                   max_sequence_length=args.max_sequence_length)
     return ModelSpec(family=args.family, checkpoint=args.checkpoint, profile=args.profile, weights=args.weights,
-                     base=args.base, clip=args.clip, swin=args.swin, vae=None if args.family == "a2a" else args.vae,
-                     preset=args.preset, pair={k: v for k, v in pair.items() if v}, parser=args.parser,
-                     dtype=args.dtype, a2a=a2a, option_names=MODEL_FLAGS)
+                     base=args.base, clip=args.clip, swin=args.swin, vae=args.vae, preset=args.preset,
+                     pair={k: v for k, v in pair.items() if v}, parser=args.parser, dtype=args.dtype,
+                     a2a=load_options(args) if args.family == "a2a" else {}, option_names=MODEL_FLAGS)
 
 
 def row_defaults(args):
@@ -130,9 +109,7 @@ def build_parser(parser: argparse.ArgumentParser):
                               "reconstruct, layered)")
         spec = model_spec(args)
         if spec.family == "twgtm":
-            from ..cli import _check_files
-
-            _check_files(args, args.mask)
+            check_model_files(args, args.mask)
         if args.job:
             def read_rows():
                 return read_manifest(args.job)

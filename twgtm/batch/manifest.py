@@ -169,13 +169,12 @@ def _number(kind, name: str, low=None, high=None):
 
 def parse_scheduler(value) -> str:
     """A scheduler's canonical name (so 'dpm++' and 'dpmpp_2m' share a batch)."""
-    from ..sampling.schedulers import ALIASES, SCHEDULERS
+    from ..vocab import SCHEDULERS, parse_scheduler as canonical
 
-    key = str(value).strip().lower().replace(" ", "")
-    key = ALIASES.get(key, key)
-    if key not in SCHEDULERS:
-        raise RowError(f"scheduler {value!r}: expected one of {', '.join(SCHEDULERS)}")
-    return key
+    try:
+        return canonical(value)
+    except ConfigError:
+        raise RowError(f"scheduler {value!r}: expected one of {', '.join(SCHEDULERS)}") from None
 
 
 def _checked(parse, name: str):

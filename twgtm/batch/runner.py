@@ -1,10 +1,12 @@
 """The batch job's one contact with the models: what a job's model does, loading it once, running a batch.
 
 Everything here reads the model options of the job (`ModelSpec`) or calls a pipeline; the rest of
-`twgtm.batch` knows items, files and processes only. TWGTM checkpoints and the CatVTON / TryOffAnyone
-profiles run on `TWGTMPipeline` (a two-model round trip on `roundtrip_pair`), Any2AnyTryon on its
-`A2APipeline`, which draws one noise stream per call: its items run one at a time, so that each item's
-seed alone decides its noise.
+`twgtm.batch` knows items, files and processes only. Every model loads through `twgtm.load_model` (a
+TWGTM checkpoint, a CatVTON / TryOffAnyone profile, Any2AnyTryon) and runs through the pipeline's verbs
+(`tryon`, `tryoff`, `roundtrip`, `modelfree`, `reconstruct`, `layered`); what a model does is its
+pipeline's `tasks` (`twgtm.loading.pipeline_tasks` before it loads). A round trip with two models runs
+on `twgtm.roundtrip_pair`. Any2AnyTryon draws one noise stream per call: its items run one at a time,
+so that each item's seed alone decides its noise.
 """
 from __future__ import annotations
 
@@ -19,27 +21,27 @@ from .manifest import TASKS, Item, RowError, Settings
 
 log = logging.getLogger("twgtm")
 
-A2A_SOURCES = ("flux", "transformer", "vae", "text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2")
 A2A_OUTPUT_OPTIONS = ("lora_scale", "t5_fp8", "transformer_fp8", "max_sequence_length")  # change the images
+PAIR_SIDES = ("tryoff", "tryon")  # a two-model round trip: its try-off model, then its try-on model
 
 
 @dataclass
 class ModelSpec:
-    """A job's model files and options (the batch command's model flags)."""
+    """A job's model files and options (the batch command's model flags), as `twgtm.load_model` names them."""
 
-    family: str = "twgtm"  # "twgtm" (TWGTM checkpoints and the profiles) or "a2a" (Any2AnyTryon)
+    family: str = "twgtm"  # the job's task names: "twgtm" (TWGTM checkpoints and the profiles) or "a2a"
     checkpoint: str | None = None
     profile: str | None = None
     weights: str | None = None
     base: str | None = None
     clip: str | None = None
     swin: str | None = None
-    vae: str | None = None
+    vae: str | None = None  # a profile's VAE; Any2AnyTryon: the FLUX VAE folder
     preset: str | None = None
     pair: dict = field(default_factory=dict)  # two-model round trip: tryoff_profile, tryoff_weights, tryon_...
     parser: str | None = None
     dtype: str | None = None
-    a2a: dict = field(default_factory=dict)  # Any2AnyTryon: A2A_SOURCES, lora, lora_scale, offload, t5_fp8, ...
+    a2a: dict = field(default_factory=dict)  # Any2AnyTryon's load_model keywords: flux, lora, part folders, options
     option_names: dict = field(default_factory=dict)  # option -> the flag that sets it, for error messages
 
     @property
@@ -53,7 +55,6 @@ class JobModel:
     """What one process loaded: the pipeline of each task and the clothes parser of `mask auto`."""
 
     family: str
-    tasks: tuple[str, ...]
     pipes: dict  # task -> pipeline ("roundtrip" of a pair: the (try-off, try-on) tuple)
     parser: object | None
     device: torch.device
@@ -69,20 +70,38 @@ class Loaded:
 
 
 # ----- what the model does, without loading it ----------------------------------------------------
-def _side(spec: ModelSpec, task: str) -> tuple[str | None, str | None]:
+def _side(spec: ModelSpec, side: str) -> tuple[str | None, str | None]:
     """(profile, weights) of a pair's try-off or try-on model; (None, None) = the TWGTM model of --checkpoint."""
-    return spec.pair.get(f"{task}_profile"), spec.pair.get(f"{task}_weights")
+    return spec.pair.get(f"{side}_profile"), spec.pair.get(f"{side}_weights")
+
+
+def load_options(spec: ModelSpec) -> dict[str, dict]:
+    """The `twgtm.load_model` keywords of each model the job loads: {'model': ...}, or a pair's 'tryoff' and 'tryon'."""
+    if spec.family == "a2a":
+        return {"model": dict(family="a2a", vae=spec.vae, **spec.a2a)}
+    parts = dict(preset=spec.preset, base=spec.base, clip=spec.clip, swin=spec.swin, option_names=spec.option_names)
+    if not spec.paired:
+        return {"model": dict(checkpoint=spec.checkpoint, profile=spec.profile, weights=spec.weights, vae=spec.vae,
+                              **parts)}
+    sides = {}
+    for side in PAIR_SIDES:
+        profile, weights = _side(spec, side)
+        if (profile, weights) == (None, None):  # the TWGTM model of --checkpoint (or the demo) does this step
+            sides[side] = dict(checkpoint=spec.checkpoint, **parts)
+        else:
+            sides[side] = dict(profile=profile, weights=weights, vae=spec.vae if profile else None, **parts)
+    return sides
 
 
 def model_tasks(spec: ModelSpec) -> tuple[str, ...]:
-    """The tasks the job's model does: a profile one, a pair and a TWGTM model all three, Any2AnyTryon its four."""
-    from ..families.profiles import get_profile
+    """The job's tasks the model does: its pipeline's `tasks`; a pair's try-off, try-on and the round trip."""
+    from ..loading import pipeline_tasks
 
-    if spec.family == "a2a":
-        return tuple(TASKS["a2a"])
-    if spec.paired or spec.profile is None:
+    if spec.paired:  # roundtrip_pair checks that each model does its step when they load
         return tuple(TASKS["twgtm"])
-    return (get_profile(spec.profile).task,)
+    options = load_options(spec)["model"]
+    does = pipeline_tasks(options.get("family"), options.get("profile"))
+    return tuple(task for task in TASKS[spec.family] if task in does)
 
 
 def model_name(spec: ModelSpec) -> str:
@@ -101,19 +120,19 @@ def batch_limit(spec: ModelSpec) -> int | None:
 
 def model_files(spec: ModelSpec) -> dict[str, Path]:
     """role -> file or folder the job's model is built from (the demo model when no file is named)."""
+    from ..loading import A2A_PARTS
     from ..weights.loader import demo_checkpoint
 
     if spec.family == "a2a":
-        named = {role: spec.a2a.get(role) for role in (*A2A_SOURCES, "lora")}
+        named = {role: spec.a2a.get(role) for role in ("flux", *A2A_PARTS, "lora")}
+        named["vae"] = spec.vae
     else:
         named = {"checkpoint": spec.checkpoint, "weights": spec.weights, "base": spec.base, "clip": spec.clip,
                  "swin": spec.swin, "vae": spec.vae, "parser": spec.parser,
                  **{key: value for key, value in spec.pair.items() if key.endswith("_weights")}}
-        if spec.paired:  # a side without profile and weights is the TWGTM model of --checkpoint
-            twgtm_model = any(_side(spec, task) == (None, None) for task in ("tryoff", "tryon"))
-        else:
-            twgtm_model = spec.profile is None
-        if twgtm_model and not spec.checkpoint and not spec.weights:
+        fileless = [options for options in load_options(spec).values()
+                    if all(options.get(key) is None for key in ("checkpoint", "weights", "profile"))]
+        if fileless:  # a TWGTM model without a file: the demo model, or random weights of a preset
             if spec.preset:
                 raise ConfigError(f"--preset {spec.preset} without --checkpoint builds random weights, different in "
                                   "every process: give a --checkpoint (or a --profile with its files)")
@@ -139,45 +158,30 @@ def model_identity(spec: ModelSpec, file_hash) -> dict:
 
 # ----- loading ------------------------------------------------------------------------------------
 def load_for_job(spec: ModelSpec, device) -> JobModel:
-    """Load the job's model(s) once, on `device`; the pipelines each task runs on."""
+    """Load the job's model(s) once, on `device`, through `twgtm.load_model`; the pipelines each task runs on."""
+    from .. import load_model
+
     device = torch.device(device)
-    if spec.family == "a2a":
-        from ..families.a2a.loading import A2ASources, load_pipeline
-
-        options = dict(spec.a2a)
-        sources = A2ASources(**{role: options.pop(role, None) for role in A2A_SOURCES})
-        pipe = load_pipeline(sources, device=str(device), dtype=spec.dtype or "bf16", **options)
-        return JobModel("a2a", model_tasks(spec), {task: pipe for task in TASKS["a2a"]}, None, device)
-
-    from ..sampling.pipeline import TWGTMPipeline
-    from ..weights.loader import load_model
-
-    def pipeline(profile, weights, checkpoint=None):
-        model = load_model(checkpoint, profile=profile, weights=weights, preset=spec.preset, base=spec.base,
-                           clip=spec.clip, swin=spec.swin, vae=spec.vae if profile else None, device=device,
-                           dtype=spec.dtype or "fp32", option_names=spec.option_names)
-        return TWGTMPipeline(model)
-
+    dtype = spec.dtype or ("bf16" if spec.family == "a2a" else "fp32")
+    options = load_options(spec)
+    loaded = {}
+    for role, keywords in options.items():
+        same = next((pipe for other, pipe in loaded.items() if options[other] == keywords), None)
+        loaded[role] = same or load_model(**keywords, device=device, dtype=dtype)  # a pair of one model loads once
     if spec.paired:
         from ..families.roundtrip import check_pair
 
-        sides = {task: _side(spec, task) for task in ("tryoff", "tryon")}
-        built = {}
-        for task, (profile, weights) in sides.items():
-            if (profile, weights) not in built:
-                built[(profile, weights)] = pipeline(profile, weights, spec.checkpoint if weights is None else None)
-        off, on = built[sides["tryoff"]], built[sides["tryon"]]
+        off, on = loaded["tryoff"], loaded["tryon"]
         check_pair(off, on)
         pipes = {"tryoff": off, "tryon": on, "roundtrip": (off, on)}
     else:
-        pipe = pipeline(spec.profile, spec.weights, spec.checkpoint)
-        pipes = dict.fromkeys(TASKS["twgtm"], pipe)
+        pipes = dict.fromkeys(loaded["model"].tasks, loaded["model"])
     parser = None
     if spec.parser:
         from ..parsing import load_parser
 
         parser = load_parser(spec.parser, device=device)
-    return JobModel("twgtm", model_tasks(spec), pipes, parser, device)
+    return JobModel(spec.family, pipes, parser, device)
 
 
 # ----- running ------------------------------------------------------------------------------------
@@ -194,7 +198,7 @@ def resolve_masks(model: JobModel, one: Loaded) -> Loaded:
         if model.parser is None:
             raise RowError(f"{role} auto needs a clothes parser: give the job --parser DIR")
         task = "tryoff" if role == "person_mask" or item.task == "tryoff" else "tryon"
-        if item.task == "tryoff" and model.pipes["tryoff"].profile is None:
+        if item.task == "tryoff" and model.pipes["tryoff"].family == "twgtm":
             raise RowError(f"{role} auto in try-off is for the TryOffAnyone profile (the garment region it redraws); a "
                            "TWGTM model finds the garment itself: leave the mask empty (mask_mode bbox)")
         from ..parsing import AutoMask
@@ -245,7 +249,7 @@ def run_items(model: JobModel, task: str, settings: Settings, batch: list[Loaded
                      mask_mode=settings.mask_mode, repaint=settings.repaint, **common)
     pipe = model.pipes["roundtrip"]
     if isinstance(pipe, tuple):  # a try-off and a try-on model
-        from ..families.roundtrip import roundtrip_pair
+        from .. import roundtrip_pair
 
         result = roundtrip_pair(*pipe, person, stack("target"), size_a=settings.size, size_b=settings.size, **roundtrip)
     else:
@@ -255,8 +259,8 @@ def run_items(model: JobModel, task: str, settings: Settings, batch: list[Loaded
 
 
 def _run_a2a(model: JobModel, task: str, settings: Settings, one: Loaded, callback) -> dict:
-    """One Any2AnyTryon item (its pipeline takes one seed per call)."""
-    chosen = {k: v for k, v in (("steps", settings.steps), ("guidance", settings.guidance)) if v is not None}
-    result = model.pipes[task](task, model=one.images.get("person"), garment=one.images.get("garment"),
-                               prompt=one.item.prompt, size=settings.size, seed=one.item.seed, callback=callback, **chosen)
+    """One Any2AnyTryon item through the verb of its task (the pipeline takes one seed per call)."""
+    verb = getattr(model.pipes[task], task)  # tryon, modelfree, reconstruct or layered
+    result = verb(**one.images, prompt=one.item.prompt, size=settings.size, steps=settings.steps,
+                  guidance=settings.guidance, seed=one.item.seed, callback=callback)
     return {"image": result.images[0]}

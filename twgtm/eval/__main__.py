@@ -16,6 +16,7 @@ from ..errors import ConfigError, TWGTMError
 from ..metrics.suite import DEFAULT_METRICS, METRICS
 from . import evaluate_folders, markdown_table, parse_size, write_json
 from ..cli_args import add_part_arguments, part_options
+from ..validate import check_writable
 from ..vocab import CANVAS_TASKS, DTYPE_CHOICES, GARMENT_CATEGORIES, TRYOFF_MASK_MODES, parse_device, parse_dtype
 
 FOLDER_ARGS = ("pred", "gt")
@@ -99,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         device = parse_device(args.device)
+        if args.out:
+            check_writable(args.out, "--out", folder=True)
+        if args.json:
+            check_writable(args.json, "--json")
         if _mode(args) == "folders":
             report = evaluate_folders(
                 args.pred, args.gt, metrics=args.metrics, weights_dir=args.weights_dir, size=parse_size(args.size),

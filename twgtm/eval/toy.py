@@ -58,6 +58,7 @@ from .folders import parse_size
 from .region_scores import colour_error, mask_iou, mean_colour_error, region_ssim, summarize
 from .report import write_json
 from .sampling import batches, dataset_seeds, limited, load_for_eval
+from ..validate import check_writable
 from ..vocab import DTYPE_CHOICES, TRYOFF_MASK_MODES, parse_device, parse_dtype, parse_mask_mode
 from .sensitivity import SOLID_COLOURS, colour_table, probe_person, probe_tryoff, solid_garments, solid_persons
 from .toy_report import BASELINES, COLUMNS, COPY, MEAN, NO_BASELINE, ROWS, VAE, toy_table
@@ -66,16 +67,16 @@ log = logging.getLogger("twgtm")
 
 
 def native_size(root: str | Path, split: str = "test") -> tuple[int, int]:
-    """(H, W) of the first person image of a toy wardrobe split."""
-    from PIL import Image
+    """(H, W) of the first person image of a toy wardrobe split (upright, as the data set reads it)."""
+    from ..data.io import read_image
 
     folder = Path(root) / split / "image"
     files = sorted(folder.glob("*.png")) + sorted(folder.glob("*.jpg")) if folder.is_dir() else []
     if not files:
         raise DataError(f"no person images in {folder}: expected a toy wardrobe written by "
                         "`python -m twgtm.data.toy --out DIR` (VITON-HD layout with a test split).")
-    with Image.open(files[0]) as image:
-        return image.size[1], image.size[0]
+    image = read_image(files[0], "person image")
+    return image.height, image.width
 
 
 def train_means(root: str | Path, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -268,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
+        if args.json:
+            check_writable(args.json, "--json")
         report = evaluate_toy(args.checkpoint, args.data, n=args.n, steps=args.steps, guidance=args.guidance,
                               seed=args.seed, scheduler=args.scheduler, mask_mode=args.mask_mode,
                               repaint=args.repaint, size=parse_size(args.size), batch_size=args.batch_size,

@@ -13,6 +13,7 @@ from ..results import TryOnResult
 from ..sampling.canvas_pipeline import CanvasPipeline
 from ..sampling.denoise import seeds_per_item
 from ..sampling.inputs import broadcast, check_person
+from ..validate import CallRules
 from .catvton import catvton_tryon
 from .profiles import PROFILES, get_profile, profile_for_task
 from .results import ProfileTryOffResult, ProfileTryOnResult, profile_sampling_size
@@ -41,6 +42,10 @@ class ProfilePipeline(CanvasPipeline):
         self.family = self.spec.name
         self.default_steps = self.spec.steps
         self.sampler = InpaintSampler(self.model)
+
+    def call_rules(self) -> CallRules:
+        """The sampling rules; the model reads no text, so only a category is a prompt."""
+        return CallRules(takes_text=False)
 
     @property
     def tasks(self) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ import torch
 
 from ..errors import InputError
 from ..results import TryOffResult, TryOnResult
-from ..sampling.working_size import checked_size
+from ..validate import check_size
 
 
 @dataclass
@@ -37,7 +37,7 @@ def profile_sampling_size(config, size, image_hw: tuple[int, int]) -> tuple[int,
         size = config.inference.working_size
     if size is None:  # a reduced model: the input's own size, rounded down to the stride
         return max(step, image_hw[0] // step * step), max(step, image_hw[1] // step * step)
-    h, w = checked_size(size)
+    h, w = check_size(size)
     if h % step or w % step:
         near = (max(step, round(h / step) * step), max(step, round(w / step) * step))
         raise InputError(f"the working size {h}x{w} is not a multiple of {step} (the latent stride of "

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, MetricUnavailable
+from ..weights.file_kind import unreadable_safetensors
 
 logger = logging.getLogger("twgtm")
 
@@ -55,7 +56,7 @@ def load_safetensors(path: str | Path, *, metric: str) -> dict[str, torch.Tensor
     try:
         return load_file(str(path), device="cpu")
     except Exception as exc:  # safetensors raises its own error types
-        raise CheckpointError(f"{metric}: cannot read '{path}' as safetensors ({exc}); re-convert it.") from exc
+        raise unreadable_safetensors(path, exc, f"{metric} weights file") from exc
 
 
 def rename_keys(state_dict: dict[str, torch.Tensor], renames: Iterable[tuple[str, str]]) -> dict[str, torch.Tensor]:

@@ -16,7 +16,9 @@ from __future__ import annotations
 import torch
 
 from ..model.network import TWGTM, ReferenceFeatures
+from ..validate import CallRules, check_model_fits
 from ..verbs import Pipeline
+from ..vocab import parse_device
 from .encoder_cache import EncoderCache
 from .inputs import per_item
 from .letterbox import letterbox
@@ -37,6 +39,9 @@ class CanvasPipeline(Pipeline):
     loads_in_parts = True  # whether a host may place its parts one phase at a time (SequentialPlacement)
 
     def __init__(self, model: TWGTM, device=None, dtype: torch.dtype | None = None, **options):
+        if device is not None:
+            device = parse_device(device)
+            check_model_fits(model, device, dtype)  # before moving: a device too small is an error, not a crash
         if device is not None or dtype is not None:
             model = model.to(device=device, dtype=dtype)
         self.model = model.eval()
@@ -60,6 +65,10 @@ class CanvasPipeline(Pipeline):
         for user in self._placed():
             user.placement = self.placement
         return self
+
+    def call_rules(self) -> CallRules:
+        """The checks of every verb's arguments: the sampling rules, prompts as long as the model reads."""
+        return CallRules(prompt_bytes=self.config.prompt_max_length - 2)  # its tokenizer adds BOS and EOS
 
     @property
     def device(self) -> torch.device:

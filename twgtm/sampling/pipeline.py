@@ -45,6 +45,7 @@ class TWGTMPipeline(CanvasPipeline):
 
     family = "twgtm"
     default_steps = DEFAULT_STEPS
+    tasks = ("tryon", "tryoff", "roundtrip")  # the verbs it does, known before a model loads (twgtm.loading)
 
     def __init__(self, model: TWGTM, device=None, dtype: torch.dtype | None = None, **options):
         if model.config.profile != "twgtm":
@@ -56,11 +57,6 @@ class TWGTMPipeline(CanvasPipeline):
     def _placed(self) -> list:
         """The encoders, the runner and the denoiser compute through the placement."""
         return [*super()._placed(), self.denoiser]
-
-    @property
-    def tasks(self) -> tuple[str, ...]:
-        """Try-on, try-off and the round trip."""
-        return ("tryon", "tryoff", "roundtrip")
 
     @staticmethod
     def _defaults(steps, guidance, scheduler) -> tuple[int, float, str]:

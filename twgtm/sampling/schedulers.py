@@ -3,23 +3,21 @@ from __future__ import annotations
 
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler, UniPCMultistepScheduler
 
-from ..errors import ConfigError
+from ..vocab import MAX_STEPS, SCHEDULERS, parse_scheduler
+
+__all__ = ["SCHEDULERS", "MAX_STEPS", "SD15_NOISE", "noise_config", "make_scheduler"]
 
 # The noise schedule SD1.5 (and so SD1.5-inpainting, CatVTON, TryOffAnyone) was trained with.
 SD15_NOISE = dict(
     num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
     prediction_type="epsilon", steps_offset=1, timestep_spacing="leading",
 )
-_BUILDERS = {
+_BUILDERS = {  # one per twgtm.vocab.SCHEDULERS name
     "ddim": lambda noise: DDIMScheduler(**noise, clip_sample=False, set_alpha_to_one=False),
     "dpmpp_2m": lambda noise: DPMSolverMultistepScheduler(**noise, algorithm_type="dpmsolver++", solver_order=2),
     "euler": lambda noise: EulerDiscreteScheduler(**noise),
     "unipc": lambda noise: UniPCMultistepScheduler(**noise, solver_order=2),
 }
-ALIASES = {"dpm++": "dpmpp_2m", "dpm-solver++": "dpmpp_2m", "dpmsolver++": "dpmpp_2m", "dpmpp": "dpmpp_2m"}
-SCHEDULERS = tuple(_BUILDERS)
-# With "leading" spacing and steps_offset 1, 1000 steps would ask for timestep 1000 (past the schedule).
-MAX_STEPS = SD15_NOISE["num_train_timesteps"] - 1
 
 
 def noise_config(prediction_type: str = "epsilon", zero_terminal_snr: bool = False) -> dict:
@@ -40,8 +38,4 @@ def make_scheduler(name: str, prediction_type: str = "epsilon", zero_terminal_sn
 
     `prediction_type` and `zero_terminal_snr` are the model's (see `noise_config`).
     """
-    key = str(name).strip().lower().replace(" ", "")
-    key = ALIASES.get(key, key)
-    if key not in _BUILDERS:
-        raise ConfigError(f"unknown scheduler {name!r}; choose one of {list(SCHEDULERS)} (aliases {sorted(ALIASES)})")
-    return _BUILDERS[key](noise_config(prediction_type, zero_terminal_snr))
+    return _BUILDERS[parse_scheduler(name)](noise_config(prediction_type, zero_terminal_snr))

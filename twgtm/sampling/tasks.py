@@ -34,6 +34,20 @@ __all__ = ["MASK_MODES", "TryOnResult", "TryOffResult", "RoundTripResult", "TryO
 MASK_MODES = TRYOFF_MASK_MODES
 
 
+def check_redraw_region(mask_w: torch.Tensor, config: TWGTMConfig, what: str) -> None:
+    """Refuse a mask (B,1,Hc,Wc) at the working size whose region covers no latent cell: the model
+    redraws in latent cells, so it would change nothing (a silent copy of the input)."""
+    if mask_w.device.type == "meta":
+        return
+    factor = config.vae_scale_factor
+    latent = cv.latent_mask(mask_w, (mask_w.shape[-2] // factor, mask_w.shape[-1] // factor))  # (B,1,h,w)
+    small = [i for i in range(mask_w.shape[0]) if not bool(latent[i].any())]
+    if small:
+        raise InputError(f"the {what} of item(s) {small} covers less than one {factor}x{factor}-pixel latent cell at "
+                         f"the working size {mask_w.shape[-2]}x{mask_w.shape[-1]}, so nothing would be redrawn; draw "
+                         "a larger mask (or grow it) or raise the working size")
+
+
 # ----- try-on --------------------------------------------------------------------------------------
 def _select_canvas(canvas: cv.Canvas, items: slice) -> cv.Canvas:
     """The canvas of some items of a batch."""
@@ -77,8 +91,7 @@ def prepare_tryon(person: torch.Tensor, garment: torch.Tensor, mask: torch.Tenso
     plan = letterbox_plan(person, config, size)
     person_w = letterbox(person.float(), plan, fill=1.0)  # (B,3,Hc,Wc), white padding
     mask_w = letterbox(mask, plan, fill=0.0, mask=True)  # padding is kept, never generated
-    if not all(mask_w[i].any() for i in range(b)):
-        raise InputError(f"the try-on mask vanished at the working size {plan.canvas}; draw a larger mask")
+    check_redraw_region(mask_w, config, "try-on mask")
     garment_w = fit_into(garment.float(), plan.canvas, fill=1.0)  # (B,3,Hc,Wc), aspect kept
     canvas = cv.tryon_canvas(person_w, garment_w, mask_w, config.concat_axis)  # (B,3,Hc,2Wc) or (B,3,2Hc,Wc)
     return TryOnJob(canvas, garment_w, mask, prompts, plan, soft_mask)
@@ -142,6 +155,7 @@ def prepare_tryoff(person: torch.Tensor, prompt, mask_mode: str, mask: torch.Ten
             raise InputError(f"the try-off mask is {tuple(mask.shape[-2:])} but the person is "
                              f"{tuple(person.shape[-2:])}; resize the mask to the person image's size")
         given = letterbox((mask >= 0.5).float(), plan, fill=0.0, mask=True)  # (B,1,Hc,Wc)
+        check_redraw_region(given, config, "try-off mask")
     return TryOffJob(person_w, given, mask_mode, prompts, plan)
 
 

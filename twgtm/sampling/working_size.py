@@ -9,20 +9,11 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import InputError
 from ..model.config import TWGTMConfig
+from ..validate import check_size
 from .letterbox import Letterbox, plan_letterbox
 
-__all__ = ["checked_size", "resolve_working_size", "letterbox_plan"]
-
-
-def checked_size(size) -> tuple[int, int]:
-    """(height, width) from an int or a pair; an InputError unless both sides are positive."""
-    if isinstance(size, int):
-        size = (size, size)
-    if len(size) != 2 or min(int(s) for s in size) < 1:
-        raise InputError(f"size must be (height, width) with positive sides, got {size!r}")
-    return int(size[0]), int(size[1])
+__all__ = ["resolve_working_size", "letterbox_plan"]
 
 
 def resolve_working_size(config: TWGTMConfig, size=None) -> tuple[int, int] | None:
@@ -32,7 +23,7 @@ def resolve_working_size(config: TWGTMConfig, size=None) -> tuple[int, int] | No
         size = config.inference.working_size
     if size is None:
         return None
-    return checked_size(size)
+    return check_size(size)
 
 
 def letterbox_plan(image: torch.Tensor, config: TWGTMConfig, size=None) -> Letterbox:

@@ -25,6 +25,7 @@ from pathlib import Path
 from ..errors import CheckpointError
 from ..paths import CONFIG_DIR
 from .checkpoint import check_weights_file
+from .file_kind import unreadable_safetensors
 
 log = logging.getLogger("twgtm")
 
@@ -65,8 +66,7 @@ def header_shapes(path: Path) -> dict[str, tuple]:
         with safe_open(str(path), framework="pt") as f:
             return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path} is not a readable safetensors file ({err}); it may be truncated or corrupt: "
-                              "download or copy it again") from err
+        raise unreadable_safetensors(path, err) from err
 
 
 def _indices(shapes: dict, pattern: str) -> list[int]:

@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from ..model.config import TWGTMConfig
 from ..errors import CheckpointError
+from .file_kind import unreadable_safetensors
 from ..model.network import PARTS, TWGTM, part_of
 from ..vocab import parse_device, parse_dtype
 
@@ -84,7 +85,7 @@ def read_safetensors(path: str | os.PathLike, what: str = "weights file") -> dic
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path} is not a readable safetensors file ({err}); it may be truncated or corrupt: download or copy it again") from err
+        raise unreadable_safetensors(path, err, what) from err
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
@@ -96,7 +97,7 @@ def read_metadata(path: str | os.PathLike) -> dict:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path} is not a readable safetensors file ({err}); it may be truncated or corrupt: download or copy it again") from err
+        raise unreadable_safetensors(path, err, "checkpoint") from err
     if meta.get("format") != FORMAT:
         raise CheckpointError(
             f"{path.name} is a safetensors file but not a TWGTM checkpoint (no 'format: twgtm' in its metadata); "
@@ -191,7 +192,7 @@ def load_checkpoint(path: str | os.PathLike, *, device=None, dtype: torch.dtype 
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path} could not be read ({err}); it may be truncated or corrupt") from err
+        raise unreadable_safetensors(path, err, "checkpoint") from err
     load_state(model, state, f"{path.name} (folder {path.parent})", parts)
     scale = config.vae.get("scaling_factor")
     if "vae" in parts and scale is not None and float(scale) != model.latent_scale:

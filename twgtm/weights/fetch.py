@@ -28,7 +28,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ..errors import CheckpointError, ConfigError
-from .model_files import file_status, partial_files, safetensors_problem, sha256_of
+from .file_kind import safetensors_problem
+from .model_files import file_status, partial_files, sha256_of
 from .registry import ModelEntry, ModelFile
 
 log = logging.getLogger("twgtm")

@@ -24,6 +24,7 @@ from typing import Mapping
 
 from .. import paths
 from ..errors import CheckpointError
+from ..validate import check_model_fits
 from ..vocab import parse_device, parse_dtype
 from .registry import fetch_command
 
@@ -169,4 +170,6 @@ def load_network(checkpoint: str | os.PathLike | None = None, *, preset: str | N
         model = _checkpoint_model(path, base, clip, swin, option_names)
     if target_device is None and target_dtype is None:
         return model
+    if target_device is not None:
+        check_model_fits(model, target_device, target_dtype)
     return model.to(device=target_device, dtype=target_dtype)

@@ -6,8 +6,6 @@ A root is the folder an entry's `subfolder` is below: with `--comfyui DIR` it is
 from __future__ import annotations
 
 import hashlib
-import json
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,26 +46,6 @@ def sha256_of(path: str | Path) -> str:
         for chunk in iter(lambda: handle.read(CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def safetensors_problem(path: str | Path) -> str | None:
-    """Why a file is not a safetensors file (None when its header parses): a pickle, an HTML page, a cut file."""
-    path = Path(path)
-    size = path.stat().st_size
-    with open(path, "rb") as handle:
-        head = handle.read(8)
-        if len(head) < 8:
-            return f"it has only {size} bytes"
-        (length,) = struct.unpack("<Q", head)
-        if length > size - 8 or length > 100_000_000:
-            start = head[:2]
-            kind = "a pickle (zip or protocol-2 stream)" if start in (b"PK", b"\x80\x02") else "no safetensors header"
-            return f"{kind}: the header says {length} bytes in a {size}-byte file"
-        try:
-            header = json.loads(handle.read(length))
-        except ValueError as err:
-            return f"its header is not JSON ({err})"
-    return None if isinstance(header, dict) else "its header is not a JSON object"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ...errors import CheckpointError, ConfigError
+from ...weights.file_kind import unreadable_safetensors
 from ...vocab import parse_dtype
 from .lora import check_lora, fuse_lora, inspect_lora
 from .memory import OFFLOAD_MODES, MemoryOptions, dtype_bytes
@@ -81,7 +82,7 @@ def _single_file_config(path: Path, flux: str | None) -> dict:
         with safe_open(str(path), framework="pt") as handle:
             shapes = {k: torch.empty(handle.get_slice(k).get_shape(), device="meta") for k in handle.keys()}
     except Exception as err:  # safetensors raises its own error types for a damaged header
-        raise CheckpointError(f"{path} is not a readable safetensors file ({err}); re-download it") from err
+        raise unreadable_safetensors(path, err, "FLUX transformer file") from err
     given = Path(flux) / "transformer" / "config.json" if flux else None
     axes = json.loads(given.read_text()).get("axes_dims_rope") if given and given.is_file() else None
     return bfl_config(strip_prefix(shapes), str(path), tuple(axes) if axes else None)

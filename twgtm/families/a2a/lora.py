@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ...errors import CheckpointError
+from ...weights.file_kind import unreadable_safetensors
 
 log = logging.getLogger("twgtm")
 
@@ -64,7 +65,7 @@ def inspect_lora(path: str | os.PathLike) -> LoraInfo:
             keys = {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}
             metadata = dict(handle.metadata() or {})
     except (SafetensorError, OSError) as err:
-        raise CheckpointError(f"LoRA {path} is not a readable safetensors file ({err}); re-download it") from err
+        raise unreadable_safetensors(path, err, "LoRA") from err
     return LoraInfo(path, _format(keys), keys, metadata)
 
 

@@ -18,6 +18,7 @@ import torch
 
 from ...errors import InputError
 from ...results import ImageResult, RoundTripResult
+from ...validate import CallRules, a2a_rules
 from ...verbs import VERBS, Pipeline
 from .layout import PanelCanvas, plan_panels, split_strip
 from .memory import MemoryOptions, check_budget, dims_of, dtype_bytes, peak_bytes
@@ -25,7 +26,7 @@ from .packing import pack, unpack
 from .position_ids import canvas_ids, text_ids
 from .prompts import resolve_prompt
 from .sampler import SamplerInputs, denoise
-from .schedule import GUIDANCE, MAX_STEPS, STEPS, shift_mu, shifted_sigmas
+from .schedule import GUIDANCE, STEPS, shift_mu, shifted_sigmas
 from .tasks import get_task
 from .text import T5_LENGTH, encode_prompts
 
@@ -74,6 +75,7 @@ class A2APipeline(Pipeline):
 
     family = "a2a"
     default_steps = STEPS
+    tasks = VERBS  # every verb: the four tasks, try-off (reconstruct) and the round trip
 
     def __init__(self, parts: A2AParts, device="cpu", dtype: torch.dtype = torch.float32,
                  memory: MemoryOptions | None = None, max_sequence_length: int = T5_LENGTH):
@@ -158,10 +160,9 @@ class A2APipeline(Pipeline):
         return torch.randn((batch, 16, h, width // 8), generator=target_gen, dtype=torch.float32).to(self.dtype), \
             conditions
 
-    @property
-    def tasks(self) -> tuple[str, ...]:
-        """Every verb: the four tasks, try-off (reconstruct) and the round trip."""
-        return VERBS
+    def call_rules(self) -> CallRules:
+        """The checks of every verb's arguments: FLUX's guidance, the method's steps and sizes; mask-free."""
+        return CallRules(values=a2a_rules(), masks=False)
 
     # ----- the verbs ------------------------------------------------------------------------------
     def tryon(self, person: torch.Tensor, garment: torch.Tensor, mask=None, **options) -> A2AResult:
@@ -291,8 +292,6 @@ class A2APipeline(Pipeline):
         steps = STEPS if steps is None else steps
         guidance = GUIDANCE if guidance is None else guidance
         the_task = get_task(task)
-        if not 1 <= int(steps) <= MAX_STEPS:
-            raise InputError(f"steps={steps}: expected 1..{MAX_STEPS} (30 is the published default)")
         if noise not in NOISE_MODES:
             raise InputError(f"noise={noise!r}: expected one of {', '.join(NOISE_MODES)}")
         if not self.guidance_embeds:
