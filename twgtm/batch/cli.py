@@ -18,7 +18,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("job", nargs="?", help="manifest: a .csv with a header row or a .jsonl file, columns id, task, "
                         "person, garment, mask, category, prompt, seed (and target, person_mask, target_mask, steps, "
                         "guidance, scheduler, size, repaint, mask_mode, raw); paths relative to the manifest")
-    parser.add_argument("--out", required=True, type=Path, help="output folder: <id>.png and <id>.json per item, "
+    parser.add_argument("--out", required=True, help="output folder: <id>.png and <id>.json per item, "
                         "failures.csv, summary.json")
     folders = parser.add_argument_group("folders instead of a manifest")
     folders.add_argument("--persons", help="folder of person images")
@@ -120,7 +120,7 @@ def build_parser(parser: argparse.ArgumentParser):
                 return pair_folders(args.task, args.family, args.persons, second, args.pairs, args.pairs_file,
                                     args.masks), []
             base = Path.cwd()
-        options = JobOptions(args.out, args.batch_size, args.device, args.dry_run, not args.no_progress)
+        options = JobOptions(Path(args.out), args.batch_size, args.device, args.dry_run, not args.no_progress)
         summary, text = run_job(read_rows, row_defaults(args), base, spec, options)
         if text:
             print(text)
