@@ -21,7 +21,7 @@ def test_gpu_script_runs_its_recipe_at_tiny_size_on_the_cpu(tmp_path):
     out = tmp_path / "run"
     env = dict(os.environ, PY=sys.executable, INIT="none", PRESET="tiny", DEVICE="cpu", PRECISION="bf16",
                COMPILE="aot_eager", BATCH="4", STEPS64="2", STEPS128="1", N="12", HELDOUT_N="10", EVAL_PAIRS="1",
-               EVAL_STEPS="2", PROBE_PERSONS="1", OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+               EVAL_STEPS="2", PROBE_PERSONS="1", VAL_COUNT="1", VAL_STEPS="2", OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
     done = subprocess.run(["bash", str(ROOT / "training" / "scripts" / "demo_gpu.sh"), str(out)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
