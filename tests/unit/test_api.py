@@ -79,7 +79,8 @@ def test_a_twgtm_checkpoint_does_tryon_tryoff_roundtrip(twgtm_pipe):
 
 def test_the_demo_model_and_a_preset(twgtm_pipe):
     demo = twgtm.load_model()
-    assert demo.family == "twgtm" and demo.config.name == "demo" and demo.working_size() == (128, 96)
+    assert demo.family == "twgtm" and demo.config.name == "demo"
+    assert demo.working_size() == (64, 48)  # the size the shipped file's UNet trained at (the preset's is 128x96)
     person, mask = _person(size=(128, 96))
     _check_images(demo.tryon(person, person.flip(-1), mask, **FAST), 1, (128, 96))
     fresh = twgtm.load_model(preset="tiny", attention="classic")  # pipeline options pass through
